@@ -1,0 +1,45 @@
+# Local Rules, Creative Machines: the two commands of the README.
+#   make lab    set up (if needed) and open the course in JupyterLab at lesson 00
+#   make test   set up (if needed) and run every test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_VERSION := 2.13.0
+# Notebooks and tests run without live progress bars: their outputs are compared.
+export COURSE_PROGRESS ?= auto
+
+.PHONY: lab test setup notebooks check-notebooks bench clean
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab lessons/00_paradox.ipynb
+
+test: $(STAMP)
+	@sh .ci/install_browser.sh "$(BIN)/python"  # best effort: the browser test skips without it
+	COURSE_PROGRESS=off MPLBACKEND=agg $(BIN)/python -m pytest
+
+setup: $(STAMP)
+
+# Regenerate lessons/ and solutions/ from solutions/sources/ and execute them.
+notebooks: $(STAMP)
+	COURSE_PROGRESS=off $(BIN)/python -m course_utils.notebooks build
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+$(STAMP): pyproject.toml Makefile
+	@sh .ci/check_python.sh "$(PYTHON)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# torch: the CPU build only. A local wheel first (offline machines), then the
+	@# official CPU index on Linux (plain PyPI would pull a multi-GB CUDA build).
+	@$(BIN)/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet --no-index torch==$(TORCH_VERSION) 2>/dev/null \
+	  || { if [ "$$(uname -s)" = Linux ]; then \
+	         $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) --index-url https://download.pytorch.org/whl/cpu; \
+	       else $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION); fi; }
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) test-output

@@ -1,0 +1,10 @@
+"""Local Rules, Creative Machines: the course's helper library.
+
+Modules are named by concept: ``diffusion`` (schedule, noising, DDIM sampler),
+``scores`` (the IS / LS / ELS machines), ``turing`` (reaction-diffusion), ``data``,
+``models``, ``metrics``, ``plots``, ``grading`` (instant checks) and ``notebooks``
+(the lesson generator). Every denoiser, machine or network, has one signature:
+``denoiser(x, noise_var) -> E[x0 | x]``.
+"""
+
+__version__ = "0.1.0"

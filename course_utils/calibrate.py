@@ -1,0 +1,176 @@
+"""Calibrate a machine's patch-size schedule k(t) against a network (Kamb & Ganguli, sec. 5).
+
+Run the network's own reverse DDIM trajectory from a few noise seeds; at every step
+compare the network's noise prediction with the machine's for each candidate k
+(cosine similarity); keep per step the median over seeds of the best k.
+
+Indexing follows ``diffusion.ddim_sample``: ``schedule[i - 1]`` is the k for the update
+that starts at t = i / steps (the official calibration script stores it one step off).
+
+    python -m course_utils.calibrate --model digits-resnet-zeros --seeds 0-15
+
+writes ``course_utils/checkpoints/NAME.schedule.json`` (ELS and LS schedules).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .data import load_dataset
+from .diffusion import ddim_sample, eps_from_denoised, sampling_noise_vars
+from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
+from .progress import progress
+from .scores import machine
+
+# Below this spread every k explains the network equally well (at b = 1 all machines
+# predict eps = x exactly): such a step carries no information about k.
+TIE_TOLERANCE = 1e-9
+
+
+def seed_noise(seeds, shape):
+    """(S, *shape) standard normal starts, one generator per seed: independent of how seeds are batched."""
+    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
+                        for s in seeds])
+
+
+def cosine_similarity(a, b):
+    """(B, ...) and (B, ...) -> (B,) float64 cosine similarity of the flattened samples."""
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+
+
+def similarity_table(reference, machine_denoiser, noise, ks, steps=20, progress_bar=None):
+    """(steps, K, B) cosine similarity of eps_hat: ``reference`` vs ``machine_denoiser(., ., k)``.
+
+    reference(x, b) -> E[x0 | x] is followed along its own trajectory from ``noise``
+    (B, C, H, W); row i - 1 is the step starting at t = i / steps.
+    """
+    _, trajectory = ddim_sample(reference, noise, steps, return_trajectory=True)
+    b = sampling_noise_vars(steps).tolist()
+    eps_ref = [eps_from_denoised(trajectory["x"][steps - i], trajectory["denoised"][steps - i], b[i])
+               for i in range(steps, 0, -1)]
+    table = torch.empty(steps, len(ks), noise.shape[0], dtype=torch.float64)
+    # k in the outer loop: a machine may cache what it prepares per patch size
+    for j, k in enumerate(progress(ks, desc="calibrating", enabled=progress_bar)):
+        for i in range(steps, 0, -1):
+            x = trajectory["x"][steps - i]
+            eps_k = eps_from_denoised(x, machine_denoiser(x, b[i], k), b[i])
+            table[i - 1, j] = cosine_similarity(eps_ref[steps - i], eps_k)
+    return table
+
+
+def best_patch_sizes(table, ks):
+    """(steps, K, B) similarities -> (steps, B) float best k per step and seed; NaN where all k tie."""
+    ks = torch.as_tensor(list(ks), dtype=torch.float64)
+    best = ks[table.argmax(dim=1)]
+    tied = (table.amax(dim=1) - table.amin(dim=1)) <= TIE_TOLERANCE
+    return best.masked_fill(tied, math.nan)
+
+
+def median_schedule(best):
+    """(steps, B) best k per seed -> (steps,) list of ints: the (lower) median over seeds.
+
+    Steps where every seed tied take the value of the nearest informative step (ties
+    towards lower noise).
+    """
+    med = best.nanmedian(dim=1).values
+    informative = [i for i in range(len(med)) if not math.isnan(med[i])]
+    if not informative:
+        raise ValueError("no step distinguishes the patch sizes; give more or different ks")
+    return [int(med[min(informative, key=lambda j: (abs(j - i), j))]) for i in range(len(med))]
+
+
+def calibrate(reference, machine_denoiser, noise, ks, steps=20, progress_bar=None):
+    """Calibrate k(t): dict(schedule (steps,) ints, ks, best (steps, B), similarity (steps, K, B))."""
+    ks = [int(k) for k in ks]
+    if not ks or any(k < 1 or k % 2 == 0 for k in ks):
+        raise ValueError(f"ks must be odd positive patch sizes, e.g. 3,5,...,15; got {ks}")
+    table = similarity_table(reference, machine_denoiser, noise, ks, steps, progress_bar)
+    best = best_patch_sizes(table, ks)
+    return {"schedule": median_schedule(best), "ks": ks, "best": best, "similarity": table}
+
+
+def calibrate_model(model, train, boundary, seeds, ks, steps=20, machines=("els", "local"),
+                    progress_bar=None):
+    """Schedules of each machine in ``machines`` for ``model``: {name: calibrate(...) dict}."""
+    noise = seed_noise(seeds, train.shape[1:])
+    reference = as_denoiser(model)
+    return {name: calibrate(reference, machine(name, train, boundary), noise, ks, steps,
+                            progress_bar)
+            for name in machines}
+
+
+def schedule_path(name, directory=CHECKPOINT_DIR):
+    return Path(directory) / f"{name}.schedule.json"
+
+
+def load_schedule(name, machine_name="els", directory=CHECKPOINT_DIR):
+    """The shipped k(t) list (``schedule[i - 1]`` for the step starting at t = i / steps)."""
+    path = schedule_path(name, directory)
+    if not path.exists():
+        raise ValueError(f"no calibrated schedule {path}; make it with: "
+                         f"python -m course_utils.calibrate --model {name}")
+    return json.loads(path.read_text())["schedules"][machine_name]
+
+
+def parse_range(text, what="--seeds"):
+    """'0-99' or '3,5,7' or '3-15:2' -> list of ints."""
+    try:
+        values = []
+        for part in text.split(","):
+            span, _, stride = part.partition(":")
+            lo, _, hi = span.partition("-")
+            values.extend(range(int(lo), int(hi or lo) + 1, int(stride or 1)))
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a range; write e.g. 0-99, 0,3,7 or 3-15:2") from None
+    if not values:
+        raise ValueError(f"{what} {text!r} is empty")
+    return values
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_utils.calibrate",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="shipped checkpoint name")
+    parser.add_argument("--seeds", default="100-107", help="kept apart from the seeds 0-99 of the comparison")
+    parser.add_argument("--ks", default="3-15:2", help="candidate patch sizes")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=None, help="default: the checkpoint folder")
+    args = parser.parse_args(argv)
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        seeds, ks = parse_range(args.seeds), parse_range(args.ks, "--ks")
+        manifest = load_manifest(args.model)
+        model = load_pretrained(args.model)
+        train, _ = load_dataset(manifest["data"], "train")
+        results = calibrate_model(model, train, manifest["config"]["padding"], seeds, ks,
+                                  args.steps)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else schedule_path(args.model)
+    payload = {"model": args.model, "steps": args.steps, "seeds": seeds, "ks": ks,
+               "boundary": manifest["config"]["padding"],
+               "index": "schedule[i - 1] is k for the DDIM update starting at t = i / steps",
+               "schedules": {("els" if name == "els" else "ls"): r["schedule"]
+                             for name, r in results.items()},
+               "best_per_seed": {("els" if name == "els" else "ls"):
+                                 [[None if math.isnan(v) else int(v) for v in row]
+                                  for row in r["best"].tolist()]
+                                 for name, r in results.items()},
+               "command": "python -m course_utils.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)}
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    os.replace(tmp, out)
+    print(f"wrote {out}: ELS k(t) {payload['schedules']['els']}, LS k(t) {payload['schedules']['ls']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Runs one prepared submission in a fresh, limited kernel (a child process of the grader).
+
+    python -m course_utils.grading.runner NOTEBOOK STATE_DIR WORK_DIR MEMORY_MB
+
+NOTEBOOK holds the grader's set-up cell and the submission's code cells, each tagged with
+its position in the submission. The kernel (``course_utils.grading.kernel``) runs with
+cwd WORK_DIR; what it records lands in STATE_DIR/answers. This process keeps no output but
+the first error of each cell, so a notebook that floods its output cannot exhaust memory,
+and writes STATE_DIR/run.json: cells run, their errors, and where the kernel died, if it did.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async
+from nbformat.v4 import output_from_msg
+
+from .layout import CELL_FILE, POSITION
+
+KERNEL_NAME = "course-grader"
+MAX_ERRORS = 20
+MAX_TEXT = 500
+
+
+class _ErrorsOnlyClient(NotebookClient):
+    """A NotebookClient that keeps only the first error output of each cell."""
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] != "error" or outs:
+            return None
+        out = output_from_msg(msg)
+        out.traceback = []
+        out.evalue = str(out.get("evalue", ""))[:MAX_TEXT]
+        outs.append(out)
+        return out
+
+    async def _async_check_alive(self):
+        # the heartbeat alone can miss a kernel that exited (os._exit): ask for the process too
+        if not await ensure_async(self.km.is_alive()):
+            raise DeadKernelError("Kernel died")
+        await super()._async_check_alive()
+
+
+def kernel_manager(state, memory_mb):
+    """A KernelManager for the grading kernel, its spec written under ``state``."""
+    folder = state / "kernels" / KERNEL_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "course_utils.grading.kernel",
+                     "--memory-mb", str(memory_mb), "--pid-file", str(state / "kernel.pid"),
+                     "-f", "{connection_file}"],
+            "display_name": "course grader", "language": "python",
+            # glibc reserves 64 MB of address space per thread arena: under the memory limit
+            # the kernel could not even start its threads
+            "env": {"MALLOC_ARENA_MAX": "2"}}
+    (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    specs = KernelSpecManager(kernel_dirs=[str(state / "kernels")])
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+
+
+def run(nb, state, workdir, memory_mb):
+    """Execute ``nb`` cell by cell; the report that goes to run.json."""
+    report = {"cells_run": 0, "errors": [], "died_in": None, "startup_error": None}
+    client = _ErrorsOnlyClient(nb, km=kernel_manager(state, memory_mb), allow_errors=True,
+                               timeout=None, startup_timeout=120, record_timing=False,
+                               resources={"metadata": {"path": str(workdir)}})
+    cell_file = state / "answers" / CELL_FILE
+    finished, position = False, 0
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                position = cell.metadata.get(POSITION, 0)
+                cell_file.write_text(str(position), encoding="ascii")
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    report["died_in"] = position
+                    break
+                report["cells_run"] += 1
+                for out in cell.outputs:
+                    if out.output_type == "error" and len(report["errors"]) < MAX_ERRORS:
+                        report["errors"].append({"cell": position, "ename": str(out.ename)[:100],
+                                                 "evalue": out.evalue})
+            finished = True
+    except Exception as err:  # reported, not raised: the grader turns it into feedback
+        if finished:
+            pass  # every cell ran; trouble shutting the kernel down is not the notebook's fault
+        elif report["cells_run"] == 0:
+            report["startup_error"] = f"{type(err).__name__}: {err}"[:MAX_TEXT]
+        elif report["died_in"] is None:
+            report["died_in"] = position
+    return report
+
+
+def main(argv):
+    notebook, state, workdir, memory_mb = argv
+    state = Path(state).resolve()
+    nb = nbformat.read(notebook, as_version=4)
+    report = run(nb, state, Path(workdir).resolve(), int(memory_mb))
+    tmp = state / ".run.json.tmp"
+    tmp.write_text(json.dumps(report), encoding="utf-8")
+    os.replace(tmp, state / "run.json")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,421 @@
+"""Procedural hands with a known finger count, and a classical finger counter.
+
+``make_hands(n, fingers, seed, size)`` draws hands: an elliptic palm on a wrist with a
+fan of 3..7 fingers that vary in length, width, angle and spacing, rotated a little and
+jittered in position. Hand ``i`` of a seed depends only on ``(seed, i)``: the first
+``m`` hands of ``make_hands(n)`` are ``make_hands(m)``.
+
+``count_fingers(images)`` counts them back with classical image analysis (below), and
+returns -1 for images that are not hand-like. ``hand_dataset(split)`` is the course's
+fixed set of five-finger hands (``course_utils.data.load_dataset("hands")``).
+
+``python -m course_utils.hands sample --out FILE`` precomputes the samples lesson 08
+loads (IS, LS, ELS at several patch sizes, a CNN), seeded, written atomically.
+"""
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import tempfile
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FINGER_RANGE = (3, 7)
+MAX_FINGERS = FINGER_RANGE[1]
+NOT_A_HAND = -1
+
+# The fixed course dataset: 24 x 24 keeps the ELS machine affordable (its cost grows as
+# N (H W)^2 k^2), yet a finger is still ~2 pixels wide and countable.
+DATASET_SIZE = 24
+DATASET_SEEDS = {"train": 0, "test": 1}
+DATASET_COUNTS = {"train": 128, "test": 64}
+
+# Geometry is drawn in "hand units": pixels of a 32 x 32 image, scaled to ``size``.
+_COLUMNS = 11 + 3 * MAX_FINGERS
+_RENDER_CHUNK = 512
+
+
+def _fingers_table(fingers):
+    """An int or a sequence of ints in 3..7 -> (K,) int64 tensor of the counts to draw from."""
+    try:
+        values = [fingers] if isinstance(fingers, Integral) else list(fingers)
+    except TypeError:
+        values = [fingers]
+    if not values or not all(isinstance(f, Integral) and not isinstance(f, bool) for f in values):
+        raise ValueError(f"fingers must be an int or a non-empty sequence of ints, not {fingers!r}")
+    bad = [int(f) for f in values if not FINGER_RANGE[0] <= f <= FINGER_RANGE[1]]
+    if bad:
+        raise ValueError(f"finger counts {bad} are out of range; use counts from "
+                         f"{FINGER_RANGE[0]} to {FINGER_RANGE[1]}")
+    return torch.tensor([int(f) for f in values], dtype=torch.int64)
+
+
+def _hand_parameters(u, table):
+    """(n, _COLUMNS) uniforms -> dict of per-hand shape parameters in hand units."""
+    u = torch.as_tensor(u, dtype=torch.float64)
+    count = table[(u[:, 0] * len(table)).long().clamp(max=len(table) - 1)]
+    k = torch.arange(MAX_FINGERS, dtype=torch.float64)
+    centre = (count.double()[:, None] - 1) / 2
+    # Middle fingers are longest, as on a real hand.
+    profile = 1 - 0.3 * ((k - centre) / centre.clamp(min=1)) ** 2
+    spacing = 0.42 + 0.1 * u[:, 6:7]
+    finger = slice(11, 11 + MAX_FINGERS)
+    angle_jitter = slice(11 + MAX_FINGERS, 11 + 2 * MAX_FINGERS)
+    width_jitter = slice(11 + 2 * MAX_FINGERS, 11 + 3 * MAX_FINGERS)
+    return {
+        "count": count,
+        "rotation": (u[:, 1] - 0.5) * 2 * 0.26,
+        "shift": (u[:, 2:4] - 0.5) * 2 * 1.5,
+        "palm": torch.stack([6.2 + 1.4 * u[:, 4], 5.6 + 1.3 * u[:, 5]], dim=1),
+        "angle": (k - centre) * spacing + (u[:, 7:8] - 0.5) * 0.2
+                 + (u[:, angle_jitter] - 0.5) * 0.1,
+        "wrist": 3.4 + 1.0 * u[:, 8],
+        "length": (6.0 + 2.5 * u[:, 9:10]) * profile * (0.85 + 0.3 * u[:, finger]),
+        "radius": (1.05 + 0.3 * u[:, 10:11]) * (0.9 + 0.2 * u[:, width_jitter]),
+        "present": k[None, :] < count[:, None],
+    }
+
+
+def _segment_distance(px, py, ax, ay, bx, by):
+    """Points (n, 1, S, S), segments (n, K, 1, 1) -> (n, K, S, S) distance to each segment."""
+    dx, dy = bx - ax, by - ay
+    t = (((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)).clamp(0, 1)
+    return torch.hypot(px - ax - t * dx, py - ay - t * dy)
+
+
+def _render(p, size):
+    """Shape parameters of n hands -> (n, 1, size, size) float32 images in [-1, 1]."""
+    scale = size / 32
+    n = len(p["count"])
+    coords = (torch.arange(size, dtype=torch.float64) + 0.5) / scale  # pixel centres, hand units
+    gx, gy = coords[None, None, None, :], coords[None, None, :, None]
+    cx = 16 + p["shift"][:, 0].view(n, 1, 1, 1)
+    cy = 21.5 + p["shift"][:, 1].view(n, 1, 1, 1)
+    cos, sin = (torch.cos(p["rotation"]).view(n, 1, 1, 1),
+                torch.sin(p["rotation"]).view(n, 1, 1, 1))
+    # Pixel positions in the hand's own frame: palm at the origin, fingers up (-y).
+    lx = cos * (gx - cx) + sin * (gy - cy)
+    ly = -sin * (gx - cx) + cos * (gy - cy)
+    rx, ry = p["palm"][:, 0].view(n, 1, 1, 1), p["palm"][:, 1].view(n, 1, 1, 1)
+    palm = (torch.hypot(lx / rx, ly / ry) - 1) * torch.minimum(rx, ry)
+    zero = torch.zeros(n, 1, 1, 1, dtype=torch.float64)
+    wrist = _segment_distance(lx, ly, zero, zero, zero, zero + 40) - p["wrist"].view(n, 1, 1, 1)
+    theta = p["angle"][:, :, None, None]
+    dir_x, dir_y = torch.sin(theta), -torch.cos(theta)
+    # Where the finger's axis leaves the palm ellipse.
+    edge = 1 / torch.hypot(dir_x / rx, dir_y / ry)
+    start, end = 0.5 * edge, edge + p["length"][:, :, None, None]
+    fingers = (_segment_distance(lx, ly, start * dir_x, start * dir_y, end * dir_x, end * dir_y)
+               - p["radius"][:, :, None, None])
+    fingers = fingers.masked_fill(~p["present"][:, :, None, None], math.inf)
+    sdf = torch.cat([palm, wrist, fingers], dim=1).amin(dim=1, keepdim=True) * scale
+    # One pixel of anti-aliasing: coverage of the pixel by the shape.
+    return (2 * (0.5 - sdf).clamp(0, 1) - 1).float()
+
+
+def make_hands(n, fingers=5, seed=0, size=32):
+    """-> (n, 1, size, size) float32 hands in [-1, 1] and their (n,) int64 finger counts.
+
+    fingers: an int in 3..7, or a sequence of counts to draw from uniformly.
+    """
+    if not isinstance(n, Integral) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, not {n!r}")
+    if not isinstance(size, Integral) or size < 16:
+        raise ValueError(f"size must be an integer >= 16 (fingers need ~2 pixels), not {size!r}")
+    if not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    table = _fingers_table(fingers)
+    # numpy fills row by row, so hand i depends only on (seed, i), not on n.
+    u = torch.from_numpy(np.random.default_rng(int(seed)).random((int(n), _COLUMNS)))
+    p = _hand_parameters(u, table)
+    images = torch.empty(int(n), 1, int(size), int(size))
+    for lo in range(0, int(n), _RENDER_CHUNK):
+        part = {key: value[lo:lo + _RENDER_CHUNK] for key, value in p.items()}
+        images[lo:lo + _RENDER_CHUNK] = _render(part, int(size))
+    return images, p["count"].clone()
+
+
+def hand_dataset(split="train"):
+    """The course's five-finger hands: (N, 1, 24, 24) float32 in [-1, 1], (N,) int64 counts.
+
+    split: "train" (128 hands, seed 0) or "test" (64 held-out hands, seed 1).
+    """
+    if split not in DATASET_SEEDS:
+        raise ValueError(f"split must be one of {', '.join(map(repr, DATASET_SEEDS))}, not {split!r}")
+    return make_hands(DATASET_COUNTS[split], fingers=5, seed=DATASET_SEEDS[split],
+                      size=DATASET_SIZE)
+
+
+# Finger counting, in hand units (pixels of a 32 x 32 image) on a 2x upsampled mask.
+_UPSAMPLE = 2
+_OPEN_RADIUS = 2.2      # wider than any finger (radius <= 1.6), narrower than palm and wrist
+_CUT_RADIUS = 1.0       # fingers start this far outside the palm
+_MIN_FINGER_AREA = 2.0  # in square hand units: smaller leftovers are ragged palm edge
+_PALM_RADIUS = 5.0      # a palm holds disks this big (the drawn ones: >= 5.6)
+_PALM_SHARE = 0.6       # ... and they cover most of it (hands: >= 0.67; digit strokes: less)
+_MAX_HOLE_AREA = 2.0    # a hand has no holes; an 8, a 6, a 0 do
+_MAX_FOREGROUND = 0.55  # a hand covers well under half the image
+
+
+def _disk(radius):
+    """-> (1, 1, 2r+1, 2r+1) float32 kernel of the pixels within ``radius`` of the centre."""
+    r = math.floor(radius)
+    offsets = torch.arange(-r, r + 1, dtype=torch.float32)
+    return ((offsets[:, None] ** 2 + offsets[None, :] ** 2) <= radius ** 2).float()[None, None]
+
+
+def _hits(mask, radius):
+    """(B, 1, H, W) bool -> (B, 1, H, W) number of set pixels within ``radius`` of each pixel.
+
+    Pixels outside the image repeat the border: a wrist that leaves the image is not
+    cut off by the frame.
+    """
+    kernel = _disk(radius)
+    pad = kernel.shape[-1] // 2
+    padded = F.pad(mask.float(), (pad, pad, pad, pad), mode="replicate")
+    return F.conv2d(padded, kernel).round()
+
+
+def _erode(mask, radius):
+    return _hits(mask, radius) == _disk(radius).sum()
+
+
+def _dilate(mask, radius):
+    return _hits(mask, radius) > 0
+
+
+def label_components(mask):
+    """(B, 1, H, W) bool -> (B, 1, H, W) int64 labels of 8-connected components, 0 = background.
+
+    Each component carries the largest flat index (plus one) of its pixels. Labels
+    spread by 3 x 3 max-pooling; pointer jumping (a pixel takes the label of the pixel
+    its label names) makes long components converge in a few rounds, not one per pixel.
+    """
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(f"mask has shape {tuple(mask.shape)}; pass (B, 1, H, W)")
+    b, _, h, w = mask.shape
+    if h * w >= 2 ** 24:
+        raise ValueError(f"a {h} x {w} mask is too large to label; keep H * W below 2**24")
+    # float32 holds indices below 2**24 exactly; max_pool2d has no integer kernel.
+    index = torch.arange(1, h * w + 1, dtype=torch.float32).view(1, 1, h, w)
+    labels = torch.where(mask, index, torch.zeros(())).flatten(1)
+    flat_mask = mask.flatten(1)
+    while True:
+        grown = F.max_pool2d(labels.view(b, 1, h, w), 3, stride=1, padding=1).flatten(1)
+        grown = torch.where(flat_mask, grown, labels)
+        # Labels only grow and always name a pixel of the same component.
+        jumped = torch.gather(grown, 1, (grown.long() - 1).clamp(min=0))
+        grown = torch.where(flat_mask, torch.maximum(grown, jumped), grown)
+        if torch.equal(grown, labels):
+            return labels.long().view(b, 1, h, w)
+        labels = grown
+
+
+def _component_areas(labels):
+    """(B, 1, H, W) labels -> (B, H*W + 1) pixel count of every label (index 0: background)."""
+    flat = labels.flatten(1)
+    areas = torch.zeros(flat.shape[0], flat.shape[1] + 1, dtype=torch.int64)
+    return areas.scatter_add_(1, flat, torch.ones_like(flat))
+
+
+def _holes(mask):
+    """(B, 1, H, W) bool -> (B, 1, H, W) bool: background pixels enclosed by the mask."""
+    labels = label_components(~mask)
+    border = torch.zeros_like(mask)
+    border[..., 0, :] = border[..., -1, :] = border[..., :, 0] = border[..., :, -1] = True
+    outside = torch.zeros(labels.shape[0], labels[0].numel() + 1, dtype=torch.bool)
+    outside.scatter_(1, (labels * border).flatten(1), True)
+    enclosed = ~torch.gather(outside, 1, labels.flatten(1)).view_as(mask)
+    return enclosed & (labels > 0)
+
+
+def count_fingers(images, return_parts=False):
+    """(B, 1, H, W) images in [-1, 1] -> (B,) int64 finger counts, -1 where no hand is seen.
+
+    Classical image analysis on the mask ``image > 0``, upsampled 2x so that a finger is
+    several pixels wide (lengths below in pixels of a 32 x 32 image, scaled to H):
+    1. palm = the largest connected part of the mask's opening by a disk of radius 2.2,
+       wider than any finger: opening removes thin fingers, keeps palm and wrist;
+    2. fingers = connected parts of the mask outside the palm grown by 1 pixel that
+       touch that margin and cover at least 2 square pixels.
+    Hand-like means: some foreground but at most 55 % of the image, no holes, at least
+    one finger, and a palm that holds disks of radius 5 covering >= 60 % of it. Blank
+    images, noise and most digits (about 95 % of the UCI digits) fail and get -1.
+    ``return_parts`` also returns a dict of (B, 1, 2H, 2W) masks for plots: ``mask``,
+    ``palm`` (bool) and ``fingers`` (one label per counted finger, 0 elsewhere).
+    """
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"images have shape {tuple(images.shape)}; pass (B, 1, H, W) "
+                         f"greyscale images (add the channel axis with x[:, None])")
+    if images.shape[-1] < 16 or images.shape[-2] < 16:
+        raise ValueError(f"images of {images.shape[-2]} x {images.shape[-1]} are too small "
+                         f"to count fingers; use at least 16 x 16")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or inf; count only finished samples")
+    h, w = images.shape[-2:]
+    unit = _UPSAMPLE * min(h, w) / 32  # pixels of the upsampled mask per hand unit
+    big = F.interpolate(images.detach().float().cpu(), scale_factor=_UPSAMPLE,
+                        mode="bilinear", align_corners=False)
+    mask = big > 0
+    opened = _dilate(_erode(mask, _OPEN_RADIUS * unit), _OPEN_RADIUS * unit) & mask
+    labels = label_components(opened)
+    areas = _component_areas(labels)
+    areas[:, 0] = 0
+    biggest = areas.argmax(dim=1)
+    palm = (labels == biggest.view(-1, 1, 1, 1)) & (biggest.view(-1, 1, 1, 1) > 0)
+
+    margin = _dilate(palm, _CUT_RADIUS * unit)
+    finger_labels = label_components(mask & ~margin)
+    finger_areas = _component_areas(finger_labels)
+    finger_areas[:, 0] = 0
+    # A finger touches the palm's margin: grow it one pixel, see what it reaches.
+    touching = torch.zeros_like(finger_areas, dtype=torch.bool)
+    reach = F.max_pool2d(finger_labels.float(), 3, stride=1, padding=1).long()
+    rim = _dilate(palm, _CUT_RADIUS * unit + 1.5) & ~finger_labels.bool()
+    touching.scatter_(1, (reach * rim).flatten(1), True)
+    touching[:, 0] = False
+    is_finger = touching & (finger_areas >= _MIN_FINGER_AREA * unit ** 2)
+    count = is_finger.sum(dim=1)
+
+    foreground = mask.flatten(1).float().mean(dim=1)
+    thick = _dilate(_erode(palm, _PALM_RADIUS * unit), _PALM_RADIUS * unit) & palm
+    palm_share = thick.flatten(1).sum(dim=1) / palm.flatten(1).sum(dim=1).clamp(min=1)
+    holes = _holes(mask).flatten(1).sum(dim=1) / unit ** 2
+    hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & (count >= 1)
+                 & (palm_share >= _PALM_SHARE) & (holes < _MAX_HOLE_AREA))
+    count = torch.where(hand_like, count, torch.full_like(count, NOT_A_HAND))
+    if not return_parts:
+        return count
+    kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
+    return count, {"mask": mask, "palm": palm, "fingers": finger_labels * kept}
+
+
+# ---------------------------------------------------------------- precomputed samples
+SAMPLES_FILE = Path(__file__).resolve().parent / "data" / "hands_samples.npz"
+
+
+def _machine_denoiser(name, k, train, cnn):
+    """A sampler denoiser ``(x, b) -> D`` for machine "IS", "LS", "ELS" (patch size k) or "CNN"."""
+    from .scores import els_denoise, ideal_denoise, local_denoise
+    if name == "IS":
+        return lambda x, b: ideal_denoise(x, train, b)
+    if name == "LS":
+        return lambda x, b: local_denoise(x, train, b, k, "zeros")
+    if name == "ELS":
+        return lambda x, b: els_denoise(x, train, b, k, "zeros")
+    if name == "CNN":
+        from .models import as_denoiser, load_pretrained
+        return as_denoiser(load_pretrained(cnn))
+    raise ValueError(f"unknown machine {name!r}; choose IS, LS, ELS or CNN")
+
+
+def sample_noise(n, seed, size=DATASET_SIZE):
+    """(n, 1, size, size) standard normal starting noise; sample i depends only on (seed, i)."""
+    u = np.random.default_rng(int(seed)).standard_normal((int(n), 1, size, size))
+    return torch.from_numpy(u).float()
+
+
+def _quantise(images):
+    """(B, 1, H, W) in [-1, 1] -> uint8: 1/255 steps are far below what the counter sees."""
+    return np.round((images.clamp(-1, 1).numpy() + 1) * 127.5).astype(np.uint8)
+
+
+def _save_atomic(path, arrays):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; this is a shipped data file
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_samples(path=SAMPLES_FILE):
+    """Precomputed samples -> (dict machine label -> (B, 1, H, W) float32 in [-1, 1], metadata dict)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no samples at {path}; make them with "
+                         f"`python -m course_utils.hands sample --out {path}`")
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        samples = {label: torch.from_numpy(data[f"x/{label}"].astype(np.float32) / 127.5 - 1)
+                   for label in meta["machines"]}
+    return samples, meta
+
+
+def sample_machines(out, n=16, seed=0, steps=10, patch_sizes=(3, 5, 7, 11), cnn=None,
+                    command=None, log=print):
+    """Sample IS, LS and ELS (each patch size, zero boundaries) and optionally a CNN from the
+    same noise; write ``out`` after each machine (atomic), skipping machines it already holds."""
+    from .diffusion import ddim_sample
+    if n < 1 or steps < 1:
+        raise ValueError(f"n and steps must be >= 1 (got n={n}, steps={steps})")
+    for k in patch_sizes:
+        if k < 1 or k % 2 == 0:
+            raise ValueError(f"patch size {k} must be odd and >= 1, e.g. 3 5 7 11")
+    config = {"n": n, "seed": seed, "steps": steps, "dataset": "hands", "size": DATASET_SIZE,
+              "train": DATASET_COUNTS["train"], "boundary": "zeros"}
+    plan = [("IS", None)] + [("LS", k) for k in patch_sizes] + [("ELS", k) for k in patch_sizes]
+    if cnn:
+        plan.append(("CNN", cnn))
+    arrays, meta = {}, {"config": config, "machines": [], "command": command, "cnn": None}
+    if Path(out).exists():
+        with np.load(out) as data:
+            old = json.loads(str(data["meta"]))
+            if old["config"] == config:
+                arrays = {key: data[key] for key in data.files if key != "meta"}
+                meta["machines"] = old["machines"]
+                meta["cnn"] = old.get("cnn")
+    train, _ = hand_dataset("train")
+    noise = sample_noise(n, seed)
+    for name, k in plan:
+        label = name if name in ("IS", "CNN") else f"{name} k={k}"
+        if label in meta["machines"]:
+            continue
+        log(f"sampling {label} ({n} samples, {steps} steps)")
+        torch.manual_seed(seed)
+        images = ddim_sample(_machine_denoiser(name, k, train, cnn), noise.clone(), steps)
+        arrays[f"x/{label}"] = _quantise(images)
+        meta["machines"].append(label)
+        if name == "CNN":
+            meta["cnn"] = cnn
+        _save_atomic(out, {**arrays, "meta": np.array(json.dumps(meta))})
+    return meta
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_utils.hands",
+                                     description="Procedural hands: precompute lesson 08's samples.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sample = sub.add_parser("sample", help="sample IS / LS / ELS / a CNN from the same noise")
+    sample.add_argument("--out", default=str(SAMPLES_FILE))
+    sample.add_argument("--n", type=int, default=16)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--steps", type=int, default=10)
+    sample.add_argument("--patch-sizes", type=int, nargs="+", default=[3, 5, 7, 11])
+    sample.add_argument("--cnn", default=None, help="a shipped checkpoint, e.g. hands-resnet-zeros")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    command = "python -m course_utils.hands " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        sample_machines(args.out, args.n, args.seed, args.steps, tuple(args.patch_sizes),
+                        args.cnn, command)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

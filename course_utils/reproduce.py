@@ -1,0 +1,129 @@
+"""Reproduce the paper's headline comparison: network vs ELS / LS / IS from the same noise.
+
+    python -m course_utils.reproduce --model digits-resnet-zeros --seeds 0-99 --out results.pt
+
+For every seed, four deterministic 20-step DDIM samples start from the same noise: the
+network's, the ELS and LS machines' (with the model's calibrated k(t)) and the ideal
+machine's. Per seed, Pearson r of each machine's sample with the network's (whole
+image mean-centred, as in the paper). Seeds run in batches; after each batch the
+finished seeds are saved (.train_state/OUT.partial.pt), so re-running the command, with the same or
+more seeds, continues where it stopped.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .calibrate import load_schedule, parse_range, seed_noise
+from .data import load_dataset
+from .diffusion import ddim_sample
+from .metrics import pearson_r
+from .models import as_denoiser, load_manifest, load_pretrained
+from .progress import progress
+from .train import STATE_DIR
+from .scores import machine
+
+MACHINES = ("els", "ls", "ideal")
+
+
+def sample_all(model, train, boundary, noise, els_schedule, ls_schedule, steps=20):
+    """(B, C, H, W) noise -> dict of (B, C, H, W) final samples: cnn, els, ls, ideal."""
+    return {"cnn": ddim_sample(as_denoiser(model), noise, steps),
+            "els": ddim_sample(machine("els", train, boundary), noise, steps, els_schedule),
+            "ls": ddim_sample(machine("local", train, boundary), noise, steps, ls_schedule),
+            "ideal": ddim_sample(machine("ideal", train), noise, steps)}
+
+
+def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20, batch=8,
+              partial=None, progress_bar=None):
+    """Samples and per-seed r for ``seeds``: the dict the CLI saves.
+
+    ``partial``: a file of finished seeds, kept up to date after every batch; seeds
+    found there with the same settings are not sampled again (a longer seed list
+    continues a shorter one).
+    """
+    seeds = [int(s) for s in seeds]
+    settings = {"steps": steps, "els_schedule": list(els_schedule),
+                "ls_schedule": list(ls_schedule), "boundary": boundary}
+    done = {}
+    if partial and Path(partial).exists():
+        saved = torch.load(partial, weights_only=True)
+        if saved["settings"] == settings:
+            done = saved["samples"]
+    todo = [s for s in seeds if s not in done]
+    for start in progress(range(0, len(todo), batch), desc="seeds", enabled=progress_bar):
+        chunk = todo[start:start + batch]
+        samples = sample_all(model, train, boundary, seed_noise(chunk, train.shape[1:]),
+                             els_schedule, ls_schedule, steps)
+        for i, seed in enumerate(chunk):
+            done[seed] = {name: value[i] for name, value in samples.items()}
+        if partial:
+            _atomic_save({"settings": settings, "samples": done}, partial)
+    samples = {name: torch.stack([done[s][name] for s in seeds]) for name in ("cnn", *MACHINES)}
+    result = {**settings, "seeds": torch.tensor(seeds),
+              "noise": seed_noise(seeds, train.shape[1:]), **samples}
+    for name in MACHINES:
+        result[f"r_{name}"] = pearson_r(samples[name], samples["cnn"])
+    return result
+
+
+def summary(result):
+    """Median r per machine and the fraction of seeds where ELS beats IS (floats)."""
+    return {"median_r_els": float(result["r_els"].median()),
+            "median_r_ls": float(result["r_ls"].median()),
+            "median_r_ideal": float(result["r_ideal"].median()),
+            "els_beats_ideal": float((result["r_els"] > result["r_ideal"]).double().mean()),
+            "seeds": len(result["seeds"])}
+
+
+def _atomic_save(obj, path):
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_utils.reproduce",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="shipped checkpoint name")
+    parser.add_argument("--seeds", default="0-99")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=8, help="seeds per batch (results do not depend on it)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", required=True, help="results .pt file")
+    args = parser.parse_args(argv)
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        if args.batch < 1:
+            raise ValueError("--batch must be a positive integer")
+        seeds = parse_range(args.seeds)
+        manifest = load_manifest(args.model)
+        model = load_pretrained(args.model)
+        train, _ = load_dataset(manifest["data"], "train")
+        els_k, ls_k = load_schedule(args.model, "els"), load_schedule(args.model, "ls")
+        if len(els_k) != args.steps:
+            raise ValueError(f"the calibrated schedule has {len(els_k)} steps, not --steps "
+                             f"{args.steps}; recalibrate with --steps {args.steps}")
+        out = Path(args.out)
+        partial = Path(STATE_DIR) / f"{out.stem}.partial.pt"
+        partial.parent.mkdir(exist_ok=True)
+        result = reproduce(model, train, manifest["config"]["padding"], seeds, els_k, ls_k,
+                           args.steps, args.batch, partial=partial)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result["model"] = args.model
+    _atomic_save(result, out)
+    s = summary(result)
+    print(f"wrote {out}: {s['seeds']} seeds, median r ELS {s['median_r_els']:.3f}, "
+          f"LS {s['median_r_ls']:.3f}, IS {s['median_r_ideal']:.3f}; "
+          f"ELS beats IS on {100 * s['els_beats_ideal']:.0f} % of seeds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""The closed-form denoisers of Kamb & Ganguli (ICML 2025): IS, LS and ELS machines.
+
+Every machine returns D(x) = E[x0 | x] for x = sqrt(1-b) x0 + sqrt(b) eps under its own
+model of the data (ELS_NOTES.md):
+
+- ``ideal_denoise``: the ideal score machine (IS), a softmax over training images;
+- ``local_denoise``: the local score machine (LS), one softmax per pixel over the
+  k x k windows of the training images at the same position;
+- ``els_denoise``: the equivariant local score machine (ELS), one softmax per pixel
+  over every admissible k x k training patch, anywhere in any training image.
+
+All three stream over chunks of training data with a running log-sum-exp (sum, then
+normalise once), so results do not depend on the chunk size. ELS and nearest_patches
+by default prepare the training patches once per (train, k, boundary) in a small
+cache (identical patches merged with a log count, one augmented GEMM per chunk:
+benchmarks/RESULTS.md); ``cache=False`` streams training images instead, with memory
+that does not grow with the training set.
+"""
+import math
+import operator
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+
+BOUNDARIES = ("circular", "zeros")
+DEFAULT_CHUNK = 64  # training images per chunk (IS, LS, streaming ELS)
+BANK_CHUNK = 512  # training patches per chunk of a prepared bank: a (ROW_TILE, BANK_CHUNK) block of
+ROW_TILE = 1024    # logits stays in cache between the GEMM, the max, the exp and the second GEMM
+
+
+# ---------------------------------------------------------------- input checks
+def _check_images(x, train):
+    """Validate the (B, C, H, W) query and (N, C, H, W) training tensors; returns train on x's device and dtype."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a (B, C, H, W) tensor, got {_describe(x)}; add batch and "
+                         "channel axes, e.g. x[None, None] for one grey image")
+    if not isinstance(train, torch.Tensor) or train.ndim != 4:
+        raise ValueError(f"train must be an (N, C, H, W) tensor, got {_describe(train)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x has dtype {x.dtype}; pass a float tensor, e.g. x.float()")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch; pass at least one image")
+    if train.shape[0] == 0:
+        raise ValueError("train is empty; pass at least one training image "
+                         "(for a class-conditional machine, check that the class has images)")
+    if train.shape[1:] != x.shape[1:]:
+        raise ValueError(f"train images have shape {tuple(train.shape[1:])} but x has "
+                         f"{tuple(x.shape[1:])}; (C, H, W) must match (same channels and size)")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf; check the sampler's noise levels and inputs")
+    train = train.to(device=x.device, dtype=x.dtype)
+    if not torch.isfinite(train).all():
+        raise ValueError("train contains NaN or inf; clean the training images first")
+    return train
+
+
+def _describe(value):
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def _check_noise_var(noise_var, x):
+    """float or (B,) noise variance -> (B,) float64 tensor on x's device, each in (0, 1]."""
+    b = torch.as_tensor(noise_var, dtype=torch.float64)
+    if b.ndim == 0:
+        b = b.expand(x.shape[0])
+    if b.shape != (x.shape[0],):
+        raise ValueError(f"noise_var has shape {tuple(b.shape)}; pass a float or a "
+                         f"({x.shape[0]},) tensor, one value per image")
+    if torch.isnan(b).any() or (b <= 0).any() or (b > 1).any():
+        raise ValueError(f"noise_var must lie in (0, 1] (b = 1 is pure noise), got "
+                         f"{b.tolist() if b.numel() < 9 else 'values outside it'}; "
+                         "b -> 0 is the nearest_patches limit")
+    return b.to(x.device)
+
+
+def _check_k(k):
+    """Odd positive patch size (any int-like, e.g. numpy ints from a schedule) -> int."""
+    try:
+        value = operator.index(k)
+    except TypeError:
+        value = None
+    if isinstance(k, bool) or value is None or value < 1 or value % 2 == 0:
+        raise ValueError(f"patch size k must be an odd positive integer (1, 3, 5, ...), got {k!r}")
+    return value
+
+
+def _check_boundary(boundary):
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be 'circular' or 'zeros', not {boundary!r}")
+
+
+def _check_chunk(chunk_size, banked=False):
+    """None -> the default for the path; else a positive int (results do not depend on it)."""
+    if chunk_size is None:
+        return BANK_CHUNK if banked else DEFAULT_CHUNK
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer (or None), got {chunk_size!r}")
+    return chunk_size
+
+
+# ---------------------------------------------------------------- geometry
+def _padded(images, k, boundary):
+    """(N, C, H, W) -> (N, C, H + 2h, W + 2h), h = k // 2: wrapped (any k) or zero-padded."""
+    h = k // 2
+    if boundary == "zeros":
+        return F.pad(images, (h, h, h, h))
+    rows = torch.arange(-h, images.shape[2] + h, device=images.device) % images.shape[2]
+    cols = torch.arange(-h, images.shape[3] + h, device=images.device) % images.shape[3]
+    return images[:, :, rows][:, :, :, cols]
+
+
+def _windows(images, k, boundary):
+    """(N, C, H, W) -> (N, H*W, C*k*k) windows centred on every pixel, padded by ``boundary``."""
+    return F.unfold(_padded(images, k, boundary), k).transpose(1, 2)
+
+
+def _position_classes(height, width, k):
+    """Zero-padding classes: lists of flat positions whose windows overlap the padding identically."""
+    h = k // 2
+    row_key = [(min(r, h), min(height - 1 - r, h)) for r in range(height)]
+    col_key = [(min(c, h), min(width - 1 - c, h)) for c in range(width)]
+    classes = {}
+    for r in range(height):
+        for c in range(width):
+            classes.setdefault((row_key[r], col_key[c]), []).append(r * width + c)
+    return list(classes.values())
+
+
+# ---------------------------------------------------------------- streaming softmax
+class _Accumulator:
+    """Running log-sum-exp over chunks: sum_j exp(l_j - m) v_j and sum_j exp(l_j - m) per query row."""
+
+    def __init__(self, groups, rows, values, like, track_source):
+        self.max = torch.full((groups, rows), -math.inf, dtype=like.dtype, device=like.device)
+        self.total = torch.zeros((groups, rows), dtype=like.dtype, device=like.device)
+        self.weighted = torch.zeros((groups, rows, values), dtype=like.dtype, device=like.device)
+        self.source = (torch.zeros((groups, rows), dtype=torch.int64, device=like.device)
+                       if track_source else None)
+
+    def add(self, logits, values, offset):
+        """logits (G, M, P) and values (G, P, V) of training entries offset .. offset + P."""
+        chunk_max, chunk_arg = logits.max(dim=2)
+        if self.source is not None:
+            better = chunk_max > self.max  # strict: ties keep the earliest entry
+            self.source = torch.where(better, chunk_arg + offset, self.source)
+        new_max = torch.maximum(self.max, chunk_max)
+        rescale = torch.exp(self.max - new_max)
+        weights = torch.exp(logits - new_max[..., None])
+        self.total = self.total * rescale + weights.sum(dim=2)
+        self.weighted = self.weighted * rescale[..., None] + torch.bmm(weights, values)
+        self.max = new_max
+
+    def mean(self):
+        return self.weighted / self.total[..., None]
+
+
+def _coefficients(b, rows_per_image):
+    """(B,) float64 noise variance -> per query row (a / b, a^2 / (2 b)), repeated for each image's rows."""
+    a = torch.sqrt(1 - b)
+    return (a / b).repeat_interleave(rows_per_image), (a * a / (2 * b)).repeat_interleave(rows_per_image)
+
+
+def _logits(queries, patches, lin, sq):
+    """-(|q - a p|^2 - |q|^2) / (2 b) for queries (G, M, D), patches (G, P, D) -> (G, M, P)."""
+    dots = torch.bmm(queries, patches.transpose(1, 2))
+    return dots * lin[:, None] - sq[:, None] * (patches * patches).sum(dim=2)[:, None, :]
+
+
+# ---------------------------------------------------------------- machines
+def ideal_denoise(x, train, noise_var, chunk_size=None):
+    """(B, C, H, W) noisy, (N, C, H, W) training -> (B, C, H, W) E[x0 | x] of the ideal score machine."""
+    train = _check_images(x, train)
+    b = _check_noise_var(noise_var, x)
+    chunk_size = _check_chunk(chunk_size)
+    lin, sq = (c.to(x.dtype) for c in _coefficients(b, 1))
+    queries = x.reshape(1, x.shape[0], -1)
+    acc = _Accumulator(1, x.shape[0], queries.shape[2], x, False)
+    for start in range(0, train.shape[0], chunk_size):
+        flat = train[start:start + chunk_size].reshape(1, -1, queries.shape[2])
+        acc.add(_logits(queries, flat, lin, sq), flat, start)
+    return acc.mean().reshape(x.shape)
+
+
+def local_denoise(x, train, noise_var, k, boundary="zeros", chunk_size=None):
+    """(B, C, H, W) noisy, (N, C, H, W) training -> (B, C, H, W) E[x0 | x] of the local score machine (patch size k)."""
+    train = _check_images(x, train)
+    b = _check_noise_var(noise_var, x)
+    k = _check_k(k)
+    _check_boundary(boundary)
+    chunk_size = _check_chunk(chunk_size)
+    batch, channels, height, width = x.shape
+    lin, sq = (c.to(x.dtype) for c in _coefficients(b, 1))
+    # one group per pixel: queries (HW, B, Ckk) against that pixel's training windows
+    queries = _windows(x, k, boundary).transpose(0, 1)
+    acc = _Accumulator(height * width, batch, channels, x, False)
+    for start in range(0, train.shape[0], chunk_size):
+        chunk = train[start:start + chunk_size]
+        patches = _windows(chunk, k, boundary).transpose(0, 1)
+        centres = chunk.reshape(chunk.shape[0], channels, -1).permute(2, 0, 1)
+        acc.add(_logits(queries, patches.contiguous(), lin, sq), centres.contiguous(), start)
+    return acc.mean().permute(1, 2, 0).reshape(x.shape)
+
+
+def els_denoise(x, train, noise_var, k, boundary="circular", chunk_size=None, cache=True,
+                return_source=False):
+    """(B, C, H, W) noisy, (N, C, H, W) training -> (B, C, H, W) E[x0 | x] of the ELS machine (patch size k).
+
+    cache=True prepares the training patches once per (train, k, boundary), about k*k
+    times the training set in memory, and reuses them (the fast path); cache=False
+    streams chunks of ``chunk_size`` training images with memory independent of N.
+    With ``return_source`` also returns, per output pixel, the training patch with the
+    largest weight: dict(image, row, col) of (B, H, W) int64 tensors (its centre pixel).
+    """
+    train = _check_images(x, train)
+    b = _check_noise_var(noise_var, x)
+    k = _check_k(k)
+    _check_boundary(boundary)
+    chunk_size = _check_chunk(chunk_size, cache)
+    if cache:
+        out, source = _els_banked(_windows(x, k, boundary), _banks(train, k, boundary), b,
+                                  chunk_size, True, return_source)
+    else:
+        out, source = _els(x, train, b, k, boundary, chunk_size, True, return_source)
+    out = out.transpose(1, 2).reshape(x.shape)
+    if return_source:
+        return out, _source_dict(source, x.shape)
+    return out
+
+
+def nearest_patches(x, train, k, boundary="circular", chunk_size=None, cache=True):
+    """(B, C, H, W) images -> the closest admissible training patch to each k x k window (the b -> 0 limit of ELS).
+
+    Returns dict(dist2, image, row, col), each (B, H, W): the squared distance and the
+    training image and centre pixel of the nearest patch.
+    """
+    train = _check_images(x, train)
+    k = _check_k(k)
+    _check_boundary(boundary)
+    chunk_size = _check_chunk(chunk_size, cache)
+    ones = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+    if cache:
+        _, flat = _els_banked(_windows(x, k, boundary), _banks(train, k, boundary), ones,
+                              chunk_size, False, True)
+    else:
+        _, flat = _els(x, train, ones, k, boundary, chunk_size, False, True)
+    source = _source_dict(flat, x.shape)
+    # the winners' distances directly: no cancellation as in |q|^2 - 2 q.p + |p|^2
+    queries = _windows(x, k, boundary).reshape(-1, x.shape[1] * k * k)
+    offsets = torch.arange(k, device=x.device)
+    rows = source["row"].reshape(-1, 1) + offsets  # padded coordinates of the winning window
+    cols = source["col"].reshape(-1, 1) + offsets
+    best = _padded(train, k, boundary)[source["image"].reshape(-1, 1, 1), :, rows[:, :, None],
+                                       cols[:, None, :]]
+    best = best.permute(0, 3, 1, 2).reshape(queries.shape)
+    source["dist2"] = ((queries - best) ** 2).sum(dim=1).reshape(source["row"].shape)
+    return source
+
+
+# ---------------------------------------------------------------- fast path: prepared patch banks
+_BANKS = OrderedDict()
+BANK_CACHE_SIZE = 4  # (train, k, boundary) entries kept: a trajectory cycles through a few k
+
+
+class _Bank:
+    """The admissible training patches of one position class, laid out for one GEMM per chunk.
+
+    patches (P, D + 2): [phi, |phi|^2, log count] so that [a/b x, -a^2/(2b), 1] . row is
+    the logit; values (P, C + 1): [centre pixel, 1] so that one GEMM of the weights
+    gives the weighted sum and the normaliser; source (P,): image * H * W + position.
+    Identical patches are stored once with their log count (exact: same logit, same centre).
+    """
+
+    def __init__(self, positions, patches, centres, source):
+        self.positions = positions
+        patches, centres, source, counts = _merge_duplicates(patches, centres, source)
+        self.patches = torch.cat([patches, (patches * patches).sum(1, keepdim=True),
+                                  counts.log()[:, None]], dim=1).contiguous()
+        self.values = torch.cat([centres, torch.ones_like(centres[:, :1])], dim=1).contiguous()
+        self.source = source
+
+
+def _merge_duplicates(patches, centres, source):
+    """Keep the first of each set of identical rows of ``patches``; returns them with their counts."""
+    # hash rows by a random projection, then confirm equality: a collision merges nothing wrong
+    gen = torch.Generator().manual_seed(0)
+    probe = torch.randn(patches.shape[1], dtype=torch.float64, generator=gen).to(patches.device)
+    keys = patches.double() @ probe
+    _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+    first = torch.full_like(counts, patches.shape[0]).scatter_reduce(
+        0, inverse, torch.arange(patches.shape[0], device=patches.device), "amin")
+    if not torch.equal(patches[first[inverse]], patches) or len(first) == patches.shape[0]:
+        return patches, centres, source, torch.ones_like(patches[:, 0])
+    return patches[first], centres[first], source[first], counts.to(patches.dtype)
+
+
+def _banks(train, k, boundary):
+    """Prepared patch banks of (train, k, boundary), one per position class; cached."""
+    key = (id(train), train._version, train.data_ptr(), tuple(train.shape), train.dtype,
+           train.device, k, boundary)
+    if key in _BANKS:
+        _BANKS.move_to_end(key)
+        return _BANKS[key][1]
+    count, channels, height, width = train.shape
+    windows = _windows(train, k, boundary)  # (N, HW, D)
+    classes = ([list(range(height * width))] if boundary == "circular"
+               else _position_classes(height, width, k))
+    flat = train.reshape(count, channels, height * width)
+    banks = []
+    for positions in classes:
+        pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
+        source = (torch.arange(count, device=train.device)[:, None] * (height * width) + pos).reshape(-1)
+        banks.append(_Bank(pos, windows[:, pos].reshape(-1, windows.shape[2]),
+                           flat[:, :, pos].transpose(1, 2).reshape(-1, channels), source))
+    _BANKS[key] = (train, banks)  # holding train keeps its id from being reused
+    while len(_BANKS) > BANK_CACHE_SIZE:
+        _BANKS.popitem(last=False)
+    return banks
+
+
+def clear_cache():
+    """Drop every prepared patch bank (frees their memory)."""
+    _BANKS.clear()
+
+
+def _els_banked(queries, banks, b, chunk_size, average, track_source):
+    """queries (B, HW, D) -> (B, HW, C) ELS average (or None), (B, HW) flat source index (or None).
+
+    ``average=False`` gives the nearest-patch argmax: b is ignored, logit = q.p - |p|^2 / 2.
+    """
+    batch, hw, dim = queries.shape
+    channels = banks[0].values.shape[1] - 1
+    if average:
+        a = torch.sqrt(1 - b)
+        lin, sq, log_count = (a / b).to(queries.dtype), (a * a / (2 * b)).to(queries.dtype), 1.0
+    else:  # duplicates do not change which patch is nearest
+        lin, sq, log_count = torch.ones_like(b, dtype=queries.dtype), torch.full_like(
+            b, 0.5, dtype=queries.dtype), 0.0
+    out = queries.new_empty(batch, hw, channels) if average else None
+    source = torch.empty(batch, hw, dtype=torch.int64, device=queries.device) if track_source else None
+    for bank in banks:
+        count = len(bank.positions)
+        augmented = queries.new_empty(batch, count, dim + 2)
+        torch.mul(queries[:, bank.positions], lin[:, None, None], out=augmented[:, :, :dim])
+        augmented[:, :, dim] = -sq[:, None]
+        augmented[:, :, dim + 1] = log_count
+        augmented = augmented.reshape(batch * count, dim + 2)
+        for start in range(0, augmented.shape[0], ROW_TILE):
+            rows = augmented[start:start + ROW_TILE]
+            acc, best = _stream(rows, bank, chunk_size, average, track_source)
+            index = torch.arange(start, start + rows.shape[0], device=queries.device)
+            image, position = index // count, bank.positions[index % count]
+            if average:
+                out[image, position] = (acc[:, :channels] / acc[:, channels:]).to(out.dtype)
+            if track_source:
+                source[image, position] = best
+    return out, source
+
+
+def _stream(rows, bank, chunk_size, average, track_source):
+    """Running log-sum-exp of one row tile (M, D + 2) over a bank -> acc (M, C + 1), source (M,)."""
+    total = bank.patches.shape[0]
+    step = min(chunk_size, total)
+    buffer = rows.new_empty(rows.shape[0] * step)
+    best = rows.new_full((rows.shape[0],), -math.inf)
+    # float32 GEMMs sum along their inner axis one term after another (error ~ length * eps):
+    # keep chunks short and add their partial sums in float64
+    acc = rows.new_zeros(rows.shape[0], bank.values.shape[1], dtype=torch.float64) if average else None
+    partial = rows.new_empty(rows.shape[0], bank.values.shape[1]) if average else None
+    source = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device) if track_source else None
+    for start in range(0, total, step):
+        n = min(step, total - start)
+        logits = buffer[:rows.shape[0] * n].view(rows.shape[0], n)
+        torch.mm(rows, bank.patches[start:start + n].T, out=logits)
+        if track_source:
+            chunk_best, chunk_arg = logits.max(dim=1)
+            # strict: on ties the earlier entry, i.e. the lower image and position, wins
+            source = torch.where(chunk_best > best, bank.source[start + chunk_arg], source)
+        else:
+            chunk_best = logits.amax(dim=1)
+        new_best = torch.maximum(best, chunk_best)
+        if average:
+            acc.mul_(torch.exp(best - new_best).to(acc.dtype)[:, None])
+            logits.sub_(new_best[:, None]).exp_()
+            acc.add_(torch.mm(logits, bank.values[start:start + n], out=partial))
+        best = new_best
+    return acc, source
+
+
+def _els(x, train, b, k, boundary, chunk_size, average, track_source):
+    """Streaming ELS without prepared banks: (B, HW, C) average (or None), (B, HW) flat source (or None)."""
+    batch, channels, height, width = x.shape
+    queries = _windows(x, k, boundary)  # (B, HW, Ckk)
+    if average:
+        a = torch.sqrt(1 - b)
+        lin_b, sq_b = (a / b).to(x.dtype), (a * a / (2 * b)).to(x.dtype)
+    else:
+        lin_b = torch.ones(batch, dtype=x.dtype, device=x.device)
+        sq_b = torch.full((batch,), 0.5, dtype=x.dtype, device=x.device)
+    if boundary == "circular":
+        classes = [list(range(height * width))]
+    else:
+        classes = _position_classes(height, width, k)
+    out = torch.empty(batch, height * width, channels, dtype=x.dtype, device=x.device)
+    source = torch.empty(batch, height * width, dtype=torch.int64, device=x.device)
+    for positions in classes:
+        pos = torch.tensor(positions, dtype=torch.int64, device=x.device)
+        count = len(positions)
+        q = queries[:, pos].reshape(1, batch * count, -1)
+        lin, sq = lin_b.repeat_interleave(count), sq_b.repeat_interleave(count)
+        acc = _Accumulator(1, batch * count, channels, x, track_source)
+        for start in range(0, train.shape[0], chunk_size):
+            chunk = train[start:start + chunk_size]
+            patches = _windows(chunk, k, boundary)[:, pos].reshape(1, -1, q.shape[2])
+            centres = chunk.reshape(chunk.shape[0], channels, -1)[:, :, pos]
+            centres = centres.transpose(1, 2).reshape(1, -1, channels)
+            acc.add(_logits(q, patches, lin, sq), centres, start * count)
+        if average:
+            out[:, pos] = acc.mean().reshape(batch, count, channels)
+        if track_source:
+            index = acc.source.reshape(batch, count)
+            source[:, pos] = (index // count) * (height * width) + pos[index % count]
+    return (out if average else None), (source if track_source else None)
+
+
+def _source_dict(source, shape):
+    """(B, H*W) flat index image * H * W + position -> dict(image, row, col) of (B, H, W) tensors."""
+    batch, _, height, width = shape
+    image, flat = source // (height * width), source % (height * width)
+    return {"image": image.reshape(batch, height, width),
+            "row": (flat // width).reshape(batch, height, width),
+            "col": (flat % width).reshape(batch, height, width)}
+
+
+def machine(name, train, boundary="circular", **options):
+    """A denoiser with the sampler's signature: ``denoiser(x, b)`` for "ideal", ``denoiser(x, b, k)`` for "local" / "els"."""
+    if name == "ideal":
+        return lambda x, noise_var: ideal_denoise(x, train, noise_var, **options)
+    if name == "local":
+        return lambda x, noise_var, k: local_denoise(x, train, noise_var, k, boundary, **options)
+    if name == "els":
+        return lambda x, noise_var, k: els_denoise(x, train, noise_var, k, boundary, **options)
+    raise ValueError(f"unknown machine {name!r}; choose 'ideal', 'local' or 'els'")

@@ -1,0 +1,251 @@
+# %% [markdown]
+# # 00 · The paradox: a perfect denoiser can only copy
+#
+# *Local Rules, Creative Machines* — lesson 00 of 10.
+#
+# Diffusion models make new images by **removing noise**, one small step at a time.
+# The network at their heart is trained to do one thing: look at a noisy image and guess
+# the clean image behind it. This lesson shows, with nothing but a few 2-D points, that if
+# that network were *perfect* it could never make anything new. It would copy its
+# training data. Real diffusion models do create. The rest of the course explains why.
+#
+# **Learning goals.** After this lesson you can
+# 1. write the forward (noising) process $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$
+#    and the cosine noise schedule;
+# 2. derive the *ideal denoiser* $D(x) = \mathbb E[x_0 \mid x_t = x]$ of a finite training set
+#    in closed form: a softmax-weighted average of training points;
+# 3. run a deterministic DDIM sampler with any denoiser;
+# 4. measure memorisation: every sample lands on a training point.
+#
+# Exercises have an instant check. Solve them in place: replace
+# `raise NotImplementedError()` with your code and run the check cell below. If you skip
+# one, the lesson still runs: it goes on with the course library's own version.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from course_utils.diffusion import cosine_noise_var, ddim_sample, sampling_noise_vars
+from course_utils.grading import check
+
+torch.manual_seed(0)
+torch.set_default_dtype(torch.float64)  # a 2-D toy: exactness costs nothing here
+
+# %% [markdown]
+# ## 1. A training set of five points
+#
+# Our "images" are points in the plane: five of them, on a pentagon. A diffusion model
+# trained on them should, ideally, generate new points *like* these. What does "like"
+# mean when there are only five? Keep the question in mind.
+
+# %%
+angles = torch.arange(5) * 2 * torch.pi / 5 + torch.pi / 2
+train = 1.5 * torch.stack([angles.cos(), angles.sin()], dim=1)  # (5, 2)
+colors = plt.cm.tab10(torch.arange(5).numpy())
+
+fig, ax = plt.subplots(figsize=(3.2, 3.2))
+ax.scatter(*train.T, c=colors, s=120, marker="*", edgecolor="k", zorder=3)
+ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title="training set: 5 points")
+plt.show()
+
+# %% [markdown]
+# ## 2. Forward process: drowning the data in noise
+#
+# A clean point $x_0$ is mixed with Gaussian noise $\varepsilon \sim \mathcal N(0, I)$:
+#
+# $$x_t = \sqrt{1-b_t}\;x_0 + \sqrt{b_t}\;\varepsilon, \qquad 0 \le b_t \le 1 .$$
+#
+# $b_t$ is the **noise variance** at time $t \in [0, 1]$. The factor $\sqrt{1-b_t}$ shrinks
+# the signal so that the total variance stays about 1 ("variance preserving"). We use the
+# *cosine schedule* of Nichol & Dhariwal, as Kamb & Ganguli do:
+#
+# $$b(t) = 1 - \cos^2\!\Big(\frac{t + s}{1 + s}\cdot\frac{\pi}{2}\Big), \qquad s = 0.008 .$$
+#
+# At $t = 0$ the data is (almost) clean; at $t = 1$, $b = 1$: pure noise.
+#
+# **Exercise 1.** Write `add_noise(x0, noise_var, eps)` for a batch of points `x0` of shape
+# `(B, 2)`, a float `noise_var` $= b$ and noise `eps` of the same shape as `x0`.
+
+# %%
+def add_noise(x0, noise_var, eps):
+    """(B, 2) clean points, float b, (B, 2) noise -> (B, 2) noisy points."""
+    ### BEGIN SOLUTION
+    return (1 - noise_var) ** 0.5 * x0 + noise_var ** 0.5 * eps
+    ### END SOLUTION
+
+
+# %%
+check("00.add_noise", add_noise)
+
+# %% [markdown]
+# From here on we use the library's version, which also takes one noise level per batch
+# element: `course_utils.diffusion.add_noise`. Watch the five points dissolve.
+
+# %%
+from course_utils.diffusion import add_noise
+
+ts = [0.0, 0.3, 0.6, 0.8, 1.0]
+x0 = train[torch.arange(500) % 5]
+eps = torch.randn_like(x0)
+fig, axes = plt.subplots(1, len(ts) + 1, figsize=(15, 2.8))
+for ax, t in zip(axes, ts):
+    b = cosine_noise_var(t).item()
+    xt = add_noise(x0, b, eps)
+    ax.scatter(*xt.T, c=colors[torch.arange(500) % 5], s=4)
+    ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xticks=[], yticks=[],
+           title=f"t = {t:.1f},  b = {b:.3f}")
+grid = torch.linspace(0, 1, 201)
+axes[-1].plot(grid, cosine_noise_var(grid), label="noise variance $b(t)$")
+axes[-1].plot(grid, 1 - cosine_noise_var(grid), label="signal variance $1-b(t)$")
+axes[-1].set(xlabel="t", title="cosine schedule")
+axes[-1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3. The ideal denoiser
+#
+# A denoiser is trained to minimise $\mathbb E\,\|D(x_t) - x_0\|^2$ over training points
+# $x_0$ and noise. The minimiser is the posterior mean $D(x) = \mathbb E[x_0 \mid x_t = x]$.
+# For a training set $\{\varphi_\mu\}_{\mu=1}^N$ (each equally likely) Bayes' rule gives it in
+# closed form. With $a = \sqrt{1-b}$, the likelihood of $x$ given $x_0 = \varphi_\mu$ is
+# $\mathcal N(x;\, a\varphi_\mu,\, b I)$, so
+#
+# $$D(x) = \sum_\mu w_\mu(x)\,\varphi_\mu, \qquad
+#   w_\mu(x) = \operatorname{softmax}_\mu\!\Big(-\frac{\|x - a\,\varphi_\mu\|^2}{2b}\Big).$$
+#
+# This is the **ideal score machine (IS)** of Kamb & Ganguli: the score is
+# $s(x) = -(x - aD(x))/b$, and no network trained on these five points can beat it on the
+# training objective.
+#
+# **Exercise 2.** Write `ideal_denoiser(x, train, noise_var)`: `x` is `(B, 2)`, `train` is
+# `(N, 2)`, and the result is `(B, 2)`. Tip: at small $b$ the exponents are huge and
+# negative; compute the weights with `torch.softmax` on the exponents, not with `exp`
+# followed by a division.
+
+# %%
+def ideal_denoiser(x, train, noise_var):
+    """(B, 2) noisy points, (N, 2) training points, float b -> (B, 2) E[x0 | x]."""
+    ### BEGIN SOLUTION
+    a = (1 - noise_var) ** 0.5
+    logits = -torch.cdist(x, a * train) ** 2 / (2 * noise_var)
+    return torch.softmax(logits, dim=1) @ train
+    ### END SOLUTION
+
+
+# %%
+check("00.ideal_denoiser", ideal_denoiser)
+
+# %% [markdown]
+# The library's `course_utils.scores.ideal_denoise` does the same for images of shape
+# `(B, C, H, W)`. A 2-D point is simply a 1 x 1 image with 2 channels, so one function
+# serves both; every machine of this course and every network has this one signature,
+# `denoiser(x, noise_var) -> E[x0 | x]`.
+#
+# What does the ideal denoiser do to the plane? Below, arrows point from $x$ to
+# $a\,D(x)$, where the denoiser wants to go. At high noise everything is pulled
+# towards the centre of the data; at low noise the plane splits into five basins, one
+# per training point.
+
+# %%
+from course_utils.scores import ideal_denoise
+
+
+def point_denoiser(x, noise_var):
+    """(B, 2) points -> (B, 2): the image machine applied to 1 x 1 images with 2 channels."""
+    return ideal_denoise(x.reshape(-1, 2, 1, 1), train.reshape(-1, 2, 1, 1),
+                         noise_var).reshape(-1, 2)
+
+
+side = torch.linspace(-3, 3, 19)
+mesh = torch.stack(torch.meshgrid(side, side, indexing="xy"), dim=-1).reshape(-1, 2)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+for ax, t in zip(axes, [0.9, 0.6, 0.3]):
+    b = cosine_noise_var(t).item()
+    pull = (1 - b) ** 0.5 * point_denoiser(mesh, b) - mesh
+    ax.quiver(*mesh.T, *pull.T, angles="xy", scale_units="xy", scale=1, width=0.004,
+              color="0.35")
+    ax.scatter(*train.T, c=colors, s=120, marker="*", edgecolor="k", zorder=3)
+    ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), aspect="equal", xticks=[], yticks=[],
+           title=f"t = {t},  b = {b:.2f}")
+fig.suptitle("the ideal denoiser's pull, $a\\,D(x) - x$")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Sampling: run the movie backwards
+#
+# To generate, start from pure noise at $t = 1$ and walk down to $t = 0$ in 20 steps
+# $t_i = i/20$. The deterministic **DDIM** update keeps the current noise estimate
+# $\hat\varepsilon = (x - aD(x))/\sqrt b$ and re-mixes it at the lower noise level:
+#
+# $$x_{t_{i-1}} = \sqrt{1-b_{i-1}}\;D(x_{t_i}) + \sqrt{b_{i-1}}\;\hat\varepsilon .$$
+#
+# `course_utils.diffusion.ddim_sample(denoiser, noise, steps)` does exactly this for any
+# denoiser; read its 20 lines. We draw 500 samples and follow 60 of them.
+
+# %%
+noise = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
+samples, path = ddim_sample(point_denoiser, noise, steps=20, return_trajectory=True)
+nearest = torch.cdist(samples, train).min(dim=1)
+print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in sampling_noise_vars(20).flip(0)[:4].tolist()]} ... "
+      f"{sampling_noise_vars(20)[0].item():.1e}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+ax = axes[0]
+for i in range(60):
+    ax.plot(*path["x"][:, i].T, color=colors[nearest.indices[i]], lw=0.8, alpha=0.7)
+    ax.scatter(*path["x"][0, i], color="0.6", s=6)
+ax.scatter(*train.T, c=colors, s=160, marker="*", edgecolor="k", zorder=3)
+ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), aspect="equal",
+       title="60 DDIM trajectories, from noise (grey) to t = 0")
+ax = axes[1]
+ax.hist(nearest.values.log10().numpy(), bins=30, color="C0")
+ax.set(xlabel="log10 distance to the nearest training point", ylabel="samples",
+       title="where the 500 samples end")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# How many samples are new? Call a sample a copy if it lies within 0.05 of a training
+# point: the spacing of the five points is 1.76, and the last step still carries noise of
+# standard deviation $\sqrt{b(0)} \approx 0.012$.
+
+# %%
+copies = (nearest.values < 0.05).float().mean().item()
+print(f"samples that land on a training point: {100 * copies:.1f} %")
+print(f"largest distance to a training point:  {nearest.values.max().item():.3f}")
+counts = torch.bincount(nearest.indices, minlength=5).tolist()
+print(f"samples per training point:            {counts}")
+
+# %% [markdown]
+# Every single sample is a copy. This is not a bug of the sampler: it is what the optimal
+# denoiser *means*. The training objective is minimised by the posterior mean of the
+# **empirical** distribution (five spikes), and running the reverse process with that
+# denoiser samples from those five spikes. The same holds for images: with 1,700 digits as
+# training set, the ideal denoiser reproduces the 1,700 digits (lesson 03 measures it).
+#
+# ## The paradox
+#
+# Yet diffusion models trained on finite data produce images that appear nowhere in their
+# training set: new faces, new digits, and hands with six fingers. If the perfect
+# solution of their training problem memorises, **why do real diffusion models create?**
+#
+# Kamb & Ganguli (ICML 2025) give a precise answer: convolutional networks are *local*
+# (each output pixel sees only a small window) and *translation equivariant*. The best
+# denoiser under those two constraints, the **equivariant local score (ELS) machine**,
+# cannot memorise: it stitches new images from training patches. It predicts what trained
+# networks actually generate.
+#
+# **Summary**
+# - Forward process: $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$ with a cosine
+#   schedule from clean ($b \approx 0$) to pure noise ($b = 1$).
+# - The ideal denoiser of a finite training set is a softmax-weighted average of the
+#   training points; its weights sharpen as the noise falls.
+# - Sampling with it lands on training points: 100 % memorisation.
+#
+# **Next.** Locality is the key, and it is older than deep learning. Lesson 01 starts
+# with Alan Turing's *local rules*: reaction-diffusion equations whose purely local
+# interactions lay out stripes, spots and the digits of a hand.
+# → `01_local_rules.ipynb`

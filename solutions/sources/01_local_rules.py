@@ -1,0 +1,357 @@
+# %% [markdown]
+# # 01 · Local rules: spots and stripes that make themselves
+#
+# *Local Rules, Creative Machines* — lesson 01 of 10.
+#
+# In 1952 Alan Turing asked how a ball of identical cells can grow a pattern: the spots
+# of a leopard, the stripes of a zebrafish, the five digits of a hand. His answer needs
+# no blueprint. Two chemicals react and diffuse; every cell follows the **same rule**,
+# and that rule looks only at the cell and its **immediate neighbours**. Out of a
+# uniform grey, spots and stripes appear by themselves.
+#
+# Keep those two words in mind, *same rule* and *immediate neighbours*. A convolutional
+# network obeys exactly these two constraints (translation equivariance and locality),
+# and lessons 04-05 show that they are what makes diffusion models creative.
+#
+# **Learning goals.** After this lesson you can
+# 1. discretise diffusion with the 5-point Laplacian and step a reaction-diffusion
+#    system with explicit Euler, knowing the step size beyond which it blows up;
+# 2. simulate the Gray-Scott model and explore its spots, stripes and labyrinths live;
+# 3. derive Turing's instability: linearise, compute the dispersion relation, predict the
+#    pattern's wavelength, and check the prediction against a simulation;
+# 4. map the $(F, k)$ plane of Gray-Scott into uniform, spots, stripes and mixed regions.
+#
+# Exercises have an instant check. Solve them in place: replace
+# `raise NotImplementedError()` with your code and run the check cell below. If you skip
+# one, the lesson still runs: it goes on with the course library's own version.
+
+# %%
+# %matplotlib inline
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from course_utils import turing
+from course_utils.grading import check
+
+# %% [markdown]
+# ## 1. Diffusion on a grid
+#
+# A chemical with concentration $u(x, y, t)$ that diffuses obeys
+# $\partial_t u = D\,\nabla^2 u$. On a grid of cells with spacing 1, the Laplacian
+# $\nabla^2 u$ at a cell is approximated by its four neighbours:
+#
+# $$\nabla^2 u_{i,j} \approx u_{i-1,j} + u_{i+1,j} + u_{i,j-1} + u_{i,j+1} - 4\,u_{i,j}.$$
+#
+# It is positive where a cell holds less than its neighbours (stuff flows in) and
+# negative where it holds more. We make the grid **periodic**: the right neighbour of the
+# last column is the first column, so the grid is a torus without edges.
+#
+# **Exercise 1.** Write `laplacian(u)` for a batch of grids `u` of shape `(B, H, W)`.
+# `torch.roll(u, shifts=1, dims=-1)` moves every column one step to the right and wraps
+# the last one around to the front: exactly a periodic neighbour.
+
+# %%
+def laplacian(u):
+    """(B, H, W) -> (B, H, W) periodic 5-point Laplacian."""
+    ### BEGIN SOLUTION
+    neighbours = sum(torch.roll(u, shift, dim) for shift in (1, -1) for dim in (-2, -1))
+    return neighbours - 4 * u
+    ### END SOLUTION
+
+
+# %%
+check("01.laplacian", laplacian)
+
+# %% [markdown]
+# From here on we use the library's `turing.laplacian`. One explicit Euler step of pure
+# diffusion is $u \leftarrow u + \Delta t\, D\, \nabla^2 u$. How large may $\Delta t$ be?
+# Take the most jagged pattern a grid can hold, a checkerboard of $\pm 1$: its Laplacian
+# is $-8u$, so each step multiplies it by $1 - 8 D \Delta t$. For
+# $\Delta t > 1/(4D)$ that factor is below $-1$ and the checkerboard grows, flipping sign
+# every step, until the numbers overflow. The simulators of this course refuse such a step:
+
+# %%
+board = torch.tensor([[(-1.0) ** (i + j) for j in range(8)] for i in range(8)])[None]
+D = 0.16
+for dt in (1.5, 1.6):
+    x = board.clone()
+    for _ in range(100):
+        x = x + dt * D * turing.laplacian(x)
+    print(f"dt = {dt}: factor per step 1 - 8 D dt = {1 - 8 * D * dt:+.3f}, "
+          f"checkerboard after 100 steps: {x.abs().max().item():.3g}")
+
+u, v = turing.gray_scott_seed(1, 32)
+try:
+    turing.gray_scott(u, v, F=0.03, k=0.062, steps=10, dt=1.6)
+except ValueError as err:
+    print(f"\nValueError: {err}")
+
+# %% [markdown]
+# ## 2. The Gray-Scott model
+#
+# Two chemicals: a substrate $u$, fed into every cell at rate $F$, and an activator $v$
+# that turns $u$ into more of itself ($u + 2v \to 3v$) and is removed at rate $F + k$:
+#
+# $$\partial_t u = D_u \nabla^2 u - u v^2 + F\,(1 - u), \qquad
+#   \partial_t v = D_v \nabla^2 v + u v^2 - (F + k)\, v .$$
+#
+# The activator diffuses half as fast as the substrate ($D_u = 0.16$, $D_v = 0.08$).
+# A blob of $v$ eats the $u$ around it; where $u$ runs short the blob cannot grow, so it
+# stops, or splits, or creeps along the edge of its own food shadow. That is all.
+#
+# **Exercise 2.** Write one explicit Euler step `gray_scott_step(u, v, F, k, dt)` (use the
+# library's `turing.laplacian`). Both updates must use the *old* $u$ and $v$.
+
+# %%
+def gray_scott_step(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    """(B, H, W) u, v -> (B, H, W) u, v after one explicit Euler step of Gray-Scott."""
+    ### BEGIN SOLUTION
+    reaction = u * v ** 2
+    new_u = u + dt * (Du * turing.laplacian(u) - reaction + F * (1 - u))
+    new_v = v + dt * (Dv * turing.laplacian(v) + reaction - (F + k) * v)
+    return new_u, new_v
+    ### END SOLUTION
+
+
+# %%
+check("01.gray_scott_step", gray_scott_step)
+
+# %% [markdown]
+# The library's `turing.gray_scott(u, v, F, k, steps)` runs the same update in a loop that
+# allocates nothing, on a whole batch of grids at once, each with its own $F$ and $k$
+# (`benchmarks/bench_turing.py` measures it against a plain numpy loop). We start every
+# grid from $u = 1, v = 0$ with a few square seeds of activator, and let four famous
+# parameter pairs run for 6,000 steps.
+
+# %%
+names = list(turing.PRESETS)
+F = torch.tensor([turing.PRESETS[name][0] for name in names])
+k = torch.tensor([turing.PRESETS[name][1] for name in names])
+u, v = turing.gray_scott_seed(len(names), 128, seed=0, patches=12)
+snapshots = []
+for steps in (0, 500, 1500, 4000):
+    u, v = turing.gray_scott(u, v, F, k, steps)
+    snapshots.append(v.clone())
+
+fig, axes = plt.subplots(len(names), len(snapshots), figsize=(9, 9.4))
+elapsed = 0
+for col, (steps, frame) in enumerate(zip((0, 500, 1500, 4000), snapshots)):
+    elapsed += steps
+    for row, name in enumerate(names):
+        axes[row, col].imshow(frame[row], cmap="magma", vmin=0, vmax=0.45)
+        axes[row, col].set(xticks=[], yticks=[])
+        if row == 0:
+            axes[row, col].set_title(f"step {elapsed:,}")
+        if col == 0:
+            axes[row, col].set_ylabel(f"{name}\nF={F[row]:.4f}, k={k[row]:.4f}", fontsize=9)
+fig.suptitle("Gray-Scott: one local rule, four parameter pairs (activator v)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Nothing in the rule mentions spots, stripes or their spacing. Each cell only looks at
+# four neighbours, yet the patterns have a clear length scale of about ten cells, the same
+# everywhere on the grid. Where does it come from? Section 4 answers that.
+#
+# ## 3. Explore it yourself
+#
+# Run the cell below in a live notebook. Drag the **F** and **k** sliders (or use the arrow
+# keys on a slider): the pattern re-simulates a few hundred steps from its current state
+# at once. **Play** keeps it evolving, the dropdown loads a preset, **reseed** starts over.
+# Things to try: from *spots*, lower $k$ slowly until the spots stretch into worms; from
+# *splitting spots*, raise $F$; find a pair where everything dies out (the explorer
+# reseeds a dead grid when you move a slider).
+
+# %%
+from course_utils.widgets import GrayScottExplorer
+
+GrayScottExplorer(size=128, preset="splitting spots")
+
+# %% [markdown]
+# ## 4. Turing's instability: where the wavelength comes from
+#
+# Turing's insight: diffusion, which smooths everything out on its own, can *destabilise*
+# a uniform state when two chemicals diffuse at different speeds. The cleanest place to
+# see it is a textbook activator-inhibitor model, **Schnakenberg's**:
+#
+# $$\partial_t u = D_u \nabla^2 u + \gamma\,(a - u + u^2 v), \qquad
+#   \partial_t v = D_v \nabla^2 v + \gamma\,(b - u^2 v).$$
+#
+# $u$ activates itself ($u^2 v$); $v$ is used up by it and so acts as an inhibitor that
+# diffuses much faster ($D_v / D_u = 20$). The uniform state $u^* = a + b$,
+# $v^* = b/(a + b)^2$ balances both reactions.
+#
+# **Linearise.** Write $u = u^* + \delta u$, $v = v^* + \delta v$ and keep first-order
+# terms. The perturbation obeys $\partial_t (\delta u, \delta v) = J\,(\delta u, \delta v)
+# + \operatorname{diag}(D_u, D_v)\,\nabla^2(\delta u, \delta v)$ with $J$ the Jacobian of
+# the reactions at the uniform state. A wave $e^{i q \cdot x}$ is an eigenfunction of
+# $\nabla^2$ with eigenvalue $-q^2$, so each wavenumber $q$ evolves on its own:
+#
+# $$\frac{d}{dt}\begin{pmatrix}\delta u_q\\ \delta v_q\end{pmatrix}
+#   = \big(J - q^2 \operatorname{diag}(D_u, D_v)\big)
+#     \begin{pmatrix}\delta u_q\\ \delta v_q\end{pmatrix}.$$
+#
+# Its growth rate $\sigma(q)$, the largest real part of the eigenvalues of
+# $A(q) = J - q^2 \operatorname{diag}(D_u, D_v)$, is the **dispersion relation**. Without
+# diffusion ($q = 0$) the state is stable, $\sigma(0) < 0$. If a band of $q$ has
+# $\sigma(q) > 0$, those waves grow out of any tiny noise: a pattern is born, and the
+# fastest-growing $q^*$ sets its wavelength $\lambda = 2\pi / q^*$.
+#
+# **Exercise 3.** Write `growth_rate(q2, jac, Du, Dv)`: for each squared wavenumber in the
+# tensor `q2` return $\sigma$. For a $2 \times 2$ matrix the eigenvalues are
+# $\tfrac12\big(\operatorname{tr} A \pm \sqrt{\operatorname{tr}^2 A - 4 \det A}\big)$; when
+# the square root is imaginary both have real part $\tfrac12 \operatorname{tr} A$.
+
+# %%
+def growth_rate(q2, jac, Du, Dv):
+    """(Q,) squared wavenumbers, (2, 2) Jacobian -> (Q,) growth rates sigma(q)."""
+    ### BEGIN SOLUTION
+    d11 = jac[0, 0] - Du * q2
+    d22 = jac[1, 1] - Dv * q2
+    tr = d11 + d22
+    discriminant = tr ** 2 - 4 * (d11 * d22 - jac[0, 1] * jac[1, 0])
+    return (tr + torch.sqrt(torch.clamp(discriminant, min=0))) / 2
+    ### END SOLUTION
+
+
+# %%
+check("01.growth_rate", growth_rate)
+
+# %% [markdown]
+# With the library's `turing.growth_rate`, plot $\sigma(q)$ for the parameters the course
+# uses ($a = 0.1$, $b = 0.9$, $\gamma = 0.06$, $D_v = 1$) and three activator diffusion
+# constants. When the inhibitor is only a few times faster nothing grows; past a critical
+# ratio a band of wavenumbers turns unstable.
+
+# %%
+p = turing.SCHNAKENBERG
+jac = turing.schnakenberg_jacobian(p["a"], p["b"], p["gamma"])
+q = torch.linspace(0, 1.2, 400, dtype=torch.float64)
+fig, ax = plt.subplots(figsize=(6.5, 3.6))
+for Du, style in ((0.2, ":"), (0.1, "--"), (p["Du"], "-")):
+    ratio = p["Dv"] / Du
+    ax.plot(q, turing.growth_rate(q ** 2, jac, Du, p["Dv"]), style,
+            label=f"$D_v/D_u$ = {ratio:.0f}" + ("  (Turing unstable)"
+                                                 if turing.turing_unstable(jac, Du, p["Dv"]) else ""))
+q_star, sigma_star = turing.fastest_mode(jac, p["Du"], p["Dv"])
+predicted = 2 * math.pi / q_star
+ax.axhline(0, color="k", lw=0.6)
+ax.plot([q_star], [sigma_star], "o", color="C3")
+ax.annotate(f"fastest: q* = {q_star:.3f}\nλ = 2π/q* = {predicted:.3g} cells",
+            (q_star, sigma_star), xytext=(0.75, 0.018), fontsize=9,
+            arrowprops=dict(arrowstyle="->", lw=0.8))
+ax.set(xlabel="wavenumber q (radians per cell)", ylabel="growth rate σ(q)",
+       ylim=(-0.07, 0.035), title="dispersion relation of the Schnakenberg model")
+ax.legend(fontsize=8, loc="lower left")
+plt.tight_layout()
+plt.show()
+print(f"predicted wavelength: {predicted:.3g} cells (growth rate {sigma_star:.3g} per unit time)")
+
+# %% [markdown]
+# **Test the prediction.** Start from the uniform state plus 1 % noise on a periodic
+# $128 \times 128$ grid ($\Delta t = 0.2$, just under the stability limit
+# $1/(4 D_v) = 0.25$). After 2,500 steps the pattern has reached 90 % of its final
+# amplitude; we keep going to 5,000 to see what happens next. Then we measure the
+# wavelength the pattern actually has: take its 2-D Fourier transform, add up the power on
+# rings of equal $|q|$, and read off the peak ring (`turing.dominant_wavelength`).
+
+# %%
+u, v = turing.turing_seed(1, 128, seed=0)
+u_born, v_born = turing.schnakenberg(u, v, 2500)
+u_late, _ = turing.schnakenberg(u_born, v_born, 2500)
+measured = {"2,500": turing.dominant_wavelength(u_born[0]),
+            "5,000": turing.dominant_wavelength(u_late[0])}
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+for ax, field, when in zip(axes, (u_born, u_late), measured):
+    ax.imshow(field[0], cmap="magma")
+    ax.set(xticks=[], yticks=[], title=f"activator u after {when} steps")
+rings = torch.arange(1, 30)
+q_rings = 2 * math.pi * rings / 128
+for field, when, color in ((u_born, "2,500", "C0"), (u_late, "5,000", "C2")):
+    spectrum = turing.radial_spectrum(field[0])
+    axes[2].plot(q_rings, spectrum[1:30] / spectrum.max(), "o-", ms=3, color=color,
+                 label=f"after {when} steps")
+axes[2].axvline(q_star, color="C3", label=f"predicted q* = {q_star:.3f}")
+axes[2].set(xlabel="wavenumber |q| of the Fourier ring (radians per cell)",
+            ylabel="relative power", title="Fourier spectrum of the pattern")
+axes[2].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+for when, wavelength in measured.items():
+    print(f"after {when} steps: measured λ = {wavelength:.3g} cells, predicted {predicted:.3g}, "
+          f"difference {100 * abs(wavelength - predicted) / predicted:.2g} %")
+
+# %% [markdown]
+# A two-line linear calculation predicts the spacing of a nonlinear pattern to within a
+# few per cent at the moment the pattern is born. Part of the gap is the grid: on it the
+# Laplacian of a wave is $-4\sin^2(q/2)$ per direction rather than $-q^2$. Afterwards the
+# spots keep rearranging and pack a little more tightly, a nonlinear effect that linear
+# theory cannot see. Either way the scale of the pattern is set by the *ratio of
+# diffusion to reaction*, never by the size of the grid: a bigger grid gets more spots,
+# not bigger ones. Lesson 02 builds a hand on exactly this fact.
+#
+# ## 5. A phase diagram of Gray-Scott
+#
+# Which pattern does each $(F, k)$ pair make? We run 143 grids of $48 \times 48$ in one
+# batch, one $(F, k)$ pair each, for 4,000 steps, and classify each final activator
+# field with a simple measure (`turing.pattern_class`):
+#
+# * **uniform** if $\max v - \min v < 0.05$ (the pattern died or never formed);
+# * otherwise threshold $v$ halfway between its min and max and find the connected blobs
+#   (on the torus). A blob smaller than 80 cells is a *spot* (a Gray-Scott spot covers
+#   30-50 cells); larger blobs are stripes, worms or labyrinths. **spots** if at least
+#   80 % of the blob area is in spots, **stripes** if at most 20 % is, **mixed** between.
+#   (A field of holes counts as stripes: its bright phase is one connected network.)
+
+# %%
+F_values = torch.linspace(0.01, 0.07, 13)
+k_values = torch.linspace(0.045, 0.07, 11)
+FF, KK = torch.meshgrid(F_values, k_values, indexing="ij")
+u, v = turing.gray_scott_seed(FF.numel(), 48, seed=1, patches=6, patch=6)
+u, v = turing.gray_scott(u, v, FF.flatten(), KK.flatten(), 4000)
+classes = turing.pattern_class(v).reshape(FF.shape)
+
+colors = {"uniform": "0.75", "spots": "C1", "stripes": "C0", "mixed": "C2"}
+fig, ax = plt.subplots(figsize=(9, 9.5))
+for i in range(len(F_values)):
+    for j in range(len(k_values)):
+        name = turing.PATTERN_CLASSES[classes[i, j]]
+        extent = (k_values[j] - 0.00115, k_values[j] + 0.00115,
+                  F_values[i] - 0.00225, F_values[i] + 0.00225)
+        ax.imshow(v[i * len(k_values) + j], cmap="magma", vmin=0, vmax=0.45, extent=extent)
+        ax.add_patch(plt.Rectangle((extent[0], extent[2]), extent[1] - extent[0],
+                                   extent[3] - extent[2], fill=False, lw=3, color=colors[name]))
+for name, color in colors.items():
+    ax.plot([], [], "s", color=color, label=name, markersize=10)
+ax.set(xlim=(0.0435, 0.0715), ylim=(0.0065, 0.0735), aspect="auto", xlabel="kill rate k",
+       ylabel="feed rate F", title="Gray-Scott after 4,000 steps: the pattern of each (F, k)")
+ax.legend(loc="upper left", ncol=4, fontsize=9)
+plt.tight_layout()
+plt.show()
+counts = torch.bincount(classes.flatten(), minlength=4).tolist()
+print("grids per class: " + ", ".join(f"{n} {c}" for n, c in zip(turing.PATTERN_CLASSES, counts)))
+
+# %% [markdown]
+# Patterns live in a narrow diagonal band. Left of it (low kill) the activator takes over
+# the whole grid: uniform, but not empty (the coloured squares). Right of it (high kill),
+# and at very low feed, every seed dies (black). Along the band, moving to higher $k$
+# turns labyrinths and stripes into worms and then isolated spots. A tiny change of one *local* rate re-organises the *global* picture.
+#
+# **Summary**
+# - A local rule: each cell sees its four neighbours through the 5-point Laplacian and
+#   reacts; explicit Euler is stable only for $\Delta t \le \Delta x^2 / (4 D)$.
+# - Gray-Scott turns a uniform state and a few seeds into spots, stripes, labyrinths and
+#   splitting spots, depending only on $(F, k)$.
+# - Turing's instability: linearising gives a growth rate $\sigma(q)$ per wavenumber; with
+#   a fast inhibitor a band of $q$ grows, and $2\pi/q^*$ predicted the wavelength of the
+#   newborn pattern to within a few per cent.
+# - The pattern's scale comes from the rule, not from the size of the domain.
+#
+# **Next.** Lesson 02 grows a limb bud whose Turing pattern lays out the digits, and shows
+# how a wider bud or a changed diffusion ratio adds a sixth finger: no cell knows how many
+# fingers the hand has. → `02_morphogenesis.ipynb`. Lesson 05 comes back to the textures
+# made here (`course_utils.data.load_dataset("textures")`): a machine that is never
+# trained, only local and equivariant like these rules, turns them into new textures.

@@ -1,0 +1,270 @@
+# %% [markdown]
+# # 02 · Morphogenesis: how a limb bud counts to five
+#
+# *Local Rules, Creative Machines* — lesson 02 of 10.
+#
+# The bones of your arm follow a simple plan: one bone in the upper arm, two in the
+# forearm, five digits in the hand. Developmental biologists have found that the digits
+# are laid out by a Turing-type reaction-diffusion mechanism in the growing limb bud
+# (Sheth et al., *Science* 2012; Raspopovic et al., *Science* 2014): the cartilage of each
+# digit condenses where an activator peaks. Lesson 01 showed that such a pattern has a
+# fixed **wavelength**. So the number of digits is not written down anywhere: it is
+# whatever number of wavelengths fits across the bud.
+#
+# That has a striking consequence. Make the bud wider, or the wavelength shorter, and a
+# sixth digit appears: **polydactyly**, one of the most common birth differences. No cell
+# knows how many digits the hand has. Hold on to that sentence; in lesson 08 a diffusion
+# model will draw six-fingered hands for the same reason.
+#
+# **Learning goals.** After this lesson you can
+# 1. write a Laplacian with no-flux walls for a domain that is not a torus;
+# 2. grow a limb bud whose Turing pattern lays down a skeleton, one element branching
+#    into two and then into digits;
+# 3. count digits automatically and check that their number follows bud width divided
+#    by wavelength;
+# 4. make a six-digit hand by changing one local parameter, and explain why no local
+#    rule can prevent it.
+#
+# The model is a toy: the Schnakenberg kinetics of lesson 01 (wavelength about 12 cells),
+# not the real Bmp-Sox9-Wnt network. It keeps the one feature that matters here: the
+# pattern's wavelength is set locally, the bud's width globally.
+
+# %%
+# %matplotlib inline
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from course_utils import turing
+from course_utils.grading import check
+
+params = turing.SCHNAKENBERG
+jac = turing.schnakenberg_jacobian(params["a"], params["b"], params["gamma"])
+q_star, _ = turing.fastest_mode(jac, params["Du"], params["Dv"])
+wavelength = 2 * math.pi / q_star
+print(f"Schnakenberg wavelength (lesson 01): {wavelength:.3g} cells")
+
+# %% [markdown]
+# ## 1. Walls instead of a torus
+#
+# Lesson 01's grids were periodic. A limb bud is not: its edge is a wall that the
+# chemicals cannot cross. With **no-flux** walls, a cell exchanges material only with
+# the neighbours that lie inside the domain:
+#
+# $$\nabla^2 u_{p} \approx \sum_{n \in \text{neighbours}(p),\ n \in \Omega} (u_n - u_p),
+# \qquad p \in \Omega,$$
+#
+# and it is 0 outside the domain $\Omega$. Every exchange $u_n - u_p$ appears once with
+# each sign, so the total amount inside $\Omega$ never changes.
+#
+# **Exercise 1.** Write `noflux_laplacian(u, mask)` for fields `u` of shape `(B, H, W)` and
+# a boolean domain `mask` of the same shape. Use zero padding
+# (`F.pad(x, (1, 1, 1, 1))` pads the last two axes), not `torch.roll`: the limb does not
+# wrap around.
+
+# %%
+def noflux_laplacian(u, mask):
+    """(B, H, W) field, (B, H, W) bool domain -> (B, H, W) Laplacian with no-flux walls."""
+    ### BEGIN SOLUTION
+    inside = mask.to(u.dtype)
+    padded_u, padded_in = F.pad(u, (1, 1, 1, 1)), F.pad(inside, (1, 1, 1, 1))
+    h, w = u.shape[-2:]
+    total = torch.zeros_like(u)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        neighbour = padded_u[:, dy:dy + h, dx:dx + w]
+        total = total + padded_in[:, dy:dy + h, dx:dx + w] * (neighbour - u)
+    return total * inside
+    ### END SOLUTION
+
+
+# %%
+check("02.noflux_laplacian", noflux_laplacian)
+
+# %% [markdown]
+# With the library's `turing.noflux_laplacian`, let a drop of dye diffuse inside a
+# paddle-shaped bud. It spreads until it fills the bud evenly, and not a grain leaves.
+
+# %%
+rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(40.0), indexing="ij")
+paddle = (((rows - 30) / 16) ** 2 + ((cols - 19.5) / 18) ** 2 < 1) | (
+    (rows < 30) & ((cols - 19.5).abs() < 6))
+paddle = paddle[None]
+dye = torch.zeros(1, 48, 40, dtype=torch.float64)
+dye[0, 30:34, 8:12] = 1.0
+frames, done = [dye], 0
+for steps in (40, 400, 4000):
+    for _ in range(steps - done):
+        dye = dye + 0.2 * turing.noflux_laplacian(dye, paddle)
+    frames.append(dye)
+    done = steps
+
+fig, axes = plt.subplots(1, 4, figsize=(11, 3.6), layout="constrained")
+for ax, frame, steps in zip(axes, frames, (0, 40, 400, 4000)):
+    ax.imshow(torch.where(paddle[0], frame[0], torch.nan), cmap="viridis", origin="lower",
+              vmin=0, vmax=0.05)
+    ax.set(xticks=[], yticks=[], title=f"step {steps:,}: total {frame.sum().item():.4g}")
+fig.suptitle("diffusion with no-flux walls: the dye spreads, the total stays")
+plt.show()
+
+# %% [markdown]
+# ## 2. Growing a limb bud
+#
+# A limb grows out from its tip. Just under the tip lies a thin zone of undifferentiated,
+# signalling cells (it is kept that way by FGF from the bud's edge). Behind it, cells stop
+# signalling and turn into cartilage where the activator was high. So the skeleton is a
+# **record of the tip zone over time**: row $r$ of the limb is what the zone looked like
+# when the limb was $r$ rows long.
+#
+# We simulate exactly that (`turing.limb_bud`). The tip zone is one row of cells, thinner
+# than half a wavelength, so it can only pattern across its width. It runs the
+# Schnakenberg kinetics with no-flux walls while it widens smoothly from 6 cells to its
+# final width over the first 80 % of the outgrowth; every 100 steps we record one row.
+# Five buds, five final widths:
+
+# %%
+widths = torch.tensor([12.0, 24.0, 36.0, 48.0, 56.0])
+record, shape = turing.limb_bud(widths, rows=100, steps_per_row=100, seed=0)
+
+fig, axes = plt.subplots(1, len(widths), figsize=(12, 4.4), sharey=True)
+for ax, limb, bud, width in zip(axes, record, shape, widths):
+    ax.imshow(torch.where(bud, limb, torch.nan), cmap="magma", origin="lower", aspect="auto")
+    ax.set(xticks=[], title=f"width {width:.0f} = {width / wavelength:.2g} λ")
+axes[0].set(ylabel="proximal (shoulder)  →  distal (fingertips)")
+fig.suptitle("skeletons laid down by the tip zone of growing limb buds (activator u)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# As the bud widens, one element splits into two and then into several: the
+# humerus → radius and ulna → digits sequence of a real limb, with nobody telling the
+# cells when to branch. A new element appears whenever the zone has become too wide for
+# the elements it has; the last picture is a five-digit hand.
+#
+# ## 3. Counting digits
+#
+# To count digits automatically we look at one row of the limb, the activator profile
+# across the bud, threshold it halfway between its lowest and highest value, and count
+# the runs of cells above the threshold. Two touching high cells belong to the same digit.
+#
+# **Exercise 2.** Write `count_digits(profile)` for a 1-D tensor `profile` (the cells
+# inside the bud). Return a Python `int`.
+
+# %%
+def count_digits(profile):
+    """(W,) activator across the limb -> number of runs above the midpoint of its range."""
+    ### BEGIN SOLUTION
+    high = profile > (profile.max() + profile.min()) / 2
+    starts = high[1:] & ~high[:-1]
+    return int(high[0]) + int(starts.sum())
+    ### END SOLUTION
+
+
+# %%
+check("02.count_digits", count_digits)
+
+# %% [markdown]
+# The library's `turing.count_digits(profile, mask)` does the same on the cells inside the
+# bud. Follow the widest bud from shoulder to fingertips:
+
+# %%
+limb, bud = record[-1], shape[-1]
+along = [turing.count_digits(limb[r], bud[r]) for r in range(0, 100, 11)]
+print("elements from shoulder to fingertips, every 11th row:", along)
+
+# %% [markdown]
+# Now the central question: **does the number of digits follow width / wavelength?** Grow
+# 39 buds, widths from 12 to 84 cells, three buds (three noise seeds) per width, and count
+# the digits at the fingertips.
+
+# %%
+many = torch.arange(12.0, 90.0, 6.0).repeat(3)
+record_many, shape_many = turing.limb_bud(many, rows=100, steps_per_row=100, seed=1)
+digits = torch.tensor([turing.count_digits(limb[-1], bud[-1])
+                       for limb, bud in zip(record_many, shape_many)])
+
+fig, ax = plt.subplots(figsize=(6, 4))
+jitter = 0.08 * (torch.arange(len(many)) // 13 - 1)
+ax.plot(many / wavelength + jitter, digits, "o", alpha=0.7, label="grown buds (3 seeds)")
+line = torch.linspace(0.5, 7.5, 2)
+ax.plot(line, line, "k--", lw=1, label="digits = width / λ")
+ax.set(xlabel="bud width / wavelength λ", ylabel="digits at the fingertips",
+       title="the digit count follows width / wavelength")
+ax.legend()
+plt.tight_layout()
+plt.show()
+for width in (12.0, 36.0, 60.0, 84.0):
+    found = digits[many == width].tolist()
+    print(f"width {width:.0f} ({width / wavelength:.2g} λ): digits {found}")
+
+# %% [markdown]
+# The count climbs one digit per extra wavelength of width. Nothing in the rule counts:
+# the number is simply how many wavelengths fit. Near a half-integer the noise decides
+# between two neighbouring counts, so buds of the same width can differ by one.
+#
+# ## 4. Polydactyly: a sixth digit from a local change
+#
+# Two ways to get an extra digit, both seen in mice and people:
+# * **a wider bud.** Mice lacking the gene *Gli3* grow broader hand plates and many digits;
+# * **a shorter wavelength.** Lowering the dose of the distal *Hox* genes makes the
+#   Turing wavelength shorter (Sheth et al. 2012): more, thinner digits in a bud of the
+#   same size. In our model, let the activator diffuse more slowly
+#   ($D_u$: 0.05 → 0.028, so $D_v / D_u$: 20 → 36).
+#
+# Six buds of each kind, each with its own noise:
+
+# %%
+kinds = ("normal", "wider bud", "shorter wavelength")
+widths_poly = torch.tensor([56.0] * 6 + [68.0] * 6 + [56.0] * 6)
+Du_poly = torch.tensor([0.05] * 12 + [0.028] * 6)
+record_poly, shape_poly = turing.limb_bud(widths_poly, rows=100, steps_per_row=100, seed=2,
+                                          Du=Du_poly)
+digits_poly = [turing.count_digits(limb[-1], bud[-1]) for limb, bud in zip(record_poly, shape_poly)]
+short = 2 * math.pi / turing.fastest_mode(jac, 0.028, params["Dv"])[0]
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 4.6))
+for ax, kind, i in zip(axes, kinds, (0, 6, 12)):
+    ax.imshow(torch.where(shape_poly[i], record_poly[i], torch.nan), cmap="magma",
+              origin="lower", aspect="auto")
+    ax.set(xticks=[], yticks=[], title=f"{kind}: {digits_poly[i]} digits")
+axes[0].set_xlabel(f"width 56, λ = {wavelength:.3g}")
+axes[1].set_xlabel(f"width 68, λ = {wavelength:.3g}")
+axes[2].set_xlabel(f"width 56, λ = {short:.3g}")
+plt.tight_layout()
+plt.show()
+for k, kind in enumerate(kinds):
+    print(f"{kind:>20}: digits of the six buds {digits_poly[6 * k:6 * k + 6]}")
+
+# %% [markdown]
+# A 20 % wider bud, or a 15 % shorter wavelength, and the hand has six digits. (Now and
+# then a bud lands on five or seven: near the threshold the noise decides. Real
+# polydactyly shows the same *variable penetrance*.)
+#
+# ## 5. No local rule knows how many digits the hand has
+#
+# Look at what each cell does: it reads its own concentrations and those of its four
+# neighbours, and applies the same rule as every other cell. Nowhere is there a variable
+# "number of digits". The count is an *emergent* property of a local rule and a global
+# shape, so any change to either can change it, and nothing in the rule can notice that
+# six is wrong.
+#
+# Hold this picture for the rest of the course. A convolutional denoiser is also a local
+# rule applied everywhere: each output pixel depends on a small window of the noisy image
+# (locality) and the same weights are used at every position (equivariance). Lessons 04
+# and 05 build the best possible denoiser under exactly those two constraints, the ELS
+# machine; lesson 08 shows that it, like a trained network, draws hands whose fingers are
+# each locally perfect and whose number is not.
+#
+# **Summary**
+# - No-flux walls: only neighbours inside the domain exchange material, and the total is
+#   conserved.
+# - A thin tip zone patterning while the bud grows lays down a skeleton that branches
+#   from one element to two and on to five, as a real limb does.
+# - The number of digits follows bud width / wavelength, one digit per wavelength.
+# - A wider bud or a shorter wavelength gives a sixth digit: polydactyly from one local
+#   parameter, because no cell knows the total.
+#
+# **Next.** Lesson 03 leaves biology for diffusion models: the forward process, the
+# cosine schedule, the DDIM sampler and the ideal denoiser that can only copy.
+# → `03_diffusion.ipynb`. The six fingers come back in lesson 08 (`08_six_fingers.ipynb`).

@@ -1,0 +1,67 @@
+"""Calibration of k(t): recovers a known schedule at the right indices; ties and ranges."""
+import math
+
+import pytest
+import torch
+
+from course_utils.calibrate import (best_patch_sizes, calibrate, cosine_similarity,
+                                    median_schedule, parse_range, seed_noise)
+from course_utils.data import digits
+from course_utils.diffusion import sampling_noise_vars
+from course_utils.scores import machine
+
+STEPS = 5
+
+
+@pytest.fixture(scope="module")
+def train():
+    return digits(size=8)[0][:24]
+
+
+@pytest.mark.parametrize("name, boundary", [("els", "zeros"), ("els", "circular"), ("local", "zeros")])
+def test_a_machine_compared_with_itself_gets_its_own_schedule(train, name, boundary):
+    # a reference whose k changes per step; the calibration must read it back at the
+    # same indices (schedule[i - 1] for the step starting at t = i / steps)
+    truth = [1, 3, 3, 5, 7]
+    levels = sampling_noise_vars(STEPS).tolist()
+    target = machine(name, train, boundary)
+
+    def reference(x, noise_var):
+        return target(x, noise_var, truth[levels.index(noise_var) - 1])
+
+    result = calibrate(reference, target, seed_noise([0, 1, 2], (1, 8, 8)), [1, 3, 5, 7], STEPS)
+    informative = [i for i in range(STEPS) if not math.isnan(result["best"][i, 0])]
+    assert informative and all((result["best"][i] == truth[i]).all() for i in informative)
+    assert all(result["schedule"][i] == truth[i] for i in informative)
+
+
+def test_noise_does_not_depend_on_how_seeds_are_grouped():
+    both = seed_noise([4, 9], (1, 6, 6))
+    assert torch.equal(both[1], seed_noise([9], (1, 6, 6))[0])
+
+
+def test_ties_take_the_nearest_informative_step():
+    table = torch.tensor([[[0.1], [0.9]], [[0.8], [0.2]], [[1.0], [1.0]]], dtype=torch.float64)
+    best = best_patch_sizes(table, [3, 5])
+    assert best[0, 0] == 5 and best[1, 0] == 3 and math.isnan(best[2, 0])
+    assert median_schedule(best) == [5, 3, 3]
+
+
+def test_median_is_over_seeds_per_step():
+    best = torch.tensor([[3.0, 5.0, 5.0], [7.0, 9.0, math.nan]], dtype=torch.float64)
+    assert median_schedule(best) == [5, 7]
+
+
+def test_cosine_similarity_in_float64():
+    a = torch.randn(3, 1, 4, 4)
+    assert torch.allclose(cosine_similarity(a, 2 * a), torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(cosine_similarity(a, -a), -torch.ones(3, dtype=torch.float64))
+
+
+def test_ranges_and_their_errors():
+    assert parse_range("0-3") == [0, 1, 2, 3]
+    assert parse_range("3-9:2,13") == [3, 5, 7, 9, 13]
+    with pytest.raises(ValueError, match="write e.g. 0-99"):
+        parse_range("a-b")
+    with pytest.raises(ValueError, match="must be odd"):
+        calibrate(None, None, torch.zeros(1, 1, 4, 4), [2, 4])

@@ -1,0 +1,165 @@
+"""Procedural hands, the finger counter, and the precomputed-samples command."""
+import json
+from collections import deque
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import hands
+from course_utils.data import digits, load_dataset
+from course_utils.hands import count_fingers, hand_dataset, label_components, make_hands
+
+
+def test_make_hands_shapes_range_and_counts():
+    x, c = make_hands(40, fingers=[3, 4, 7], seed=2, size=32)
+    assert x.shape == (40, 1, 32, 32) and x.dtype == torch.float32
+    assert c.shape == (40,) and c.dtype == torch.int64
+    assert x.min() >= -1 and x.max() <= 1
+    assert set(c.tolist()) == {3, 4, 7}
+    _, five = make_hands(10, fingers=5, seed=2)
+    assert (five == 5).all()
+
+
+def test_make_hands_deterministic_and_independent_of_batch():
+    a, ca = make_hands(30, fingers=range(3, 8), seed=11, size=24)
+    b, cb = make_hands(30, fingers=range(3, 8), seed=11, size=24)
+    assert torch.equal(a, b) and torch.equal(ca, cb)
+    head, chead = make_hands(7, fingers=range(3, 8), seed=11, size=24)
+    assert torch.equal(head, a[:7]) and torch.equal(chead, ca[:7])
+    other, _ = make_hands(7, fingers=range(3, 8), seed=12, size=24)
+    assert not torch.equal(other, head)
+
+
+def test_make_hands_rejects_bad_input():
+    for kwargs, word in (({"fingers": 8}, "out of range"), ({"fingers": []}, "non-empty"),
+                         ({"fingers": 2.5}, "int"), ({"size": 8}, "size"),
+                         ({"seed": -1}, "seed")):
+        with pytest.raises(ValueError, match=word):
+            make_hands(3, **kwargs)
+    with pytest.raises(ValueError, match="n must be"):
+        make_hands(-1)
+
+
+@pytest.mark.parametrize("size", [24, 32])
+def test_counter_accuracy_on_fresh_hands(size):
+    x, c = make_hands(250, fingers=range(3, 8), seed=9000 + size, size=size)
+    accuracy = (count_fingers(x) == c).double().mean().item()
+    assert accuracy >= 0.95, f"{accuracy:.3f} of hands counted right at {size} x {size}"
+
+
+def test_counter_rejects_what_is_not_a_hand():
+    size = 24
+    blank = -torch.ones(2, 1, size, size)
+    full = torch.ones(2, 1, size, size)
+    noise = torch.randn(50, 1, size, size, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    assert (count_fingers(torch.cat([blank, full, noise])) == -1).all()
+    strokes, _ = digits("all", size=size)
+    rejected = (count_fingers(strokes[::8]) == -1).double().mean().item()
+    assert rejected >= 0.9, f"only {rejected:.3f} of digits are called not hand-like"
+
+
+def test_counter_independent_of_batch_and_dtype():
+    x, _ = make_hands(12, fingers=range(3, 8), seed=4, size=24)
+    x[3] = -1  # one blank in the batch must not change the others
+    together = count_fingers(x)
+    alone = torch.cat([count_fingers(x[i:i + 1]) for i in range(len(x))])
+    assert torch.equal(together, alone)
+    assert torch.equal(count_fingers(x.double()), together)
+
+
+def test_counter_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        count_fingers(torch.zeros(3, 24, 24))
+    with pytest.raises(ValueError, match="too small"):
+        count_fingers(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="NaN"):
+        count_fingers(torch.full((1, 1, 24, 24), float("nan")))
+
+
+def _bfs_labels(mask):
+    """Reference: 8-connected components by breadth-first search, labelled as label_components does."""
+    h, w = mask.shape
+    labels = np.zeros((h, w), dtype=np.int64)
+    seen = np.zeros((h, w), dtype=bool)
+    for i in range(h):
+        for j in range(w):
+            if not mask[i, j] or seen[i, j]:
+                continue
+            queue, members = deque([(i, j)]), []
+            seen[i, j] = True
+            while queue:
+                y, x = queue.popleft()
+                members.append((y, x))
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        v, u = y + dy, x + dx
+                        if 0 <= v < h and 0 <= u < w and mask[v, u] and not seen[v, u]:
+                            seen[v, u] = True
+                            queue.append((v, u))
+            top = max(y * w + x for y, x in members) + 1
+            for y, x in members:
+                labels[y, x] = top
+    return labels
+
+
+def test_label_components_matches_breadth_first_search():
+    gen = torch.Generator().manual_seed(3)
+    masks = torch.rand(6, 1, 17, 23, generator=gen) < torch.tensor([0.2, 0.4, 0.5, 0.6, 0.8, 1.0]).view(6, 1, 1, 1)
+    spiral = torch.zeros(1, 1, 17, 23, dtype=torch.bool)  # one long winding component
+    spiral[0, 0, ::2, :] = True
+    spiral[0, 0, 1::4, -1] = True
+    spiral[0, 0, 3::4, 0] = True
+    masks = torch.cat([masks, spiral])
+    labels = label_components(masks)
+    for mask, got in zip(masks, labels):
+        assert np.array_equal(got[0].numpy(), _bfs_labels(mask[0].numpy()))
+
+
+def test_hand_dataset_is_five_fingered_and_registered():
+    train, counts = hand_dataset("train")
+    test, _ = hand_dataset("test")
+    assert train.shape == (128, 1, 24, 24) and test.shape == (64, 1, 24, 24)
+    assert (counts == 5).all()
+    assert (count_fingers(train) == 5).double().mean() >= 0.97
+    loaded, _ = load_dataset("hands")
+    assert torch.equal(loaded, train)
+    assert not any(torch.equal(t, s) for t in test[:5] for s in train)
+    with pytest.raises(ValueError, match="split"):
+        hand_dataset("val")
+
+
+def test_sample_command_resumes_and_reports_errors(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "s.npz"
+    calls = []
+    real = hands._machine_denoiser
+
+    def spy(name, k, train, cnn):
+        calls.append((name, k))
+        return real(name, k, train, cnn)
+
+    monkeypatch.setattr(hands, "_machine_denoiser", spy)
+    args = ["sample", "--out", str(out), "--n", "2", "--steps", "2", "--patch-sizes", "3"]
+    assert hands.main(args) == 0
+    samples, meta = hands.load_samples(out)
+    assert meta["machines"] == ["IS", "LS k=3", "ELS k=3"]
+    assert all(x.shape == (2, 1, 24, 24) and x.min() >= -1 and x.max() <= 1 for x in samples.values())
+    assert not list(tmp_path.glob("*.tmp"))
+    first = {key: x.clone() for key, x in samples.items()}
+    calls.clear()
+    assert hands.main(args) == 0  # everything is there: nothing is sampled again
+    assert calls == []
+    again, _ = hands.load_samples(out)
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert hands.main(["sample", "--out", str(out), "--patch-sizes", "4"]) == 2
+    assert "odd" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no samples"):
+        hands.load_samples(tmp_path / "missing.npz")
+
+
+def test_shipped_samples_load():
+    if not hands.SAMPLES_FILE.exists():
+        pytest.skip("samples not made yet: python -m course_utils.hands sample")
+    samples, meta = hands.load_samples()
+    assert "IS" in samples and any(label.startswith("ELS") for label in samples)
+    assert json.loads(json.dumps(meta))["config"]["dataset"] == "hands"

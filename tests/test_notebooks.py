@@ -1,0 +1,118 @@
+"""The lesson generator: staleness, marker validation, student notebooks without answers."""
+import textwrap
+
+import nbformat
+import pytest
+
+from course_utils import notebooks
+from course_utils.notebooks import BEGIN, END, Lesson, LessonSourceError
+
+LESSONS = notebooks.find_lessons()
+
+
+def test_every_lesson_has_a_source():
+    assert LESSONS, "no lesson sources found in solutions/sources/"
+
+
+def test_generated_notebooks_are_up_to_date():
+    problems = notebooks.stale(LESSONS)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.number)
+def test_student_notebook_has_no_answers(lesson):
+    student = nbformat.read(lesson.student_path, as_version=4)
+    solved = nbformat.read(lesson.solved_path, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert BEGIN not in text and END not in text
+    answers = [c for c in solved.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers, f"lesson {lesson.number} has no exercise"
+    for cell in answers:
+        body = cell.source.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+        for line in body.splitlines():
+            if line.strip() and not line.strip().startswith("#"):
+                assert line not in text, f"answer line {line!r} leaked into the student notebook"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.number)
+def test_lessons_have_two_graded_exercises(lesson):
+    student = nbformat.read(lesson.student_path, as_version=4)
+    graded = [c.metadata["nbgrader"] for c in student.cells
+              if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(graded) >= 2
+    assert all(meta["locked"] and meta["points"] > 0 for meta in graded)
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in student.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids)), "nbgrader grade_ids must be unique"
+    assert student.metadata["course"]["lesson"] == lesson.number
+
+
+def _lesson_from(tmp_path, text):
+    source = tmp_path / "solutions" / "sources" / "99_probe.py"
+    source.parent.mkdir(parents=True)
+    source.write_text(textwrap.dedent(text))
+    return Lesson("99", "99_probe", source)
+
+
+@pytest.mark.parametrize("body, line, words", [
+    (f"# %%\ndef f():\n    {BEGIN}\n    return 1\n\n# %%\nx = 1\n", 3, "not closed"),
+    (f"# %%\ndef f():\n    return 1\n    {END}\n", 4, "without a matching"),
+    (f"# %%\n{BEGIN}\n{BEGIN}\n{END}\n", 3, "inside the block"),
+    (f"# %%\nx = 0\n# %%\n{BEGIN}\nx = 1\n", 4, "never closed"),
+])
+def test_unbalanced_marker_names_file_and_line(tmp_path, body, line, words):
+    lesson = _lesson_from(tmp_path, body)
+    with pytest.raises(LessonSourceError, match=rf"99_probe\.py:{line}: .*{words}"):
+        notebooks.generate(lesson, "student")
+
+
+def test_cli_reports_bad_source_without_traceback(tmp_path, capsys, monkeypatch):
+    lesson = _lesson_from(tmp_path, f"# %%\n{BEGIN}\n")
+    monkeypatch.setattr(notebooks, "find_lessons", lambda **_: [lesson])
+    assert notebooks.main(["build"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "99_probe.py:2" in err and "Traceback" not in err
+
+
+def test_student_version_replaces_answers_and_sets_nbgrader_metadata(tmp_path):
+    lesson = _lesson_from(tmp_path, f"""\
+        # %% [markdown]
+        # Exercise
+        # %%
+        def add_noise(x0, noise_var, eps):
+            \"\"\"doc\"\"\"
+            {BEGIN}
+            return x0
+            {END}
+        # %%
+        check("00.add_noise", add_noise)
+        """)
+    student = notebooks.generate(lesson, "student")
+    solved = notebooks.generate(lesson, "solution")
+    answer, graded = student.cells[1], student.cells[2]
+    assert answer.source.splitlines()[-2:] == ["    # YOUR CODE HERE", "    raise NotImplementedError()"]
+    assert "return x0" in solved.cells[1].source
+    assert answer.metadata["nbgrader"]["solution"] and not answer.metadata["nbgrader"]["grade"]
+    assert answer.metadata["nbgrader"]["grade_id"] == "00_add_noise_answer"
+    assert graded.metadata["nbgrader"] == {
+        "grade": True, "grade_id": "00_add_noise", "locked": True, "points": 1,
+        "schema_version": 3, "solution": False, "task": False}
+    assert [c.id for c in student.cells] == [c.id for c in solved.cells]
+
+
+def test_check_of_unknown_exercise_is_refused(tmp_path):
+    lesson = _lesson_from(tmp_path, '# %%\ncheck("00.no_such_thing", print)\n')
+    with pytest.raises(LessonSourceError, match="no registered exercise"):
+        notebooks.generate(lesson, "student")
+
+
+def test_stale_notebook_is_detected(tmp_path):
+    lesson = _lesson_from(tmp_path, "# %%\nx = 1\n")
+    for version, path in (("student", lesson.student_path), ("solution", lesson.solved_path)):
+        nb = notebooks.generate(lesson, version)
+        nb.cells[0].execution_count = 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+    assert notebooks.stale([lesson], root=tmp_path) == []
+    lesson.source.write_text("# %%\nx = 2\n")
+    problems = notebooks.stale([lesson], root=tmp_path)
+    assert len(problems) == 2 and all("stale" in p for p in problems)

@@ -1,0 +1,93 @@
+"""The comparison: Pearson r as in the paper, results independent of batching, resumable."""
+import numpy as np
+import pytest
+import torch
+
+import course_utils.reproduce as rep
+from course_utils.data import digits
+from course_utils.diffusion import eps_from_denoised
+from course_utils.models import ResNet
+from course_utils.scores import ideal_denoise
+
+STEPS = 4
+SCHEDULE = [1, 3, 3, 5]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    return ResNet(width=8, depth=2).eval(), digits(size=8)[0][:16]
+
+
+def test_pearson_r_matches_numpy():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3, 1, 5, 5, generator=gen), torch.randn(3, 1, 5, 5, generator=gen)
+    b = b + a
+    want = [np.corrcoef(a[i].flatten().numpy(), b[i].flatten().numpy())[0, 1] for i in range(3)]
+    assert np.allclose(rep.pearson_r(a, b).numpy(), want, atol=1e-6)
+    assert torch.allclose(rep.pearson_r(a, 3 * a - 1), torch.ones(3, dtype=torch.float64))
+
+
+def _run(setup, **kw):
+    model, train = setup
+    return rep.reproduce(model, train, "zeros", [0, 1, 2], SCHEDULE, SCHEDULE, STEPS, **kw)
+
+
+def test_results_do_not_depend_on_the_batch(setup):
+    one, three = _run(setup, batch=1), _run(setup, batch=3)
+    assert one["cnn"].shape == one["noise"].shape == (3, 1, 8, 8)
+    for key in ("cnn", "els", "ls", "ideal", "r_els", "r_ls", "r_ideal"):
+        assert torch.allclose(one[key].double(), three[key].double(), atol=1e-5), key
+    assert torch.equal(one["seeds"], torch.tensor([0, 1, 2]))
+
+
+def test_an_interrupted_run_continues(setup, tmp_path, monkeypatch):
+    straight = _run(setup, batch=1)
+    partial = tmp_path / "r.pt.partial"
+    real, calls = rep.sample_all, []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rep, "sample_all", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        _run(setup, batch=1, partial=partial)
+    monkeypatch.setattr(rep, "sample_all", real)
+    assert sorted(torch.load(partial, weights_only=True)["samples"]) == [0, 1]
+    resumed = _run(setup, batch=1, partial=partial)
+    for key in ("cnn", "els", "r_els"):
+        assert torch.equal(resumed[key], straight[key])
+    model, train = setup  # a longer seed list samples only the new seed
+    monkeypatch.setattr(rep, "sample_all", lambda *a, **kw: calls.append(a[3].shape[0]) or real(*a, **kw))
+    longer = rep.reproduce(model, train, "zeros", [0, 1, 2, 3], SCHEDULE, SCHEDULE, STEPS,
+                           batch=1, partial=partial)
+    assert calls[-1] == 1 and len(calls) == 4 and torch.equal(longer["els"][:3], straight["els"])
+
+
+class _IdealNet(torch.nn.Module):
+    """A "network" that is the ideal machine: the comparison must find r_ideal ~ 1."""
+
+    def __init__(self, train):
+        super().__init__()
+        self.train_images = train
+
+    def forward(self, x, b):
+        return eps_from_denoised(x, ideal_denoise(x, self.train_images, b.double()), b)
+
+
+def test_a_network_that_is_the_ideal_machine_matches_it(setup):
+    _, train = setup
+    result = rep.reproduce(_IdealNet(train), train, "zeros", [0, 1, 2, 3], SCHEDULE, SCHEDULE,
+                           STEPS, batch=2)
+    summary = rep.summary(result)
+    assert summary["median_r_ideal"] > 0.99 and summary["els_beats_ideal"] == 0
+    assert summary["seeds"] == 4 and (result["r_ideal"] > result["r_ls"]).all()
+
+
+def test_cli_errors_exit_2(capsys):
+    assert rep.main(["--model", "no-such-model", "--out", "x.pt"]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint named 'no-such-model'" in err and "Traceback" not in err
