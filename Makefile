@@ -16,7 +16,7 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	@sh .ci/install_browser.sh "$(BIN)/python"  # best effort: the browser test skips without it
-	COURSE_PROGRESS=off MPLBACKEND=agg $(BIN)/python -m pytest
+	COURSE_PROGRESS=off $(BIN)/python -m pytest
 
 setup: $(STAMP)
 

@@ -183,7 +183,7 @@ def execute(nb, workdir, timeout=600):
     """Run every cell in a fresh kernel with cwd ``workdir``; progress bars off."""
     from nbclient import NotebookClient
     os.environ["COURSE_PROGRESS"] = "off"
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline, as nbval expects
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNELSPEC["name"],
                             resources={"metadata": {"path": str(workdir)}}, record_timing=False)
     client.execute()

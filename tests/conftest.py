@@ -4,7 +4,13 @@ from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("COURSE_PROGRESS", "off")
-os.environ.setdefault("MPLBACKEND", "agg")
+# Kernels started by nbval inherit this environment: they must draw inline, as when the
+# notebooks were generated, or every figure's output goes missing. This process draws
+# off-screen.
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+import matplotlib  # noqa: E402
+
+matplotlib.use("agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_BUDGET_S = 180
