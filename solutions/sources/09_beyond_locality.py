@@ -1,0 +1,415 @@
+# %% [markdown]
+# # 09 · Beyond locality: attention, coherence and what "creative" means
+#
+# *Local Rules, Creative Machines*: lesson 09 of 10, the last.
+#
+# Lessons 04-08 explained a convolutional diffusion model by two constraints: every
+# output pixel sees only a window of the input (locality), and the same rule applies at
+# every position (equivariance). The best denoiser under those constraints, the ELS
+# machine, predicts our CNNs from the same noise, and it also explains their six-fingered
+# hands. Modern image generators add one ingredient that breaks locality on purpose:
+# **self-attention**, which lets every position look at every other. Kamb & Ganguli test a
+# UNet with self-attention too: the ELS machine still predicts it, but less well (median
+# $r$ 0.77 on CIFAR-10, against 0.90 without attention), and its samples are often a
+# *coherent object carved out of the ELS patch mosaic*. This lesson measures the same
+# things on our own attention model, then asks what all of this means for "creativity".
+#
+# **Learning goals.** After this lesson you can
+# 1. write one head of self-attention and show that its receptive field is the whole image;
+# 2. compare a model with attention to the ELS machine and to convolution-only models,
+#    seed by seed, with the paper's protocol;
+# 3. measure how much of an ELS mosaic a sample keeps, and sort samples into the paper's
+#    three kinds (mosaic, carved-out object, something else);
+# 4. count the fingers of hands drawn with and without attention;
+# 5. argue, with sources, what "creative" can and cannot mean for these machines.
+#
+# Exercises have an instant check. If you skip one, the lesson still runs.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from course_utils.calibrate import load_schedule
+from course_utils.data import load_dataset
+from course_utils.diffusion import ddim_sample
+from course_utils.grading import check
+from course_utils.hands import count_fingers, sample_noise
+from course_utils.models import as_denoiser, gradient_map, load_pretrained, receptive_field
+from course_utils.plots import image_grid
+from course_utils.reproduce import load_results
+
+torch.manual_seed(0)
+torch.set_num_threads(2)
+train, _ = load_dataset("digits")
+networks = {"ResNet": "digits-resnet-zeros", "UNet": "digits-unet-zeros",
+            "UNet + attention": "digits-unet-attn"}
+models = {label: load_pretrained(name) for label, name in networks.items()}
+for label, model in models.items():
+    print(f"{label:17s} {sum(p.numel() for p in model.parameters()):>8,d} parameters")
+
+# %% [markdown]
+# ## 1. Self-attention in one formula
+#
+# A convolution mixes a pixel with its neighbours through fixed weights. Attention mixes
+# every position with **every** position, with weights computed from the content. Flatten
+# the $H \times W$ feature map into $L = HW$ tokens $t_1, \dots, t_L \in \mathbb R^C$,
+# project each to a query, a key and a value ($q_i = t_i W_Q$, $k_j = t_j W_K$,
+# $v_j = t_j W_V$, each of size $D$), and let token $i$ take a weighted average of all
+# values:
+#
+# $$\mathrm{out}_i = \sum_{j=1}^{L} \operatorname{softmax}_j\!\Big(\frac{q_i \cdot k_j}{\sqrt D}\Big)\, v_j .$$
+#
+# It is the same softmax-weighted average as the machines of this course: the IS machine
+# weighs training images by how well they match the noisy image, the ELS machine weighs
+# training patches by how well they match a window. Attention weighs *positions of the
+# image itself* by how well they match each other, so a pixel can copy from, or agree
+# with, a pixel on the other side of the image.
+#
+# **Exercise 1.** Write `self_attention(tokens, wq, wk, wv)`: `tokens` is `(B, L, C)`, the
+# projections are `(C, D)`, the result `(B, L, D)`. Use `torch.softmax`: one of the
+# checks has logits large enough to overflow a plain `exp`.
+
+# %%
+def self_attention(tokens, wq, wk, wv):
+    """(B, L, C) tokens, (C, D) projections -> (B, L, D) one head of self-attention."""
+    ### BEGIN SOLUTION
+    q, k, v = tokens @ wq, tokens @ wk, tokens @ wv
+    weights = torch.softmax(q @ k.transpose(1, 2) / wq.shape[1] ** 0.5, dim=-1)
+    return weights @ v
+    ### END SOLUTION
+
+
+# %%
+check("09.self_attention", self_attention)
+
+# %% [markdown]
+# Our attention model (`digits-unet-attn`) is lesson 06's UNet with one such block (4
+# heads, as `torch.nn.MultiheadAttention` computes them) at its lowest resolution, 4 x 4.
+# The receptive field, measured as in lesson 06 by the gradient of one output pixel with
+# respect to every input pixel, now on a 48 x 48 input so that nothing is clipped:
+
+# %%
+size = 48
+fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
+for ax, (label, model) in zip(axes, models.items()):
+    grad = gradient_map(model, size, at=(size // 2, size // 2))
+    ax.imshow(grad > 0, cmap="Greys", vmin=0, vmax=1)
+    ax.plot(size // 2, size // 2, "r+", ms=10)
+    ax.set(xticks=[], yticks=[],
+           title=f"{label}\nfield {receptive_field(model, size=size)} of {size} pixels")
+    ax.title.set_fontsize(9)
+fig.suptitle("input pixels that the red output pixel depends on (black)", fontsize=10)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The ResNet's output pixel depends on an 11 x 11 window and nothing else. The UNet's
+# window is larger (pooling doubles the reach of every layer below it) but still a window:
+# on our 16 x 16 digits it happens to cover the image, on a large image it would not. The
+# attention model depends on every pixel, whatever the size of the image. Locality, the
+# first of the two constraints that make the ELS machine the optimum, is gone.
+#
+# ## 2. Does the ELS machine still predict it?
+#
+# The same protocol as lesson 07: calibrate the machine's patch size $k(t)$ against the
+# network on seeds 100-107, then sample the network and the ELS, LS and IS machines from
+# the same 100 noise seeds (0-99) and compute Pearson $r$ per seed. For the attention
+# model this was done by the project's commands
+# (`python -m course_utils.calibrate --model digits-unet-attn` and
+# `python -m course_utils.reproduce --model digits-unet-attn --seeds 0-99`); here we load
+# the results. One seed is checked live:
+
+# %%
+results = {label: load_results(name) for label, name in networks.items()}
+attn = results["UNet + attention"]
+seed = 2
+index = attn["seeds"].tolist().index(seed)
+noise = attn["noise"][index:index + 1]
+live = ddim_sample(as_denoiser(models["UNet + attention"]), noise, steps=attn["steps"])
+print(f"seed {seed}: live attention sample vs the shipped one, largest pixel difference "
+      f"{'below' if (live - attn['cnn'][index]).abs().max() < 1e-3 else 'ABOVE'} 1e-3")
+print("ELS k(t) calibrated for the attention model:", load_schedule("digits-unet-attn", "els"))
+
+# %%
+paper = {"ResNet": ("ResNet zeros, MNIST", .94, .82, .61),
+         "UNet": ("UNet zeros, MNIST", .89, .88, .70),
+         "UNet + attention": ("UNet + attention, CIFAR-10", .77, .77, .48)}
+print(f"{'ours (16x16 digits)':17s} {'ELS':>6s} {'LS':>6s} {'IS':>6s} {'ELS>IS':>7s} {'seeds':>6s}"
+      f"   | paper (32x32)               {'ELS':>5s} {'LS':>5s} {'IS':>5s}")
+for label, r in results.items():
+    med = [float(r[f"r_{m}"].median()) for m in ("els", "ls", "ideal")]
+    wins = float((r["r_els"] > r["r_ideal"]).double().mean())
+    name, *theirs = paper[label]
+    print(f"{label:17s} {med[0]:6.3f} {med[1]:6.3f} {med[2]:6.3f} {100 * wins:6.0f}% "
+          f"{len(r['seeds']):6d}   | {name:27s} {theirs[0]:5.2f} {theirs[1]:5.2f} {theirs[2]:5.2f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6.2, 3.0))
+bins = torch.linspace(0, 1, 41)
+for (label, r), colour in zip(results.items(), ("tab:blue", "tab:green", "tab:red")):
+    ax.hist(r["r_els"].clamp(0, 1).numpy(), bins=bins.numpy(), histtype="step", lw=2,
+            color=colour, label=f"{label} (median {float(r['r_els'].median()):.2f})")
+ax.set(xlabel="r(ELS, network), one value per seed", ylabel="seeds",
+       title="how well the ELS machine predicts each network")
+ax.legend(fontsize=8, loc="upper left")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Read the table with lesson 07 in mind. The order is the paper's: the ELS machine
+# predicts the local ResNet best and the attention model worst, and its lead over the
+# ideal machine (which can only return training images) is smallest with attention. The
+# histogram shows *how* it gets worse: not a uniform drop, but a tail of seeds where the
+# attention model does something the mosaic machine does not.
+#
+# ## 3. Objects carved out of mosaics
+#
+# The paper describes three kinds of attention-model output: samples close to the ELS
+# mosaic, coherent images unlike it, and, most often, a coherent object "carved out" of
+# the mosaic: the network keeps one connected part of the mosaic's strokes and erases the
+# rest. Here are the first ten seeds, network above, ELS machine (calibrated to that
+# network) below:
+
+# %%
+shown = slice(0, 10)
+fig, axes = plt.subplots(4, 1, figsize=(7.2, 3.6))
+rows = (("ELS mosaic", attn["els"]), ("UNet + attention", attn["cnn"]),
+        ("UNet (no attention)", results["UNet"]["cnn"]), ("ResNet", results["ResNet"]["cnn"]))
+for ax, (title, images) in zip(axes, rows):
+    ax.imshow(image_grid(images[shown].clamp(-1, 1), ncols=10))
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.set_axis_off()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# "Carved out" can be measured. Call a pixel *ink* where it is above 0. A carved-out
+# object keeps mostly ink that the mosaic also has (it is cut from the mosaic), but
+# covers only part of the mosaic's ink (the rest was cut away).
+#
+# **Exercise 2.** Write `ink_overlap(sample, mosaic)` for two `(B, C, H, W)` batches.
+# Return two `(B,)` tensors: `kept`, the share of the sample's ink pixels that are also
+# ink in the mosaic, and `covered`, the share of the mosaic's ink pixels that are also
+# ink in the sample. An image without ink has nothing to share: return 0 there, not NaN.
+
+# %%
+def ink_overlap(sample, mosaic):
+    """(B, C, H, W) sample and mosaic -> (kept, covered): two (B,) tensors of shares of shared ink."""
+    ### BEGIN SOLUTION
+    a, b = sample.flatten(1) > 0, mosaic.flatten(1) > 0
+    both = (a & b).sum(1).double()
+    return both / a.sum(1).clamp(min=1), both / b.sum(1).clamp(min=1)
+    ### END SOLUTION
+
+
+# %%
+check("09.ink_overlap", ink_overlap)
+
+# %% [markdown]
+# Now sort every seed. The rule is ours and deliberately simple (the paper sorts by eye):
+#
+# - **mosaic**: the network's sample correlates with the ELS sample, $r \ge 0.9$;
+# - **carved out**: otherwise, if at least 80 % of the sample's ink is mosaic ink
+#   (`kept` $\ge 0.8$) but it covers less than 80 % of the mosaic's ink;
+# - **other**: everything else, coherent images unlike the mosaic among them.
+
+# %%
+from course_utils.grading.lesson09 import ink_overlap  # the reference, if yours is open
+
+
+def sort_samples(r):
+    """One reproduce result -> (S,) list of 'mosaic' / 'carved out' / 'other', and (kept, covered)."""
+    kept, covered = ink_overlap(r["cnn"], r["els"])
+    kinds = ["mosaic" if rho >= 0.9 else "carved out" if k >= 0.8 and c < 0.8 else "other"
+             for rho, k, c in zip(r["r_els"].tolist(), kept.tolist(), covered.tolist())]
+    return kinds, (kept, covered)
+
+
+kinds = {label: sort_samples(r) for label, r in results.items()}
+names = ("mosaic", "carved out", "other")
+print(f"{'':17s}" + "".join(f"{name:>12s}" for name in names))
+for label, (sorted_kinds, _) in kinds.items():
+    print(f"{label:17s}" + "".join(f"{sorted_kinds.count(name):>11d} " for name in names))
+
+fig, axes = plt.subplots(1, 2, figsize=(9.2, 3.4))
+markers = {"mosaic": "o", "carved out": "s", "other": "^"}
+for label, colour in (("ResNet", "tab:blue"), ("UNet + attention", "tab:red")):
+    sorted_kinds, (kept, covered) = kinds[label]
+    for name in names:
+        chosen = [i for i, kind in enumerate(sorted_kinds) if kind == name]
+        axes[0].scatter(covered[chosen], kept[chosen], s=14, color=colour, marker=markers[name],
+                        alpha=0.7, label=f"{label}: {name}")
+axes[0].axhline(0.8, color="0.5", lw=0.8)
+axes[0].axvline(0.8, color="0.5", lw=0.8)
+axes[0].set(xlabel="covered: share of the mosaic's ink in the sample",
+            ylabel="kept: share of the sample's ink in the mosaic", xlim=(0, 1.02), ylim=(0, 1.02))
+axes[0].legend(fontsize=6, loc="lower left")
+examples = [i for name in ("carved out", "other")
+            for i in [j for j, kind in enumerate(kinds["UNet + attention"][0]) if kind == name][:3]]
+if examples:
+    pairs = torch.cat([attn["els"][examples], attn["cnn"][examples]])
+    axes[1].imshow(image_grid(pairs.clamp(-1, 1), ncols=len(examples)))
+    axes[1].set_title("attention model, not mosaics: ELS (top), network (bottom)\nseeds "
+                      + ", ".join(str(int(attn["seeds"][i])) for i in examples), fontsize=9)
+axes[1].set_axis_off()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The ResNet's samples are almost all mosaics: it *is* a local machine. The attention
+# model produces fewer mosaics and more of the other two kinds; in the scatter its points
+# move up and to the left, where a sample keeps the mosaic's ink but only part of it.
+# Attention adds what locality cannot: a way to decide, for the image as a whole, which
+# strokes belong together, and to erase the rest. It does not replace the patch
+# mechanism. Most of what the attention model draws is still cut from the mosaic.
+#
+# ## 4. Counting fingers with attention
+#
+# Lesson 08 trained every machine on hands with exactly five fingers and found that the
+# local ones miscount. A receptive field that covers the whole hand is necessary to count
+# to five, but is it enough? Three networks were trained on the same 128 hands by the
+# course's train command (`hands-resnet-zeros`: 6 convolutions, field 13;
+# `hands-unet-zeros`: the UNet; `hands-unet-attn`: the UNet with attention). Here they
+# draw 64 hands each from the same noise, live:
+
+# %%
+hand_nets = {"ResNet": "hands-resnet-zeros", "UNet": "hands-unet-zeros",
+             "UNet + attention": "hands-unet-attn"}
+hand_noise = sample_noise(64, seed=1)
+hands = {label: ddim_sample(as_denoiser(load_pretrained(name)), hand_noise, steps=20)
+         for label, name in hand_nets.items()}
+fingers = {label: count_fingers(images) for label, images in hands.items()}
+
+fig, axes = plt.subplots(len(hands), 1, figsize=(8, 1.2 * len(hands)))
+for ax, (label, images) in zip(axes, hands.items()):
+    ax.imshow(image_grid(images[:12].clamp(-1, 1), ncols=12))
+    ax.set_title(f"{label}: " + " ".join(str(int(n)) for n in fingers[label][:12]),
+                 fontsize=9, loc="left")
+    ax.set_axis_off()
+plt.tight_layout()
+plt.show()
+
+# %%
+from course_utils.grading.lesson08 import not_five_rate
+
+fig, axes = plt.subplots(1, len(hands), figsize=(9, 2.2), sharey=True)
+bins = torch.arange(-1, 10)
+for ax, (label, counts) in zip(axes, fingers.items()):
+    frequency = torch.stack([(counts == b).sum() for b in bins])
+    ax.bar(bins, frequency, color=["0.6"] + ["tab:blue"] * 5 + ["tab:green"] + ["tab:red"] * 4)
+    rate, error = not_five_rate(counts)
+    ax.set(title=f"{label}\nnot five: {rate:.2f} ± {error:.2f}", xticks=[-1, 5, 9],
+           xticklabels=["none", "5", "9"])
+    ax.title.set_fontsize(9)
+axes[0].set_ylabel("hands (of 64)")
+plt.tight_layout()
+plt.show()
+for label, name in hand_nets.items():
+    print(f"{label:17s} receptive field {receptive_field(load_pretrained(name), size=48):2d} of 48 pixels, "
+          f"not five {not_five_rate(fingers[label])[0]:.3g}")
+
+# %% [markdown]
+# Compare the bars, not the third digit: 64 hands give error bars of several percentage
+# points. Whether attention helps here depends on what the network learned in a few
+# minutes of CPU training; the paper makes no claim about fingers, and neither should we
+# beyond what the counts show. What the counts do show: a network whose field covers the
+# whole hand can still draw six fingers, because seeing the whole hand is not the same as
+# counting it. Nothing in the training objective says "five"; it only rewards removing
+# noise well, patch by patch or, with attention, also across the image.
+#
+# ## 5. What does "creative" mean here?
+#
+# **If they worked perfectly, they would memorise.** Lessons 00 and 03 showed it: the
+# denoiser that minimises the training objective exactly, the ideal machine, samples only
+# the training set. Kamb & Ganguli's answer to the paradox is that convolutional networks
+# *cannot* be that denoiser: locality and equivariance rule it out, and the best denoiser
+# that obeys them, the ELS machine, composes new images from training patches. That is
+# the precise sense in which these models create: **combinatorial novelty**, local pieces
+# that all come from the data, put together in arrangements that never occurred
+# (lesson 05 measured it: far from every training image, close to training patches
+# everywhere).
+#
+# **Memorisation does happen.** Large text-to-image models can reproduce training images
+# almost exactly, especially images that are duplicated in their data (Carlini et al.,
+# *Extracting Training Data from Diffusion Models*, USENIX Security 2023; Somepalli et
+# al., *Diffusion Art or Digital Forgery?*, CVPR 2023). Both findings fit one picture:
+# with enough capacity and repetition a network can approach the ideal denoiser on part
+# of its data; where its inductive biases dominate, it generalises. Kadkhodaie et al.
+# (*Generalization in diffusion models arises from geometry-adaptive harmonic
+# representations*, ICLR 2024) show networks trained on disjoint halves of a data set
+# converging to the same generator: evidence for a bias-driven, not data-driven, solution.
+#
+# **What the popular accounts get right, and wrong.** Articles on this paper (Quanta
+# Magazine, and the Chinese and Japanese pieces this course started from) tell the story
+# as "creativity is a side effect of a defect". Right: novelty here is a consequence of
+# architectural constraints, not of a separate creative faculty, and the same constraints
+# make six-fingered hands. Wrong, or at least unsupported, are claims you may also find
+# there: that the errors come from noisy labels or "unexpected interactions of parameters"
+# (the ELS machine has no parameters and no labels; its mosaics follow from locality and
+# equivariance alone), or precise statistics about hand data sets given without a source.
+# Whether human inspiration "works the same way" is a speculation the paper does not test.
+# And this lesson adds a caution of its own: attention models are predicted less well,
+# and the models that make today's images use attention heavily.
+#
+# **Authorship.** If a sample is a mosaic of training patches, whose image is it? The
+# mechanism does not settle the legal or moral question, but it sharpens it: every pixel's
+# value is a weighted average of training pixels, with weights set by the noise the user
+# (or a random seed) supplied. Courts and copyright offices have so far required human
+# authorship for protection: the U.S. Copyright Office's report *Copyright and Artificial
+# Intelligence, Part 2: Copyrightability* (January 2025) concludes that prompts alone do
+# not make a user the author, while human selection, arrangement and modification can.
+# Seminar question: does the ELS picture, in which novelty is a deterministic function of
+# the training set, the architecture and the seed, strengthen or weaken the case of the
+# artists whose images are the patches?
+#
+# Further reading: M. Kamb and S. Ganguli, *An analytic theory of creativity in
+# convolutional diffusion models*, ICML 2025 (arXiv:2412.20292); A. M. Turing, *The
+# chemical basis of morphogenesis*, Phil. Trans. R. Soc. B 237 (1952); R. Sheth et al.,
+# *Hox genes regulate digit patterning by controlling the wavelength of a Turing-type
+# mechanism*, Science 338 (2012).
+#
+# ## 6. Capstone projects
+#
+# Each project starts from code you already have; the cell below is a working starting
+# point for the first one (it runs in a few seconds).
+#
+# 1. **Receptive field against miscounts.** Train hand models of depth 3 to 8
+#    (`python -m course_utils.train --data hands --arch resnet --depth D --steps 600
+#    --out hands-resnet-dD`, about 5 minutes each) and plot the "not five" rate against
+#    the receptive field. Does it fall to zero once the field covers the hand?
+# 2. **Where does attention help?** Move the attention block, or add one at 8 x 8
+#    (`course_utils.models.UNet`), retrain on digits, recalibrate and rerun the
+#    comparison of section 2 with fewer seeds (`--seeds 0-19`). Which change lowers
+#    r(ELS, network) most?
+# 3. **Textures.** Train a circular ResNet on lesson 01's Gray-Scott textures
+#    (`--data textures --padding circular`) and compare its samples with the circular
+#    ELS machine. Textures have no global structure: is the ELS prediction better than
+#    on digits?
+# 4. **Real data.** Switch to MNIST or Fashion-MNIST (`load_dataset("mnist")`, a
+#    checksummed download; see the README) and repeat lesson 07 at 28 x 28. How do the
+#    median $r$ values compare with the paper's?
+
+# %%
+from course_utils.models import ResNet
+
+for depth in (2, 4, 6, 8):
+    field = receptive_field(ResNet(depth=depth), size=48)
+    print(f"ResNet depth {depth}: receptive field {field:2d} pixels "
+          f"({'covers' if field >= 24 else 'does not cover'} a 24 x 24 hand)")
+
+# %% [markdown]
+# ## Summary
+# - Self-attention is a softmax-weighted average over the positions of the image itself;
+#   one attention block makes every output pixel depend on every input pixel.
+# - The ELS machine still predicts an attention UNet better than the ideal machine does,
+#   but less well than convolution-only networks, as in the paper.
+# - Attention models often keep part of the ELS mosaic and erase the rest: a coherent
+#   object carved out of a patch mosaic. `ink_overlap` makes that measurable.
+# - Seeing the whole hand is not counting it: networks with global fields still miscount.
+# - "Creative" here means combinatorial novelty forced by architectural constraints; a
+#   perfect denoiser would only copy. Where models memorise, and who authors a mosaic,
+#   are open questions that this mechanism sharpens but does not settle.
+#
+# **Back to the start.** Lesson 00 asked why diffusion models create when a perfect
+# denoiser would copy. You can now answer with a formula, a trained network, a
+# measurement, and a limb bud. → `00_paradox.ipynb`
