@@ -20,7 +20,7 @@ from .calibrate import load_schedule, parse_range, seed_noise
 from .data import load_dataset
 from .diffusion import ddim_sample
 from .metrics import pearson_r
-from .models import as_denoiser, load_manifest, load_pretrained
+from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
 from .progress import progress
 from .train import STATE_DIR
 from .scores import machine
@@ -67,6 +67,15 @@ def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20
     for name in MACHINES:
         result[f"r_{name}"] = pearson_r(samples[name], samples["cnn"])
     return result
+
+
+def load_results(name, directory=CHECKPOINT_DIR):
+    """The shipped comparison of checkpoint ``name`` (the dict the CLI saves)."""
+    path = Path(directory) / f"{name}.reproduce.pt"
+    if not path.exists():
+        raise ValueError(f"no shipped comparison {path}; make it with: python -m "
+                         f"course_utils.reproduce --model {name} --seeds 0-99 --out {path}")
+    return torch.load(path, weights_only=True)
 
 
 def summary(result):

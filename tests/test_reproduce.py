@@ -91,3 +91,8 @@ def test_cli_errors_exit_2(capsys):
     assert rep.main(["--model", "no-such-model", "--out", "x.pt"]) == 2
     err = capsys.readouterr().err
     assert "no checkpoint named 'no-such-model'" in err and "Traceback" not in err
+
+
+def test_missing_shipped_comparison_names_the_command(tmp_path):
+    with pytest.raises(ValueError, match="python -m course_utils.reproduce --model nope"):
+        rep.load_results("nope", directory=tmp_path)

@@ -28,8 +28,9 @@ from course_utils.calibrate import calibrate, load_schedule, seed_noise
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.models import CHECKPOINT_DIR, as_denoiser, load_pretrained
+from course_utils.models import as_denoiser, load_pretrained
 from course_utils.plots import image_grid
+from course_utils.reproduce import load_results
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
@@ -167,8 +168,7 @@ plt.show()
 paper = {"digits-resnet-zeros": ("MNIST ResNet zeros", .94, .82, .61),
          "digits-resnet-circular": ("MNIST ResNet circular", .77, .36, .15),
          "digits-unet-zeros": ("MNIST UNet zeros", .89, .88, .70)}
-results = {name: torch.load(CHECKPOINT_DIR / f"{name}.reproduce.pt", weights_only=True)
-           for name in paper if (CHECKPOINT_DIR / f"{name}.reproduce.pt").exists()}
+results = {name: load_results(name) for name in paper}
 
 print(f"{'model (ours: 16x16 digits)':26s} {'ELS':>5s} {'LS':>5s} {'IS':>5s} {'ELS>IS':>7s} {'seeds':>5s}"
       f"   | paper (32x32)          {'ELS':>5s} {'LS':>5s} {'IS':>5s}")
@@ -178,8 +178,6 @@ for name, r in results.items():
     label, *theirs = paper[name]
     print(f"{name:26s} {med[0]:5.3f} {med[1]:5.3f} {med[2]:5.3f} {100 * wins:6.0f}% {len(r['seeds']):5d}"
           f"   | {label:22s} {theirs[0]:5.2f} {theirs[1]:5.2f} {theirs[2]:5.2f}")
-for name in [n for n in paper if n not in results]:
-    print(f"{name}: no shipped comparison (python -m course_utils.reproduce --model {name} ...)")
 
 # %% [markdown]
 # ## 5. Seed by seed
@@ -233,14 +231,11 @@ plt.show()
 # almost the image side. There ELS and LS come out about equal, as in the paper's MNIST
 # UNet (.89 against .88): with windows that large, the best-matching training patch for
 # a window at $p$ mostly sits at $p$ anyway, so letting it move (equivariance) adds little.
-# Its table row uses the seeds listed in the last column.
 #
 # **The circular ResNet** is the paper's sharpest test: with wrap-around padding the
 # network cannot tell where the border is, so its digits can sit anywhere, even across
 # the edge. The machines that know positions (LS, IS) fall far behind, in the paper
-# (.36, .15) and here, while the circular ELS machine still tracks the network. Only a
-# few seeds of it ship (last column): its ELS, with every position admissible for every
-# pixel, is the most expensive of the three on a CPU.
+# (.36, .15) and here, while the circular ELS machine still tracks the network.
 #
 # **What this does not show.** A high $r$ says that the network's sample and the
 # machine's share their layout of light and dark; it does not say that the network

@@ -12,8 +12,8 @@
 # **Learning goals.** After this lesson you can
 # 1. make procedural hands with a known finger count, and count fingers in an image with
 #    classical image analysis (you build a fingertip counter yourself);
-# 2. compare the finger counts of the IS, LS and ELS machines, and of a CNN if one is
-#    shipped, started from the same noise;
+# 2. compare the finger counts of the IS, LS and ELS machines, and of a CNN trained on
+#    the same hands, all started from the same noise;
 # 3. measure how often a hand comes out "not five", with an error bar, as a function of
 #    the patch size, and explain the curve by locality;
 # 4. connect it to lesson 02: polydactyly in a Turing limb bud is the same failure.
@@ -215,7 +215,10 @@ plt.show()
 # pixel choose its own training hands by what its window sees: fingers of different hands
 # overlap in one fan, and the fan gains or loses a finger. ELS may take a patch from
 # anywhere; with a window smaller than a palm it never draws a palm at all, and fills the
-# frame with strokes that are, patch by patch, pieces of fingers.
+# frame with strokes that are, patch by patch, pieces of fingers. The CNN
+# (`hands-resnet-zeros`, six 3x3 convolutions: a receptive field of 13 pixels, trained on
+# the same 128 hands) sits with the local machines: fans with a finger too many or too
+# few, and fragments that are no hand at all.
 #
 # ## 4. Histograms of finger counts
 #
@@ -258,7 +261,7 @@ check("08.not_five_rate", not_five_rate)
 #
 # The patch size k is the machine's receptive field: the window an output pixel can see.
 # The IS machine sees the whole 24 x 24 image (a horizontal line below). A CNN's receptive
-# field is set by its depth (lesson 06); if the file holds one, it is the star.
+# field is set by its depth (lesson 06): the star is the shipped CNN.
 
 # %%
 from course_utils.grading.lesson08 import not_five_rate  # the reference, if yours is open
@@ -273,10 +276,9 @@ for kind, colour in (("ELS", "tab:red"), ("LS", "tab:blue")):
     ax.plot(ks, [(found[name] == -1).double().mean().item() for name in names], ":",
             marker="x", color=colour, label=f"{kind}: no hand at all")
 ax.axhline(not_five_rate(found["IS"])[0], color="k", ls="--", label="IS (sees everything)")
-if "CNN" in found:
-    field = receptive_field(load_pretrained(meta["cnn"]))
-    ax.plot(field, not_five_rate(found["CNN"])[0], "*", ms=14, color="tab:purple",
-            label=f"CNN {meta['cnn']} (receptive field {field})")
+field = receptive_field(load_pretrained(meta["cnn"]))
+ax.plot(field, not_five_rate(found["CNN"])[0], "*", ms=14, color="tab:purple",
+        label=f"CNN {meta['cnn']} (receptive field {field})")
 ax.set(xlabel="patch size k (receptive field, pixels)", ylabel='fraction "not 5"',
        ylim=(-0.05, 1.05), title=f"{meta['config']['n']} samples per machine, 24 x 24 hands")
 ax.legend(fontsize=8)

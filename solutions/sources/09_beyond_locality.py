@@ -155,24 +155,36 @@ ax.legend(fontsize=8, loc="upper left")
 plt.tight_layout()
 plt.show()
 
+# %%
+attn_median, unet_median = (float(results[label]["r_els"].median()) for label in ("UNet + attention", "UNet"))
+verdict = ("clearly worse than" if attn_median < unet_median - 0.02 else
+           "about as well as" if attn_median < unet_median + 0.02 else "better than")
+print(f"Here the ELS machine predicts the attention UNet {verdict} the same UNet without "
+      f"attention (median r {attn_median:.3f} against {unet_median:.3f}).")
+print("In the paper (CIFAR-10) attention lowered it from 0.90 to 0.77.")
+
 # %% [markdown]
-# Read the table with lesson 07 in mind. The order is the paper's: the ELS machine
-# predicts the local ResNet best and the attention model worst, and its lead over the
-# ideal machine (which can only return training images) is smallest with attention. The
-# histogram shows *how* it gets worse: not a uniform drop, but a tail of seeds where the
-# attention model does something the mosaic machine does not.
+# Read the table with lesson 07 in mind, and compare it with the paper rather than
+# expect the paper's numbers. Our attention block sits at the UNet's lowest resolution,
+# 4 x 4, of a 16 x 16 image of smooth, upsampled digits, and the network was trained for
+# about an hour on a CPU; the paper's CIFAR-10 model attends at higher resolutions, to
+# natural images that have far more structure to coordinate. How much attention changes
+# is therefore an empirical question about the model, and the printed line above is our
+# answer for ours. In every row the ELS machine predicts the network better than the
+# ideal machine does on most seeds: the network does not copy training digits.
 #
-# ## 3. Objects carved out of mosaics
+# ## 3. Objects carved out of mosaics?
 #
 # The paper describes three kinds of attention-model output: samples close to the ELS
 # mosaic, coherent images unlike it, and, most often, a coherent object "carved out" of
 # the mosaic: the network keeps one connected part of the mosaic's strokes and erases the
-# rest. Here are the first ten seeds, network above, ELS machine (calibrated to that
-# network) below:
+# rest. Where to look: the seeds on which the attention model departs most from the ELS
+# machine. Below are the ten with the lowest $r$, the ELS sample (calibrated to the
+# attention model) on top, then the three networks from the same noise:
 
 # %%
-shown = slice(0, 10)
-fig, axes = plt.subplots(4, 1, figsize=(7.2, 3.6))
+shown = attn["r_els"].argsort()[:10]
+fig, axes = plt.subplots(4, 1, figsize=(7.2, 3.8))
 rows = (("ELS mosaic", attn["els"]), ("UNet + attention", attn["cnn"]),
         ("UNet (no attention)", results["UNet"]["cnn"]), ("ResNet", results["ResNet"]["cnn"]))
 for ax, (title, images) in zip(axes, rows):
@@ -181,6 +193,8 @@ for ax, (title, images) in zip(axes, rows):
     ax.set_axis_off()
 plt.tight_layout()
 plt.show()
+print("seeds:", attn["seeds"][shown].tolist())
+print("r(ELS, attention):", [round(float(v), 2) for v in attn["r_els"][shown]])
 
 # %% [markdown]
 # "Carved out" can be measured. Call a pixel *ink* where it is above 0. A carved-out
@@ -227,41 +241,39 @@ def sort_samples(r):
 
 kinds = {label: sort_samples(r) for label, r in results.items()}
 names = ("mosaic", "carved out", "other")
-print(f"{'':17s}" + "".join(f"{name:>12s}" for name in names))
+print(f"{'seeds sorted':17s}" + "".join(f"{name:>12s}" for name in names))
 for label, (sorted_kinds, _) in kinds.items():
     print(f"{label:17s}" + "".join(f"{sorted_kinds.count(name):>11d} " for name in names))
 
-fig, axes = plt.subplots(1, 2, figsize=(9.2, 3.4))
+fig, ax = plt.subplots(figsize=(5.0, 4.0))
 markers = {"mosaic": "o", "carved out": "s", "other": "^"}
 for label, colour in (("ResNet", "tab:blue"), ("UNet + attention", "tab:red")):
     sorted_kinds, (kept, covered) = kinds[label]
     for name in names:
         chosen = [i for i, kind in enumerate(sorted_kinds) if kind == name]
-        axes[0].scatter(covered[chosen], kept[chosen], s=14, color=colour, marker=markers[name],
-                        alpha=0.7, label=f"{label}: {name}")
-axes[0].axhline(0.8, color="0.5", lw=0.8)
-axes[0].axvline(0.8, color="0.5", lw=0.8)
-axes[0].set(xlabel="covered: share of the mosaic's ink in the sample",
-            ylabel="kept: share of the sample's ink in the mosaic", xlim=(0, 1.02), ylim=(0, 1.02))
-axes[0].legend(fontsize=6, loc="lower left")
-examples = [i for name in ("carved out", "other")
-            for i in [j for j, kind in enumerate(kinds["UNet + attention"][0]) if kind == name][:3]]
-if examples:
-    pairs = torch.cat([attn["els"][examples], attn["cnn"][examples]])
-    axes[1].imshow(image_grid(pairs.clamp(-1, 1), ncols=len(examples)))
-    axes[1].set_title("attention model, not mosaics: ELS (top), network (bottom)\nseeds "
-                      + ", ".join(str(int(attn["seeds"][i])) for i in examples), fontsize=9)
-axes[1].set_axis_off()
+        if chosen:
+            ax.scatter(covered[chosen], kept[chosen], s=14, color=colour, marker=markers[name],
+                       alpha=0.7, label=f"{label}: {name}")
+ax.axhline(0.8, color="0.5", lw=0.8)
+ax.axvline(0.8, color="0.5", lw=0.8)
+ax.text(0.02, 0.82, "carved out\n(if r < 0.9)", fontsize=8, color="0.3")
+ax.set(xlabel="covered: share of the mosaic's ink in the sample",
+       ylabel="kept: share of the sample's ink in the mosaic", xlim=(0, 1.02), ylim=(0, 1.02),
+       title="one point per seed")
+ax.legend(fontsize=7, loc="lower right")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The ResNet's samples are almost all mosaics: it *is* a local machine. The attention
-# model produces fewer mosaics and more of the other two kinds; in the scatter its points
-# move up and to the left, where a sample keeps the mosaic's ink but only part of it.
-# Attention adds what locality cannot: a way to decide, for the image as a whole, which
-# strokes belong together, and to erase the rest. It does not replace the patch
-# mechanism. Most of what the attention model draws is still cut from the mosaic.
+# Look at the counts and at the images above together. A mosaic seed sits in the upper
+# right of the scatter: the network draws the mosaic's strokes and little else. A
+# carved-out object would sit in the upper left: everything it draws is mosaic ink, but
+# part of the mosaic is gone. Seeds in the lower half draw strokes the mosaic does not
+# have. On our digits the attention model's departures from the mosaic are few, and you
+# can judge from the images which kind they are; the rule is a starting point, and
+# capstone project 2 below asks how to make attention matter more. What attention adds
+# in principle is what locality cannot: a way to decide, for the image as a whole, which
+# strokes belong together.
 #
 # ## 4. Counting fingers with attention
 #
@@ -401,10 +413,12 @@ for depth in (2, 4, 6, 8):
 # ## Summary
 # - Self-attention is a softmax-weighted average over the positions of the image itself;
 #   one attention block makes every output pixel depend on every input pixel.
-# - The ELS machine still predicts an attention UNet better than the ideal machine does,
-#   but less well than convolution-only networks, as in the paper.
-# - Attention models often keep part of the ELS mosaic and erase the rest: a coherent
-#   object carved out of a patch mosaic. `ink_overlap` makes that measurable.
+# - The ELS machine still predicts an attention UNet better than the ideal machine does.
+#   How much attention lowers the agreement depends on the model: a lot in the paper's
+#   CIFAR-10 UNet (0.90 to 0.77), little in our small digit model (the table above).
+# - The paper finds attention models often keep part of the ELS mosaic and erase the
+#   rest: a coherent object carved out of a patch mosaic. `ink_overlap` makes that a
+#   measurement instead of an impression.
 # - Seeing the whole hand is not counting it: networks with global fields still miscount.
 # - "Creative" here means combinatorial novelty forced by architectural constraints; a
 #   perfect denoiser would only copy. Where models memorise, and who authors a mosaic,
