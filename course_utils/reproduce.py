@@ -87,6 +87,21 @@ def summary(result):
             "seeds": len(result["seeds"])}
 
 
+def comparison_table(results, paper):
+    """{label: result}, {label: (paper's model, ELS, LS, IS)} -> text: our median r per machine beside the paper's."""
+    width = max(len("ours (16x16 digits)"), *(len(label) for label in results))
+    theirs_width = max(len("paper (32x32)"), *(len(p[0]) for p in paper.values()))
+    lines = [f"{'ours (16x16 digits)':{width}s} {'ELS':>5s} {'LS':>5s} {'IS':>5s} {'ELS>IS':>6s} "
+             f"{'seeds':>5s} | {'paper (32x32)':{theirs_width}s} {'ELS':>4s} {'LS':>4s} {'IS':>4s}"]
+    for label, result in results.items():
+        s = summary(result)
+        model, *r = paper[label]
+        lines.append(f"{label:{width}s} {s['median_r_els']:5.3f} {s['median_r_ls']:5.3f} "
+                     f"{s['median_r_ideal']:5.3f} {100 * s['els_beats_ideal']:5.0f}% {s['seeds']:5d} | "
+                     f"{model:{theirs_width}s} {r[0]:4.2f} {r[1]:4.2f} {r[2]:4.2f}")
+    return "\n".join(lines)
+
+
 def _atomic_save(obj, path):
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

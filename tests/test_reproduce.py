@@ -96,3 +96,13 @@ def test_cli_errors_exit_2(capsys):
 def test_missing_shipped_comparison_names_the_command(tmp_path):
     with pytest.raises(ValueError, match="python -m course_utils.reproduce --model nope"):
         rep.load_results("nope", directory=tmp_path)
+
+
+def test_comparison_table_puts_our_medians_beside_the_papers():
+    fake = {"seeds": torch.arange(3), "r_els": torch.tensor([0.9, 0.5, 0.7]),
+            "r_ls": torch.tensor([0.1, 0.2, 0.3]), "r_ideal": torch.tensor([0.6, 0.6, 0.8])}
+    table = rep.comparison_table({"mine": fake}, {"mine": ("their model", 0.94, 0.82, 0.61)})
+    header, row = table.splitlines()
+    assert header.split()[:3] == ["ours", "(16x16", "digits)"]
+    assert row.split()[:6] == ["mine", "0.700", "0.200", "0.600", "33%", "3"]
+    assert row.split("|")[1].split() == ["their", "model", "0.94", "0.82", "0.61"]

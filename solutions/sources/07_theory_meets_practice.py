@@ -30,7 +30,7 @@ from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
 from course_utils.models import as_denoiser, load_pretrained
 from course_utils.plots import image_grid
-from course_utils.reproduce import load_results
+from course_utils.reproduce import comparison_table, load_results
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
@@ -170,14 +170,7 @@ paper = {"digits-resnet-zeros": ("MNIST ResNet zeros", .94, .82, .61),
          "digits-unet-zeros": ("MNIST UNet zeros", .89, .88, .70)}
 results = {name: load_results(name) for name in paper}
 
-print(f"{'model (ours: 16x16 digits)':26s} {'ELS':>5s} {'LS':>5s} {'IS':>5s} {'ELS>IS':>7s} {'seeds':>5s}"
-      f"   | paper (32x32)          {'ELS':>5s} {'LS':>5s} {'IS':>5s}")
-for name, r in results.items():
-    med = [float(r[f"r_{m}"].median()) for m in ("els", "ls", "ideal")]
-    wins = float((r["r_els"] > r["r_ideal"]).double().mean())
-    label, *theirs = paper[name]
-    print(f"{name:26s} {med[0]:5.3f} {med[1]:5.3f} {med[2]:5.3f} {100 * wins:6.0f}% {len(r['seeds']):5d}"
-          f"   | {label:22s} {theirs[0]:5.2f} {theirs[1]:5.2f} {theirs[2]:5.2f}")
+print(comparison_table(results, paper))
 
 # %% [markdown]
 # ## 5. Seed by seed

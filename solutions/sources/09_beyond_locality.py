@@ -36,7 +36,7 @@ from course_utils.grading import check
 from course_utils.hands import count_fingers, sample_noise
 from course_utils.models import as_denoiser, gradient_map, load_pretrained, receptive_field
 from course_utils.plots import image_grid
-from course_utils.reproduce import load_results
+from course_utils.reproduce import comparison_table, load_results
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
@@ -134,14 +134,7 @@ print("ELS k(t) calibrated for the attention model:", load_schedule("digits-unet
 paper = {"ResNet": ("ResNet zeros, MNIST", .94, .82, .61),
          "UNet": ("UNet zeros, MNIST", .89, .88, .70),
          "UNet + attention": ("UNet + attention, CIFAR-10", .77, .77, .48)}
-print(f"{'ours (16x16 digits)':17s} {'ELS':>6s} {'LS':>6s} {'IS':>6s} {'ELS>IS':>7s} {'seeds':>6s}"
-      f"   | paper (32x32)               {'ELS':>5s} {'LS':>5s} {'IS':>5s}")
-for label, r in results.items():
-    med = [float(r[f"r_{m}"].median()) for m in ("els", "ls", "ideal")]
-    wins = float((r["r_els"] > r["r_ideal"]).double().mean())
-    name, *theirs = paper[label]
-    print(f"{label:17s} {med[0]:6.3f} {med[1]:6.3f} {med[2]:6.3f} {100 * wins:6.0f}% "
-          f"{len(r['seeds']):6d}   | {name:27s} {theirs[0]:5.2f} {theirs[1]:5.2f} {theirs[2]:5.2f}")
+print(comparison_table(results, paper))
 
 # %%
 fig, ax = plt.subplots(figsize=(6.2, 3.0))
