@@ -293,3 +293,15 @@ def test_unreachable_host_says_offline(server, monkeypatch, tmp_path):
     with pytest.raises(DownloadError, match=r"cannot connect, offline\?"):
         data.mnist("test", timeout=STALL_TIMEOUT_S)
     assert _cache_files(tmp_path, "mnist") == []
+
+
+def test_lesson_data_switches_to_a_download_at_the_lessons_scale(server, monkeypatch):
+    _, files = _fake_mnist(n_train=9, n_test=3)
+    _publish(monkeypatch, server, "mnist", files)
+    x, y = data.lesson_data("mnist", "train")
+    assert x.shape == (9, 1, 16, 16) and torch.equal(x, data.mnist("train", size=16)[0])
+    assert data.lesson_data("mnist", "test")[0].shape == (3, 1, 16, 16)
+    bundled, _ = data.lesson_data("digits", "test")
+    assert torch.equal(bundled, data.digits("test")[0])
+    with pytest.raises(ValueError, match="DATASET must be 'digits', 'mnist'"):
+        data.lesson_data("imagenet")

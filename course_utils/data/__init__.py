@@ -51,6 +51,25 @@ def digits(split="train", size=16, classes=None):
     return x.contiguous(), y
 
 
+def lesson_data(name="digits", split="train"):
+    """(N, C, 16, 16) images in [-1, 1] and (N,) labels at the lessons' scale (lessons 03-06).
+
+    "digits" is the bundled set (1,700 train / 97 held out). The optional downloads
+    ("mnist", "fashion_mnist", "cifar10") are resized to 16 x 16 and cut to the same
+    counts, so that a lesson switched to them by its ``DATASET`` variable keeps its cost.
+    """
+    if name == "digits":
+        return digits(split)
+    if name not in ("mnist", "fashion_mnist", "cifar10"):
+        raise ValueError(f"DATASET must be 'digits', 'mnist', 'fashion_mnist' or 'cifar10', "
+                         f"not {name!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    images, labels = DATASETS[name](split, size=16)
+    count = DIGITS_TRAIN if split == "train" else len(_digits_8x8()[0]) - DIGITS_TRAIN
+    return images[:count].contiguous(), labels[:count]
+
+
 def _hands(split):
     from ..hands import hand_dataset
     return hand_dataset(split)

@@ -25,15 +25,19 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.data import digits
+from course_utils.data import lesson_data
 from course_utils.diffusion import add_noise, ddim_sample, sampling_noise_vars
 from course_utils.grading import check
 from course_utils.metrics import nearest_image
 from course_utils.plots import show_images, show_trajectory
 
 torch.manual_seed(0)
-train, train_labels = digits("train")  # (1700, 1, 16, 16) in [-1, 1]
-test, test_labels = digits("test")     # (97, 1, 16, 16): never seen by any denoiser
+# The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
+# "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16,
+# cut to 1,700 training and 97 held-out images so that it costs the same.
+DATASET = "digits"
+train, train_labels = lesson_data(DATASET, "train")  # (1700, 1, 16, 16) in [-1, 1]
+test, test_labels = lesson_data(DATASET, "test")     # (97, 1, 16, 16): never seen by any denoiser
 print(f"training digits: {tuple(train.shape)}, held out: {tuple(test.shape)}")
 print(f"pixel range: [{train.min().item():.0f}, {train.max().item():.0f}]")
 
@@ -89,7 +93,7 @@ check("03.cosine_noise_var", cosine_noise_var)
 from course_utils.diffusion import cosine_noise_var
 
 times = torch.linspace(0, 1, 10, dtype=torch.float64)
-eps = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(3))
 noisy = torch.cat([add_noise(train[:1], cosine_noise_var(t).item(), eps) for t in times])
 
 fig = plt.figure(figsize=(11, 2.6))
@@ -157,7 +161,7 @@ from course_utils.scores import ideal_denoise
 
 
 clean = test[:1]
-eps = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(4))
 levels = [0.9, 0.6, 0.4, 0.25, 0.1]
 rows, n_eff = [], []
 for t in levels:
@@ -223,7 +227,7 @@ def is_denoiser(x, noise_var):
     return ideal_denoise(x, train, noise_var)
 
 
-noise = torch.randn(64, 1, 16, 16, generator=torch.Generator().manual_seed(5))
+noise = torch.randn(64, *train.shape[1:], generator=torch.Generator().manual_seed(5))
 b = sampling_noise_vars(20).tolist()  # b[i] = b(i / 20), i = 0 .. 20
 x, xs, ds = noise, [noise], []
 for i in range(20, 0, -1):

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils.data import digits
+from course_utils.data import lesson_data
 from course_utils.diffusion import add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import check
 from course_utils.metrics import nearest_image
@@ -33,8 +33,12 @@ from course_utils.plots import show_images, source_colors
 from course_utils.scores import ideal_denoise, local_denoise
 
 torch.manual_seed(0)
-train, train_labels = digits("train")  # (1700, 1, 16, 16) in [-1, 1]
-test, _ = digits("test")               # 97 held-out digits
+# The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
+# "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16,
+# cut to 1,700 training and 97 held-out images so that it costs the same.
+DATASET = "digits"
+train, train_labels = lesson_data(DATASET, "train")  # (1700, 1, 16, 16) in [-1, 1]
+test, _ = lesson_data(DATASET, "test")               # 97 held-out digits
 
 # %% [markdown]
 # ## 1. Receptive fields
@@ -132,11 +136,11 @@ check("04.local_denoiser", local_denoiser)
 
 # %%
 b = cosine_noise_var(0.5).item()
-eps = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2))
 x = add_noise(test[:1], b, eps).double()
 few = train[:200].double()
 nudged = x.repeat(257, 1, 1, 1)  # copy 0 untouched, copy q + 1 with pixel q nudged
-nudged[1:].view(256, 256)[torch.arange(256), torch.arange(256)] += 0.1
+nudged[1:, 0].view(256, 256)[torch.arange(256), torch.arange(256)] += 0.1
 
 
 def moves(denoised):
@@ -176,7 +180,7 @@ for name, field in influence.items():
 
 # %%
 subset = train[:500]
-noise = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(5))
+noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
 patch_sizes = [3, 7, 11]
 samples = {}
 for k in patch_sizes:
@@ -279,7 +283,7 @@ from course_utils.grading.lesson04 import nonlocal_means as nlm_reference
 clean = test[:8]
 b = cosine_noise_var(0.3).item()
 a, sigma = (1 - b) ** 0.5, (b / (1 - b)) ** 0.5
-x = add_noise(clean, b, torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(1)))
+x = add_noise(clean, b, torch.randn(8, *train.shape[1:], generator=torch.Generator().manual_seed(1)))
 results = {
     "noisy (x / a)": x / a,
     "non-local means, k = 5": nlm_reference(x / a, 5, sigma * 5),

@@ -28,15 +28,21 @@ from course_utils.calibrate import calibrate, load_schedule, seed_noise
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.models import as_denoiser, load_pretrained
+from course_utils.models import as_denoiser, load_manifest, load_pretrained
 from course_utils.plots import image_grid
 from course_utils.reproduce import comparison_table, load_results
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
-train, _ = load_dataset("digits")
-model = load_pretrained("digits-resnet-zeros")
-els_k = load_schedule("digits-resnet-zeros", "els")
+# Sections 1-3 follow one network. To follow another, e.g. one trained on an optional
+# download (`python -m course_utils.train --data mnist ... --out NAME`, then
+# `python -m course_utils.calibrate --model NAME`), set MODEL to its name.
+MODEL = "digits-resnet-zeros"
+manifest = load_manifest(MODEL)
+train, _ = load_dataset(manifest["data"])
+boundary = manifest["config"]["padding"]
+model = load_pretrained(MODEL)
+els_k = load_schedule(MODEL, "els")
 print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k)
 
 # %% [markdown]
@@ -54,9 +60,9 @@ print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k)
 # %%
 noise = seed_noise([3], train.shape[1:])
 live = {"CNN": ddim_sample(as_denoiser(model), noise),
-        "ELS": ddim_sample(machine("els", train, "zeros"), noise, patch_sizes=els_k),
-        "LS": ddim_sample(machine("local", train, "zeros"), noise,
-                          patch_sizes=load_schedule("digits-resnet-zeros", "ls")),
+        "ELS": ddim_sample(machine("els", train, boundary), noise, patch_sizes=els_k),
+        "LS": ddim_sample(machine("local", train, boundary), noise,
+                          patch_sizes=load_schedule(MODEL, "ls")),
         "IS": ddim_sample(machine("ideal", train), noise)}
 fig, axes = plt.subplots(1, 4, figsize=(6, 1.9))
 for ax, (name, image) in zip(axes, live.items()):
@@ -133,7 +139,7 @@ check("07.calibrated_schedule", calibrated_schedule)
 
 # %%
 ks = [3, 5, 7, 9, 11, 13]
-quick = calibrate(as_denoiser(model), machine("els", train[:200], "zeros"),
+quick = calibrate(as_denoiser(model), machine("els", train[:200], boundary),
                   seed_noise([0, 1], train.shape[1:]), ks)
 paper_mnist_resnet = [3, 3, 5, 5, 5, 7, 7, 7, 9, 9, 11, 11, 11, 11, 13, 15, 15, 15, 15, 15]
 
