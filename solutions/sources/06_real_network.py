@@ -22,7 +22,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.data import load_dataset
+from course_utils.data import lesson_data, load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
 from course_utils.metrics import nearest_image
@@ -33,7 +33,11 @@ from course_utils.train import fresh_state, train_steps
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
-train, labels = load_dataset("digits")
+# The live model of section 4 learns from the bundled digits. Set DATASET to "mnist",
+# "fashion_mnist" or "cifar10" to train it on an optional download instead (README,
+# "Data"); the shipped networks of section 5 stay the digit models they are.
+DATASET = "digits"
+train, labels = lesson_data(DATASET, "train")
 print("training digits:", tuple(train.shape), "pixels in", [round(float(train.min()), 3),
                                                             round(float(train.max()), 3)])
 
@@ -129,7 +133,7 @@ check("06.diffusion_loss", diffusion_loss)
 # One minute of CPU buys a few hundred steps of a thin ResNet (32 channels):
 
 # %%
-state = fresh_state({"arch": "resnet", "channels": 1, "width": 32, "depth": 5,
+state = fresh_state({"arch": "resnet", "channels": train.shape[1], "width": 32, "depth": 5,
                      "padding": "zeros"}, seed=0, lr=2e-3)
 train_steps(state, train, until=150, batch=64)
 losses = torch.tensor(state["losses"])
@@ -157,12 +161,14 @@ print("\nretrain one with:", load_manifest(names[0])["command"])
 # samples, the nearest training digit: are the samples copies?
 
 # %%
-noise = torch.randn(10, 1, 16, 16, generator=torch.Generator().manual_seed(6))
-rows = {"tiny (live, 150 steps)": ddim_sample(as_denoiser(state["ema"]), noise)}
+shipped_train, _ = load_dataset(load_manifest(names[0])["data"])  # what the shipped networks learned
+live_noise = torch.randn(10, *train.shape[1:], generator=torch.Generator().manual_seed(6))
+noise = torch.randn(10, *shipped_train.shape[1:], generator=torch.Generator().manual_seed(6))
+rows = {f"tiny (live, 150 steps, {DATASET})": ddim_sample(as_denoiser(state["ema"]), live_noise)}
 for name in names:
     rows[name] = ddim_sample(as_denoiser(models[name]), noise)
-nearest = nearest_image(rows["digits-resnet-zeros"], train)
-rows["nearest training digit"] = train[nearest["index"]]
+nearest = nearest_image(rows["digits-resnet-zeros"], shipped_train)
+rows["nearest training digit"] = shipped_train[nearest["index"]]
 
 fig, axes = plt.subplots(len(rows), 1, figsize=(6.5, 1.0 * len(rows)))
 for ax, (title, images) in zip(axes, rows.items()):
