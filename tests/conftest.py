@@ -15,23 +15,36 @@ matplotlib.use("agg")
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_BUDGET_S = 180
 NOTEBOOKS_BUDGET_S = 30 * 60
-_notebook_seconds = defaultdict(float)
 
 
-def pytest_runtest_logreport(report):
-    path = report.nodeid.split("::")[0]
-    if path.endswith(".ipynb"):  # setup of the first cell includes the kernel's start
-        _notebook_seconds[path] += report.duration
+class NotebookTiming:
+    """Seconds per notebook (nbval's cells), and the table at the end of the run.
+
+    Registered as a plugin rather than written as conftest hooks: a conftest's
+    run-test hooks only see the items below its own folder, and the notebooks live
+    in lessons/ and solutions/.
+    """
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report):
+        path = report.nodeid.split("::")[0]
+        if path.endswith(".ipynb"):  # setup of the first cell includes the kernel's start
+            self.seconds[path] += report.duration
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.seconds:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("notebook execution time (budget: 180 s per lesson, 30 min in all)")
+        for path, seconds in sorted(self.seconds.items()):
+            flag = "  OVER BUDGET" if seconds > LESSON_BUDGET_S else ""
+            write(f"{seconds:8.1f} s  {path}{flag}")
+        total = sum(self.seconds.values())
+        flag = "  OVER BUDGET" if total > NOTEBOOKS_BUDGET_S else ""
+        write(f"{total:8.1f} s  all {len(self.seconds)} notebooks{flag}")
 
 
-def pytest_terminal_summary(terminalreporter):
-    if not _notebook_seconds:
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section("notebook execution time (budget: 180 s per lesson, 30 min in all)")
-    for path, seconds in sorted(_notebook_seconds.items()):
-        flag = "  OVER BUDGET" if seconds > LESSON_BUDGET_S else ""
-        write(f"{seconds:8.1f} s  {path}{flag}")
-    total = sum(_notebook_seconds.values())
-    flag = "  OVER BUDGET" if total > NOTEBOOKS_BUDGET_S else ""
-    write(f"{total:8.1f} s  all {len(_notebook_seconds)} notebooks{flag}")
+def pytest_configure(config):
+    config.pluginmanager.register(NotebookTiming(), "notebook-timing")
