@@ -1,7 +1,6 @@
 """Shared test set-up: a per-notebook timing table at the end of every run."""
 import os
 from collections import defaultdict
-from pathlib import Path
 
 os.environ.setdefault("COURSE_PROGRESS", "off")
 # Kernels started by nbval inherit this environment: they must draw inline, as when the
@@ -12,7 +11,6 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("agg")
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSON_BUDGET_S = 180
 NOTEBOOKS_BUDGET_S = 30 * 60
 
