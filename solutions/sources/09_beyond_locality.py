@@ -30,7 +30,6 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils.calibrate import load_schedule
-from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
 from course_utils.hands import count_fingers, sample_noise
@@ -40,7 +39,6 @@ from course_utils.reproduce import comparison_table, load_results
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
-train, _ = load_dataset("digits")
 networks = {"ResNet": "digits-resnet-zeros", "UNet": "digits-unet-zeros",
             "UNet + attention": "digits-unet-attn"}
 models = {label: load_pretrained(name) for label, name in networks.items()}
@@ -398,17 +396,33 @@ for label, name in hand_nets.items():
 #    (`--data textures --padding circular`) and compare its samples with the circular
 #    ELS machine. Textures have no global structure: is the ELS prediction better than
 #    on digits?
-# 4. **Real data.** Switch to MNIST or Fashion-MNIST (`load_dataset("mnist")`, a
-#    checksummed download; see the README) and repeat lesson 07 at 28 x 28. How do the
-#    median $r$ values compare with the paper's?
+# 4. **Real data.** Switch lessons 03-05 to MNIST or Fashion-MNIST (their `DATASET` line;
+#    a checksummed download, see the README), train a ResNet on it
+#    (`python -m course_utils.train --data mnist ...`), calibrate, and point lesson 07's
+#    `MODEL` at it. How do the median $r$ values compare with the paper's?
 
 # %%
 from course_utils.models import ResNet
 
+
+def miscount_curve(names, n=64, seed=1, steps=20):
+    """Hand checkpoint names -> list of (receptive field, not-five rate, standard error), same noise for all."""
+    noise = sample_noise(n, seed=seed)
+    rows = []
+    for name in names:
+        model = load_pretrained(name)
+        counts = count_fingers(ddim_sample(as_denoiser(model), noise, steps=steps))
+        rows.append((receptive_field(model, size=size), *not_five_rate(counts)))
+    return rows
+
+
 for depth in (2, 4, 6, 8):
-    field = receptive_field(ResNet(depth=depth), size=48)
+    field = receptive_field(ResNet(depth=depth), size=size)
     print(f"ResNet depth {depth}: receptive field {field:2d} pixels "
           f"({'covers' if field >= 24 else 'does not cover'} a 24 x 24 hand)")
+# add your own checkpoints (hands-resnet-d3, ...) to the list, then plot rate against field
+for field, rate, error in miscount_curve(["hands-resnet-zeros"]):
+    print(f"field {field}: not five {rate:.2f} ± {error:.2f}")
 
 # %% [markdown]
 # ## Summary
