@@ -1,4 +1,6 @@
 """The comparison: Pearson r as in the paper, results independent of batching, resumable."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,26 @@ def test_comparison_table_puts_our_medians_beside_the_papers():
     assert header.split()[:3] == ["ours", "(16x16", "digits)"]
     assert row.split()[:6] == ["mine", "0.700", "0.200", "0.600", "33%", "3"]
     assert row.split("|")[1].split() == ["their", "model", "0.94", "0.82", "0.61"]
+
+
+@pytest.mark.parametrize("row_start, name", [
+    ("| ResNet, zero padding |", "digits-resnet-zeros"),
+    ("| ResNet, circular padding |", "digits-resnet-circular"),
+    ("| UNet, zero padding |", "digits-unet-zeros"),
+    ("| UNet + self-attention (lesson 09) |", "digits-unet-attn"),
+])
+def test_readme_headline_table_matches_the_shipped_comparisons(row_start, name):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(row_start))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    s = rep.summary(rep.load_results(name))
+    assert s["seeds"] == 100
+    assert cells[1:4] == [f"{s['median_r_els']:.3f}", f"{s['median_r_ls']:.3f}", f"{s['median_r_ideal']:.3f}"]
+    assert cells[4] == f"{100 * s['els_beats_ideal']:.0f} %"
+
+
+@pytest.mark.parametrize("name, least_r", [("digits-resnet-zeros", 0.90), ("digits-unet-zeros", 0.85)])
+def test_shipped_networks_meet_the_papers_bar(name, least_r):
+    """The course's claim: the ELS machine predicts its own trained networks as well as the paper's."""
+    s = rep.summary(rep.load_results(name))
+    assert s["median_r_els"] >= least_r and s["els_beats_ideal"] >= 0.9
