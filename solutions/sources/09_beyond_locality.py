@@ -278,9 +278,10 @@ plt.show()
 # %%
 hand_nets = {"ResNet": "hands-resnet-zeros", "UNet": "hands-unet-zeros",
              "UNet + attention": "hands-unet-attn"}
+hand_models = {label: load_pretrained(name) for label, name in hand_nets.items()}
 hand_noise = sample_noise(64, seed=1)
-hands = {label: ddim_sample(as_denoiser(load_pretrained(name)), hand_noise, steps=20)
-         for label, name in hand_nets.items()}
+hands = {label: ddim_sample(as_denoiser(model), hand_noise, steps=20)
+         for label, model in hand_models.items()}
 fingers = {label: count_fingers(images) for label, images in hands.items()}
 
 fig, axes = plt.subplots(len(hands), 1, figsize=(8, 1.2 * len(hands)))
@@ -307,8 +308,8 @@ for ax, (label, counts) in zip(axes, fingers.items()):
 axes[0].set_ylabel("hands (of 64)")
 plt.tight_layout()
 plt.show()
-for label, name in hand_nets.items():
-    field = receptive_field(load_pretrained(name), size=size)
+for label, model in hand_models.items():
+    field = receptive_field(model, size=size)
     print(f"{label:17s} receptive field {field:2d} pixels (measured on {size} x {size}; the hands "
           f"are 24 x 24), not five {not_five_rate(fingers[label])[0]:.3g}")
 
