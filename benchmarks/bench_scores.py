@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.data import digits
-from course_utils.diffusion import ddim_step, sampling_noise_vars
-from course_utils.scores import clear_cache, els_denoise
+from course_utils.diffusion import ddim_sample, sampling_noise_vars
+from course_utils.scores import PatchSchedule, clear_cache, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 STEPS = 20  # t_i = i / 20; like the official sampler, start at t = 19/20: 19 updates
@@ -69,21 +69,24 @@ def trajectory(train, noise, ks):
     seconds for each machine and the max |difference| of their outputs. Timing them
     side by side, step by step, keeps the ratio fair when the machine's load drifts.
     """
-    b = sampling_noise_vars(STEPS).tolist()
-    machines = {"fast": lambda x, bi, k: els_denoise(x, train, bi, k, boundary="circular"),
-                "baseline": lambda x, bi, k: official_els(x, train, bi, k)}
+    levels = sampling_noise_vars(STEPS)
+    schedule = PatchSchedule(levels[1:STEPS], ks)
+    machines = {"fast": machine("els", train, schedule, "circular"),
+                "baseline": lambda x, b: official_els(x, train, b, schedule(b))}
     record = {f"{name}_{clock}": [] for name in machines for clock in ("wall", "cpu")}
     record["diff"] = []
-    x = noise
-    for i in range(STEPS - 1, 0, -1):
+
+    def side_by_side(x, b):
         out = {}
-        for name, machine in machines.items():
+        for name, denoiser in machines.items():
             wall, cpu = time.perf_counter(), time.process_time()
-            out[name] = machine(x, b[i], ks[i - 1])
+            out[name] = denoiser(x, b)
             record[f"{name}_cpu"].append(time.process_time() - cpu)
             record[f"{name}_wall"].append(time.perf_counter() - wall)
         record["diff"].append(float((out["fast"] - out["baseline"]).abs().max()))
-        x = ddim_step(x, out["fast"], b[i], b[i - 1])
+        return out["fast"]
+
+    ddim_sample(side_by_side, noise, levels[:STEPS].flip(0))
     return {key: values[::-1] for key, values in record.items()}
 
 

@@ -4,8 +4,9 @@ Run the network's own reverse DDIM trajectory from a few noise seeds; at every s
 compare the network's noise prediction with the machine's for each candidate k
 (cosine similarity); keep per step the median over seeds of the best k.
 
-Indexing follows ``diffusion.ddim_sample``: ``schedule[i - 1]`` is the k for the update
-that starts at t = i / steps (the official calibration script stores it one step off).
+A schedule file lists ``schedule[i - 1]``, the k for the update that starts at
+t = i / steps (the official calibration script stores it one step off);
+``scores.PatchSchedule.from_steps`` turns it into a function of the noise level.
 
     python -m course_utils.calibrate --model digits-resnet-zeros --seeds 0-15
 
@@ -21,10 +22,10 @@ from pathlib import Path
 import torch
 
 from .data import load_dataset
-from .diffusion import ddim_sample, eps_from_denoised, sampling_noise_vars
+from .diffusion import Trajectory, ddim_sample, eps_from_denoised
 from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
 from .progress import progress
-from .scores import machine
+from .scores import PatchSchedule, machine
 
 # Below this spread every k explains the network equally well (at b = 1 all machines
 # predict eps = x exactly): such a step carries no information about k.
@@ -43,23 +44,24 @@ def cosine_similarity(a, b):
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
 
 
-def similarity_table(reference, machine_denoiser, noise, ks, steps=20, progress_bar=None):
-    """(steps, K, B) cosine similarity of eps_hat: ``reference`` vs ``machine_denoiser(., ., k)``.
+def similarity_table(reference, machines, noise, steps=20, progress_bar=None):
+    """(steps, K, B) cosine similarity of eps_hat: ``reference`` vs each of ``machines``.
 
     reference(x, b) -> E[x0 | x] is followed along its own trajectory from ``noise``
-    (B, C, H, W); row i - 1 is the step starting at t = i / steps.
+    (B, C, H, W); ``machines`` maps each candidate k to its denoiser(x, b); row i - 1
+    is the step starting at t = i / steps.
     """
-    _, trajectory = ddim_sample(reference, noise, steps, return_trajectory=True)
-    b = sampling_noise_vars(steps).tolist()
-    eps_ref = [eps_from_denoised(trajectory["x"][steps - i], trajectory["denoised"][steps - i], b[i])
-               for i in range(steps, 0, -1)]
-    table = torch.empty(steps, len(ks), noise.shape[0], dtype=torch.float64)
+    path = Trajectory()
+    ddim_sample(reference, noise, steps, callback=path)
+    levels = path.noise_vars.tolist()  # t = 1 -> 0: level j is t = (steps - j) / steps
+    eps_ref = [eps_from_denoised(path.x[j], path.denoised[j], levels[j]) for j in range(steps)]
+    table = torch.empty(steps, len(machines), noise.shape[0], dtype=torch.float64)
     # k in the outer loop: a machine may cache what it prepares per patch size
-    for j, k in enumerate(progress(ks, desc="calibrating", enabled=progress_bar)):
-        for i in range(steps, 0, -1):
-            x = trajectory["x"][steps - i]
-            eps_k = eps_from_denoised(x, machine_denoiser(x, b[i], k), b[i])
-            table[i - 1, j] = cosine_similarity(eps_ref[steps - i], eps_k)
+    for col, denoiser in enumerate(progress(list(machines.values()), desc="calibrating",
+                                            enabled=progress_bar)):
+        for j in range(steps):
+            eps_k = eps_from_denoised(path.x[j], denoiser(path.x[j], levels[j]), levels[j])
+            table[steps - 1 - j, col] = cosine_similarity(eps_ref[j], eps_k)
     return table
 
 
@@ -84,12 +86,16 @@ def median_schedule(best):
     return [int(med[min(informative, key=lambda j: (abs(j - i), j))]) for i in range(len(med))]
 
 
-def calibrate(reference, machine_denoiser, noise, ks, steps=20, progress_bar=None):
-    """Calibrate k(t): dict(schedule (steps,) ints, ks, best (steps, B), similarity (steps, K, B))."""
+def calibrate(reference, machine_for_k, noise, ks, steps=20, progress_bar=None):
+    """Calibrate k(t): dict(schedule (steps,) ints, ks, best (steps, B), similarity (steps, K, B)).
+
+    machine_for_k(k) -> the machine's denoiser(x, b) at patch size k.
+    """
     ks = [int(k) for k in ks]
     if not ks or any(k < 1 or k % 2 == 0 for k in ks):
         raise ValueError(f"ks must be odd positive patch sizes, e.g. 3,5,...,15; got {ks}")
-    table = similarity_table(reference, machine_denoiser, noise, ks, steps, progress_bar)
+    table = similarity_table(reference, {k: machine_for_k(k) for k in ks}, noise, steps,
+                             progress_bar)
     best = best_patch_sizes(table, ks)
     return {"schedule": median_schedule(best), "ks": ks, "best": best, "similarity": table}
 
@@ -99,8 +105,8 @@ def calibrate_model(model, train, boundary, seeds, ks, steps=20, machines=("els"
     """Schedules of each machine in ``machines`` for ``model``: {name: calibrate(...) dict}."""
     noise = seed_noise(seeds, train.shape[1:])
     reference = as_denoiser(model)
-    return {name: calibrate(reference, machine(name, train, boundary), noise, ks, steps,
-                            progress_bar)
+    return {name: calibrate(reference, lambda k, name=name: machine(name, train, k, boundary),
+                            noise, ks, steps, progress_bar)
             for name in machines}
 
 
@@ -109,12 +115,12 @@ def schedule_path(name, directory=CHECKPOINT_DIR):
 
 
 def load_schedule(name, machine_name="els", directory=CHECKPOINT_DIR):
-    """The shipped k(t) list (``schedule[i - 1]`` for the step starting at t = i / steps)."""
+    """The shipped k(t) of ``machine_name`` ("els" or "ls") as a ``PatchSchedule`` (``.ks`` lists it per step)."""
     path = schedule_path(name, directory)
     if not path.exists():
         raise ValueError(f"no calibrated schedule {path}; make it with: "
                          f"python -m course_utils.calibrate --model {name}")
-    return json.loads(path.read_text())["schedules"][machine_name]
+    return PatchSchedule.from_steps(json.loads(path.read_text())["schedules"][machine_name])
 
 
 def parse_range(text, what="--seeds"):

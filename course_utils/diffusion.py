@@ -1,8 +1,9 @@
 """Variance-preserving diffusion: cosine schedule, forward noising, DDIM sampling.
 
 Convention (ELS_NOTES.md): x = sqrt(1-b) x0 + sqrt(b) eps with noise variance b.
-Every denoiser, machine or network, maps ``(x, noise_var) -> D(x) = E[x0 | x]``;
-with a patch-size schedule the sampler calls ``denoiser(x, noise_var, k)``.
+Every denoiser, machine or network, maps ``(x, noise_var) -> D(x) = E[x0 | x]``
+(as k-diffusion's ``model(x, sigma)``); a machine's patch size, fixed or a function of
+the noise level, belongs to the machine. ``ddim_sample`` is the one sampler.
 """
 import math
 
@@ -66,30 +67,67 @@ def sampling_noise_vars(steps=20, offset=COSINE_OFFSET, legacy=False):
     return cosine_noise_var(torch.arange(steps + 1, dtype=torch.float64) / steps, offset, legacy)
 
 
-def ddim_sample(denoiser, noise, steps=20, patch_sizes=None, offset=COSINE_OFFSET,
-                legacy=False, return_trajectory=False, progress_bar=None):
-    """Deterministic DDIM from pure noise at t = 1 down to t = 0.
+def _visited_noise_vars(noise_vars_or_steps):
+    """int steps, or noise variances in the order the sampler visits them -> list of floats."""
+    if isinstance(noise_vars_or_steps, (int,)) and not isinstance(noise_vars_or_steps, bool):
+        if noise_vars_or_steps < 1:
+            raise ValueError(f"steps must be a positive integer; got {noise_vars_or_steps}")
+        return sampling_noise_vars(noise_vars_or_steps).flip(0).tolist()
+    levels = torch.as_tensor(noise_vars_or_steps, dtype=torch.float64)
+    if levels.ndim != 1 or len(levels) < 2 or not bool((levels[1:] < levels[:-1]).all()):
+        raise ValueError("noise_vars must be a 1-D sequence of at least two decreasing noise "
+                         "variances (from noise towards data), e.g. sampling_noise_vars(20).flip(0)")
+    if not bool(((levels >= 0) & (levels <= 1)).all()):
+        raise ValueError("noise_vars must lie in [0, 1] (variance-preserving convention)")
+    return levels.tolist()
 
-    noise: (B, ...) standard normal start; denoiser(x, b) -> (B, ...), or
-    denoiser(x, b, k) when ``patch_sizes`` (length ``steps``) is given: entry i - 1
-    is used for the update that starts at t = i / steps.
-    Returns the (B, ...) sample, or (sample, trajectory) with trajectory a dict of
-    ``x`` (steps + 1, B, ...) from t = 1 to t = 0 and ``denoised`` (steps, B, ...).
+
+def ddim_sample(denoiser, noise, noise_vars_or_steps=20, callback=None, progress_bar=None):
+    """Deterministic DDIM from pure noise down the given noise levels; (B, ...) -> (B, ...).
+
+    denoiser(x, noise_var) -> E[x0 | x], any machine or network. ``noise_vars_or_steps``:
+    a number of steps on the cosine schedule (t = 1 -> 0), or the noise variances to visit,
+    decreasing. ``callback``, if given, is called after each update with a dict of
+    ``i`` (0-based step), ``x`` (the input at this level), ``noise_var``, ``denoised``,
+    ``x_next`` and ``noise_var_next``.
     """
-    if patch_sizes is not None and len(patch_sizes) != steps:
-        raise ValueError(f"patch_sizes has {len(patch_sizes)} entries; give one per step ({steps})")
-    b = sampling_noise_vars(steps, offset, legacy).tolist()
+    levels = _visited_noise_vars(noise_vars_or_steps)
     x = noise
-    xs, ds = [x], []
-    for i in progress(range(steps, 0, -1), total=steps, desc="DDIM", enabled=progress_bar):
-        if patch_sizes is None:
-            denoised = denoiser(x, b[i])
-        else:
-            denoised = denoiser(x, b[i], int(patch_sizes[i - 1]))
-        x = ddim_step(x, denoised, b[i], b[i - 1])
-        if return_trajectory:
-            xs.append(x)
-            ds.append(denoised)
-    if return_trajectory:
-        return x, {"x": torch.stack(xs), "denoised": torch.stack(ds)}
+    for i in progress(range(len(levels) - 1), total=len(levels) - 1, desc="DDIM",
+                      enabled=progress_bar):
+        b, b_next = levels[i], levels[i + 1]
+        denoised = denoiser(x, b)
+        x_next = ddim_step(x, denoised, b, b_next)
+        if callback is not None:
+            callback({"i": i, "x": x, "noise_var": b, "denoised": denoised,
+                      "x_next": x_next, "noise_var_next": b_next})
+        x = x_next
     return x
+
+
+class Trajectory:
+    """A sampler callback that keeps the path: ``x`` (steps + 1, B, ...) from noise to sample,
+    ``denoised`` (steps, B, ...) and ``noise_vars`` (steps + 1,) in the order visited."""
+
+    def __init__(self):
+        self._x, self._denoised, self._levels = [], [], []
+
+    def __call__(self, step):
+        if not self._x:
+            self._x.append(step["x"])
+            self._levels.append(step["noise_var"])
+        self._x.append(step["x_next"])
+        self._denoised.append(step["denoised"])
+        self._levels.append(step["noise_var_next"])
+
+    @property
+    def x(self):
+        return torch.stack(self._x)
+
+    @property
+    def denoised(self):
+        return torch.stack(self._denoised)
+
+    @property
+    def noise_vars(self):
+        return torch.tensor(self._levels, dtype=torch.float64)

@@ -302,18 +302,15 @@ SAMPLES_FILE = Path(__file__).resolve().parent / "data" / "hands_samples.npz"
 
 
 def _machine_denoiser(name, k, train, cnn):
-    """A sampler denoiser ``(x, b) -> D`` for machine "IS", "LS", "ELS" (patch size k) or "CNN"."""
-    from .scores import els_denoise, ideal_denoise, local_denoise
-    if name == "IS":
-        return lambda x, b: ideal_denoise(x, train, b)
-    if name == "LS":
-        return lambda x, b: local_denoise(x, train, b, k, "zeros")
-    if name == "ELS":
-        return lambda x, b: els_denoise(x, train, b, k, "zeros")
+    """The denoiser ``(x, b) -> D`` of machine "IS", "LS", "ELS" (patch size k, zero boundaries) or "CNN"."""
+    from .scores import machine
     if name == "CNN":
         from .models import as_denoiser, load_pretrained
         return as_denoiser(load_pretrained(cnn))
-    raise ValueError(f"unknown machine {name!r}; choose IS, LS, ELS or CNN")
+    kinds = {"IS": "ideal", "LS": "local", "ELS": "els"}
+    if name not in kinds:
+        raise ValueError(f"unknown machine {name!r}; choose IS, LS, ELS or CNN")
+    return machine(kinds[name], train, k, "zeros")
 
 
 def sample_noise(n, seed, size=DATASET_SIZE):

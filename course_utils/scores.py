@@ -445,12 +445,66 @@ def _source_dict(source, shape):
             "col": (flat % width).reshape(batch, height, width)}
 
 
-def machine(name, train, boundary="circular", **options):
-    """A denoiser with the sampler's signature: ``denoiser(x, b)`` for "ideal", ``denoiser(x, b, k)`` for "local" / "els"."""
+class PatchSchedule:
+    """Patch size as a function of the noise level: the k of the calibrated level nearest in log-SNR.
+
+    ``noise_vars`` (S,) and ``ks`` (S,) pair each calibrated noise variance with its k;
+    calling the schedule with a noise variance (float, or a (B,) tensor of one value)
+    returns an int k, so any sampler, at any number of steps, can drive the machine.
+    """
+
+    def __init__(self, noise_vars, ks):
+        levels = torch.as_tensor(noise_vars, dtype=torch.float64).flatten()
+        ks = [_check_k(k) for k in ks]
+        if len(ks) != len(levels) or not ks:
+            raise ValueError(f"a patch schedule pairs each noise level with one k: got "
+                             f"{len(levels)} noise levels and {len(ks)} patch sizes")
+        if bool(((levels <= 0) | (levels > 1)).any()):
+            raise ValueError("calibrated noise variances must lie in (0, 1]")
+        self.noise_vars, self.ks = levels, ks
+
+    @classmethod
+    def from_steps(cls, ks):
+        """A schedule from a per-step list: ``ks[i - 1]`` drives the DDIM update that starts
+        at t = i / len(ks) on the cosine schedule (the calibration files' layout)."""
+        from .diffusion import sampling_noise_vars
+        return cls(sampling_noise_vars(len(ks))[1:], ks)
+
+    def __call__(self, noise_var):
+        b = torch.as_tensor(noise_var, dtype=torch.float64).flatten()
+        if b.numel() == 0 or bool((b != b[0]).any()):
+            raise ValueError("a patch-size schedule needs one noise level per call; "
+                             "sample a batch at a common noise level")
+        log_snr = lambda v: torch.log1p(-v.clamp(max=1 - 1e-12)) - torch.log(v)  # noqa: E731
+        return self.ks[int((log_snr(self.noise_vars) - log_snr(b[0])).abs().argmin())]
+
+    def __repr__(self):
+        return f"PatchSchedule(ks={self.ks})"
+
+
+def patch_size_at(k, noise_var):
+    """The patch size a machine uses at ``noise_var``: ``k`` itself, or ``k(noise_var)`` for a schedule."""
+    return k(noise_var) if callable(k) else _check_k(k)
+
+
+def machine(name, train, k=None, boundary="circular", **options):
+    """The denoiser ``(x, noise_var) -> E[x0 | x]`` of machine "ideal", "local" or "els".
+
+    ``k``: the patch size of "local" / "els", an odd int or a schedule mapping the noise
+    level to k (``PatchSchedule``); "ideal" takes none. ``options`` go to the machine's
+    function (chunk_size, cache).
+    """
     if name == "ideal":
+        if k is not None:
+            raise ValueError("the ideal machine has no patch size; drop k")
         return lambda x, noise_var: ideal_denoise(x, train, noise_var, **options)
-    if name == "local":
-        return lambda x, noise_var, k: local_denoise(x, train, noise_var, k, boundary, **options)
-    if name == "els":
-        return lambda x, noise_var, k: els_denoise(x, train, noise_var, k, boundary, **options)
-    raise ValueError(f"unknown machine {name!r}; choose 'ideal', 'local' or 'els'")
+    if name not in ("local", "els"):
+        raise ValueError(f"unknown machine {name!r}; choose 'ideal', 'local' or 'els'")
+    if k is None:
+        raise ValueError(f"the {name} machine needs a patch size: k=3, or a PatchSchedule")
+    if not callable(k):
+        _check_k(k)
+    _check_boundary(boundary)
+    denoise = local_denoise if name == "local" else els_denoise
+    return lambda x, noise_var: denoise(x, train, noise_var, patch_size_at(k, noise_var),
+                                        boundary, **options)

@@ -24,12 +24,10 @@ def test_a_machine_compared_with_itself_gets_its_own_schedule(train, name, bound
     # same indices (schedule[i - 1] for the step starting at t = i / steps)
     truth = [1, 3, 3, 5, 7]
     levels = sampling_noise_vars(STEPS).tolist()
-    target = machine(name, train, boundary)
+    reference = machine(name, train, lambda b: truth[levels.index(b) - 1], boundary)
 
-    def reference(x, noise_var):
-        return target(x, noise_var, truth[levels.index(noise_var) - 1])
-
-    result = calibrate(reference, target, seed_noise([0, 1, 2], (1, 8, 8)), [1, 3, 5, 7], STEPS)
+    result = calibrate(reference, lambda k: machine(name, train, k, boundary),
+                       seed_noise([0, 1, 2], (1, 8, 8)), [1, 3, 5, 7], STEPS)
     informative = [i for i in range(STEPS) if not math.isnan(result["best"][i, 0])]
     assert informative and all((result["best"][i] == truth[i]).all() for i in informative)
     assert all(result["schedule"][i] == truth[i] for i in informative)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from course_utils.diffusion import (add_noise, cosine_noise_var, ddim_sample, ddim_step,
+from course_utils.diffusion import (Trajectory, add_noise, cosine_noise_var, ddim_sample, ddim_step,
                                     denoised_from_eps, eps_from_denoised, sampling_noise_vars,
                                     score_from_denoised)
 from course_utils.scores import ideal_denoise
@@ -62,9 +62,9 @@ def test_ddim_step_with_the_true_clean_image_stays_on_its_noise_path():
 def test_ddim_with_the_ideal_denoiser_on_two_points_lands_on_them():
     points = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).reshape(2, 1, 1, 2)
     noise = torch.randn(64, 1, 1, 2, generator=torch.Generator().manual_seed(3))
-    out, traj = ddim_sample(lambda x, b: ideal_denoise(x, points, b), noise, steps=20,
-                            return_trajectory=True)
-    last = torch.cdist(traj["denoised"][-1].flatten(1), points.flatten(1))
+    traj = Trajectory()
+    out = ddim_sample(lambda x, b: ideal_denoise(x, points, b), noise, 20, callback=traj)
+    last = torch.cdist(traj.denoised[-1].flatten(1), points.flatten(1))
     assert last.min(dim=1).values.max() < 1e-4
     # the sample itself keeps sqrt(b(0)) ~ 0.0125 times its predicted noise at t = 0
     dist = torch.cdist(out.flatten(1), points.flatten(1)).min(dim=1).values
@@ -73,18 +73,25 @@ def test_ddim_with_the_ideal_denoiser_on_two_points_lands_on_them():
     assert set(last.argmin(dim=1).tolist()) == {0, 1}
 
 
-def test_patch_sizes_entry_i_minus_1_drives_the_update_from_t_i():
+def test_the_sampler_visits_each_noise_level_once_and_the_callback_sees_every_step():
     calls = []
 
-    def denoiser(x, b, k):
-        calls.append((b, k))
+    def denoiser(x, b):
+        calls.append(b)
         return torch.zeros_like(x)
 
     b = sampling_noise_vars(5).tolist()
-    x, traj = ddim_sample(denoiser, torch.ones(1, 1, 2, 2), steps=5,
-                          patch_sizes=[3, 5, 7, 9, 11], return_trajectory=True)
-    assert calls == [(b[5], 11), (b[4], 9), (b[3], 7), (b[2], 5), (b[1], 3)]
-    assert traj["x"].shape == (6, 1, 1, 2, 2) and traj["denoised"].shape == (5, 1, 1, 2, 2)
-    assert torch.equal(traj["x"][-1], x)
-    with pytest.raises(ValueError, match="one per step"):
-        ddim_sample(denoiser, torch.ones(1, 1, 2, 2), steps=5, patch_sizes=[3, 5])
+    traj = Trajectory()
+    x = ddim_sample(denoiser, torch.ones(1, 1, 2, 2), 5, callback=traj)
+    assert calls == b[5:0:-1]
+    assert traj.x.shape == (6, 1, 1, 2, 2) and traj.denoised.shape == (5, 1, 1, 2, 2)
+    assert torch.equal(traj.x[-1], x) and traj.noise_vars.tolist() == b[::-1]
+    # explicit levels: the same path as the step count that makes them
+    assert torch.equal(ddim_sample(denoiser, torch.ones(1, 1, 2, 2), torch.tensor(b[::-1], dtype=torch.float64)), x)
+
+
+@pytest.mark.parametrize("levels, message", [
+    (0, "positive"), ([0.5], "at least two"), ([0.2, 0.5], "decreasing"), ([1.5, 0.2], r"\[0, 1\]")])
+def test_the_sampler_rejects_levels_it_cannot_follow(levels, message):
+    with pytest.raises(ValueError, match=message):
+        ddim_sample(lambda x, b: x, torch.ones(1, 1, 2, 2), levels)

@@ -9,10 +9,10 @@ import course_utils.reproduce as rep
 from course_utils.data import digits
 from course_utils.diffusion import eps_from_denoised
 from course_utils.models import ResNet
-from course_utils.scores import ideal_denoise
+from course_utils.scores import PatchSchedule, ideal_denoise
 
 STEPS = 4
-SCHEDULE = [1, 3, 3, 5]
+SCHEDULE = PatchSchedule.from_steps([1, 3, 3, 5])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from course_utils.scores import (els_denoise, ideal_denoise, local_denoise, machine,
+from course_utils.scores import (PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine,
                                  nearest_patches)
 
 
@@ -254,11 +254,17 @@ def test_per_image_noise_levels_match_separate_calls():
 def test_machine_helper_has_the_sampler_signature():
     from course_utils.diffusion import ddim_sample
     x0, train, eps = _data(2, 5, 1, 6, 6, seed=8)
-    els = machine("els", train, boundary="zeros")
-    out = ddim_sample(els, eps, steps=4, patch_sizes=[3, 3, 5, 5])
+    seen = []
+    schedule = PatchSchedule.from_steps([3, 3, 5, 5])
+    els = machine("els", train, lambda b: seen.append(schedule(b)) or seen[-1], boundary="zeros")
+    out = ddim_sample(els, eps, 4)
     assert out.shape == eps.shape and torch.isfinite(out).all()
+    assert seen == [5, 5, 3, 3]  # schedule[i - 1] drives the update that starts at t = i / 4
+    fixed = ddim_sample(machine("els", train, 3, boundary="zeros"), eps, 4)
+    assert torch.equal(fixed, ddim_sample(machine("els", train, PatchSchedule.from_steps([3] * 4),
+                                                  boundary="zeros"), eps, 4))
     ideal = machine("ideal", train)
-    out = ddim_sample(ideal, eps, steps=6)
+    out = ddim_sample(ideal, eps, 6)
     # the ideal machine memorises: each sample lands on a training image (up to the
     # sqrt(b(0)) ~ 0.01 noise the schedule leaves at t = 0)
     dists = torch.cdist(out.flatten(1), train.flatten(1)).min(dim=1).values
@@ -287,6 +293,11 @@ def test_machine_helper_has_the_sampler_signature():
     (lambda x, t: els_denoise(x, t, 0.5, 3, chunk_size=0), "chunk_size"),
     (lambda x, t: nearest_patches(x.long(), t, 3), "float"),
     (lambda x, t: machine("cnn", t), "choose"),
+    (lambda x, t: machine("els", t), "needs a patch size"),
+    (lambda x, t: machine("els", t, 4), "odd"),
+    (lambda x, t: machine("ideal", t, 3), "no patch size"),
+    (lambda x, t: PatchSchedule([0.5, 0.2], [3]), "pairs each noise level"),
+    (lambda x, t: PatchSchedule.from_steps([3, 5])(torch.tensor([0.5, 0.2])), "one noise level"),
 ])
 def test_bad_input_raises_value_error_naming_the_fix(call, message):
     x0, train, _ = _data(2, 3, 2, 5, 5)
