@@ -2,7 +2,7 @@
 
 ``digits()``: the UCI handwritten digits (1,797 images of 8x8, CC BY 4.0, the set
 scikit-learn bundles), upsampled to 16x16, pixels in [-1, 1], with a fixed
-train / held-out split.
+train / held-out split. ``mnist5k()``: 5,000 real MNIST digits, 28x28 (module real_mnist).
 """
 from functools import lru_cache
 from importlib import resources
@@ -10,6 +10,8 @@ from importlib import resources
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .real_mnist import mnist5k
 
 DIGITS_FILE = "uci_digits_8x8.npz"
 DIGITS_TRAIN = 1700  # the rest (97 images) are held out
@@ -82,6 +84,8 @@ def _textures(split):
 
 DATASETS = {
     "digits": lambda split: digits(split),
+    "mnist5k": lambda split: mnist5k(split, 16),
+    "mnist5k-32": lambda split: mnist5k(split, 32),
     "hands": _hands,
     "textures": _textures,
 }
@@ -90,7 +94,8 @@ DATASETS = {
 def load_dataset(name, split="train"):
     """(N, C, H, W) images in [-1, 1] and (N,) labels of a named course dataset.
 
-    Names: "digits" (UCI digits, 16x16), "hands" (procedural five-finger hands,
+    Names: "digits" (UCI digits, 16x16), "mnist5k" / "mnist5k-32" (the shipped 5,000
+    real MNIST digits at 16x16 / 32x32, 4,500 train), "hands" (procedural five-finger hands,
     labels = finger counts), "textures" (Gray-Scott patterns from lesson 01).
     """
     if name not in DATASETS:
