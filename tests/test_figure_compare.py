@@ -150,7 +150,7 @@ x = np.linspace(0, 1, 25)
 y = np.sin(2 * np.pi * x)
 fig, ax = plt.subplots(figsize=(4, 3))
 ax.plot(x, y)
-ax.set_title("A probe")
+title = ax.set_title("A probe")  # assigned: only the figure shows the title
 """
 
 
@@ -208,7 +208,7 @@ def test_a_changed_source_without_rebuilding_fails_with_the_diff(probe, tmp_path
     edited = _edited(probe, tmp_path, old, new)
     run = _run_nbval(edited)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "Cell 1: Stored figure differs from the re-drawn one" in run.stdout
+    assert "Cell 1: Stored figure differs from the re-drawn one" in run.stdout, run.stdout
     folder = edited / "test-output" / "figures"
     assert sorted(p.name for p in folder.iterdir()) == [
         "probe-cell1-figure1-diff.png", "probe-cell1-figure1-new.png",
