@@ -184,6 +184,8 @@ def execute(nb, workdir, timeout=600):
     from nbclient import NotebookClient
     os.environ["COURSE_PROGRESS"] = "off"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline, as nbval expects
+    import matplotlib  # figures are compared by pixel: its defaults, not a personal matplotlibrc
+    os.environ["MATPLOTLIBRC"] = os.path.join(matplotlib.get_data_path(), "matplotlibrc")
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNELSPEC["name"],
                             resources={"metadata": {"path": str(workdir)}}, record_timing=False)
     client.execute()

@@ -1,4 +1,4 @@
-"""Shared test set-up: a per-notebook timing table at the end of every run."""
+"""Shared test set-up: figures compared with the stored ones; a per-notebook timing table."""
 import os
 from collections import defaultdict
 
@@ -10,6 +10,11 @@ os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 import matplotlib  # noqa: E402
 
 matplotlib.use("agg")
+# Stored figures are compared pixel by pixel (figure_compare.py): kernels draw with
+# matplotlib's own defaults, as the generator does, whatever a personal matplotlibrc says.
+os.environ["MATPLOTLIBRC"] = os.path.join(matplotlib.get_data_path(), "matplotlibrc")
+
+from figure_compare import FigureComparison  # noqa: E402
 
 LESSON_BUDGET_S = 180
 NOTEBOOKS_BUDGET_S = 30 * 60
@@ -46,3 +51,4 @@ class NotebookTiming:
 
 def pytest_configure(config):
     config.pluginmanager.register(NotebookTiming(), "notebook-timing")
+    config.pluginmanager.register(FigureComparison(config.rootpath), "figure-comparison")
