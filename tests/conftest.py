@@ -46,3 +46,12 @@ class NotebookTiming:
 
 def pytest_configure(config):
     config.pluginmanager.register(NotebookTiming(), "notebook-timing")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory, monkeypatch):
+    """Resumable state of every test goes to a fresh folder, never the user's cache."""
+    monkeypatch.setenv("COURSE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
