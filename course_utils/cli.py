@@ -125,14 +125,14 @@ patch_size_list = _flag_type(_patch_size_list)
 
 
 def add_seeds(parser, default, what):
-    parser.add_argument("--seeds", type=seed_list, default=_seed_list(default),
+    parser.add_argument("--seeds", type=seed_list, default=_seed_list(default), metavar="RANGE",
                         help=f"{what} ({RANGE_EXAMPLES}; default {default})")
 
 
 def add_patch_sizes(parser, default, *aliases):
     """``--patch-sizes 3-15:2`` or ``--patch-sizes 3 5 7``: a flat list of odd sizes."""
     parser.add_argument("--patch-sizes", *aliases, dest="patch_sizes", type=patch_size_list,
-                        nargs="+", default=[_patch_size_list(default)],
+                        nargs="+", default=[_patch_size_list(default)], metavar="SIZES",
                         help=f"odd patch sizes, e.g. 3-15:2 or 3 5 7 11 (default {default})")
 
 

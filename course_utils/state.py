@@ -22,7 +22,8 @@ from .files import save_torch
 STATE_DIR_ENV = "COURSE_STATE_DIR"
 DEFAULT_STATE_DIR = "~/.cache/local-rules-course/state"
 HELP = (f"Progress is saved in ${STATE_DIR_ENV} (default {DEFAULT_STATE_DIR}) and deleted once "
-        "the result is written: run an interrupted command again to continue it.")
+        "the result is written: run an interrupted command again to continue it. Progress "
+        "saved by a run with other weights, data or settings is refused (exit 2), never mixed in.")
 
 
 def state_dir():
@@ -48,6 +49,18 @@ def _shown(value):
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _check_writable(folder):
+    """Before any work: the first save must not fail after an hour of training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK | os.X_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise UsageError(f"cannot keep progress in {folder}; set {STATE_DIR_ENV} to a folder "
+                         f"you can write")
+
+
 def load(path, want):
     """The payload saved at ``path`` for fingerprint ``want``; None if there is none.
 
@@ -56,6 +69,7 @@ def load(path, want):
     """
     path = Path(path)
     if not path.exists():
+        _check_writable(path.parent)
         return None
     try:
         blob = torch.load(path, weights_only=True)

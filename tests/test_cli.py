@@ -137,6 +137,13 @@ def test_state_is_reused_only_with_the_same_fingerprint(tmp_path):
     assert "course_utils" in want and "torch" in want
 
 
+def test_an_unwritable_state_folder_is_reported_before_any_work(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("COURSE_STATE_DIR", str(tmp_path / "file" / "state"))
+    with pytest.raises(cli.UsageError, match="cannot keep progress in .*; set COURSE_STATE_DIR"):
+        state.load(state.state_file("train", tmp_path / "a.pt"), state.fingerprint())
+
+
 def test_a_truncated_state_names_the_file_to_delete(tmp_path):
     path = tmp_path / "s.pt"
     state.save(path, state.fingerprint(a=1), {"x": torch.zeros(100)})
