@@ -372,11 +372,11 @@ def sample_machines(out, n=16, seed=0, steps=10, patch_sizes=(3, 5, 7, 11), cnn=
     if cnn:
         plan.append(("CNN", cnn))
     train, _ = hand_dataset("train")
+    noise = sample_noise(n, seed)
     want = state_files.fingerprint(
-        **config, data_sha256=tensor_sha256({"train": train}), noise="sample_noise",
+        **config, data_sha256=tensor_sha256({"train": train}), noise_shape=list(noise.shape),
         cnn=cnn, cnn_weights_sha256=tensor_sha256(cnn_model.state_dict()) if cnn else None)
     done = (state_files.load(state_path, want) if state_path else None) or {}
-    noise = sample_noise(n, seed)
     for name, k in plan:
         label = _label(name, k)
         if label in done:

@@ -52,7 +52,7 @@ def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20
                 "ls_schedule": list(ls_schedule.ks), "boundary": boundary}
     want = state_files.fingerprint(**settings, weights_sha256=tensor_sha256(model.state_dict()),
                                    data_sha256=tensor_sha256({"train": train}),
-                                   data_shape=list(train.shape), noise="cli.seed_noise")
+                                   data_shape=list(train.shape), noise_shape=list(train.shape[1:]))
     done = (state_files.load(partial, want) if partial else None) or {}
     todo = [s for s in seeds if s not in done]
     for start in progress(range(0, len(todo), batch), desc="seeds", enabled=progress_bar):

@@ -128,7 +128,7 @@ def write_checkpoint(state, out, manifest_extra):
     """Write ``out`` (.pt: config + EMA weights) and its manifest ``out`` .json; returns the manifest."""
     out = Path(out)
     save_torch({"config": state["config"],
-                  "state_dict": {k: v.float() for k, v in state["ema"].state_dict().items()}}, out)
+                "state_dict": {k: v.float() for k, v in state["ema"].state_dict().items()}}, out)
     tail = state["losses"][-100:]
     manifest = {"name": out.stem, "file": out.name, "sha256": sha256(out),
                 "config": state["config"], "seed": state["seed"], "steps": state["step"],

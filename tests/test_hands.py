@@ -170,7 +170,7 @@ def test_sample_command_never_resumes_another_runs_state(tmp_path, capsys, monke
     capsys.readouterr()
     assert hands.main(args + ["--n", "3"]) == 2
     err = capsys.readouterr().err
-    assert "belongs to another run (n differ" in err and "delete it" in err
+    assert "belongs to another run (n, noise_shape differ: n was 2, now 3)" in err and "delete it" in err
 
 
 def test_sample_command_reports_errors(tmp_path, capsys):
