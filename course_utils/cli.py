@@ -3,7 +3,8 @@
 ``run(body, parser, argv)`` parses the arguments and calls ``body(args, argv)``. A
 user's mistake (a bad flag value, a missing file, an output folder that does not
 exist, an unusable saved state, an offline download) ends in one line on stderr that
-names the fix, and exit status 2, never a traceback; Ctrl-C ends in one line and 130.
+names the fix, and exit status 2, never a traceback; Ctrl-C ends in one line (what
+was kept) and exit status 130.
 
 Spellings: ``--seed N`` (one non-negative integer), ``--seeds 0-99`` (a list:
 ``0-99``, ``0,3,7`` or ``3-15:2``), ``--patch-sizes 3-15:2`` (odd sizes, the same
@@ -30,15 +31,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see --help\n")
 
 
-def run(body, parser, argv=None):
-    """Parse ``argv`` (default: sys.argv[1:]) and return ``body(args, argv)``, or 2 on a user's mistake."""
+def run(body, parser, argv=None, interrupted="interrupted: nothing was written"):
+    """Parse ``argv`` (default: sys.argv[1:]) and return ``body(args, argv)``, or 2 on a user's mistake.
+
+    interrupted: the line printed on Ctrl-C (exit 130), e.g. how to continue.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     try:
         return body(args, argv) or 0
     except KeyboardInterrupt:
-        print("interrupted: run the same command again to continue where it stopped",
-              file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     # ValueError: the library's way of refusing bad input, with the fix in its message;
     # OSError: a file that is missing, unreadable or unwritable, or a failed download.

@@ -420,7 +420,7 @@ def _sample(args, argv):
 
 
 def main(argv=None):
-    return cli.run(_sample, parser(), argv)
+    return cli.run(_sample, parser(), argv, interrupted=state_files.INTERRUPTED)
 
 
 if __name__ == "__main__":

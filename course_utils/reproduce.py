@@ -137,7 +137,7 @@ def _reproduce(args, argv):
 
 
 def main(argv=None):
-    return cli.run(_reproduce, parser(), argv)
+    return cli.run(_reproduce, parser(), argv, interrupted=state_files.INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ HELP = (f"Progress is saved in ${STATE_DIR_ENV} (default {DEFAULT_STATE_DIR}) an
         "the result is written: run an interrupted command again to continue it. Progress "
         "saved by a run with other weights, data or settings is refused (exit 2), never mixed in.")
 
+INTERRUPTED = ("interrupted: the progress so far is saved; run the same command again to "
+               "continue where it stopped")
+
 
 def state_dir():
     """The state folder: $COURSE_STATE_DIR, else ~/.cache/local-rules-course/state."""

@@ -201,7 +201,7 @@ def _train(args, argv):
 
 
 def main(argv=None):
-    return cli.run(_train, parser(), argv)
+    return cli.run(_train, parser(), argv, interrupted=state_files.INTERRUPTED)
 
 
 if __name__ == "__main__":

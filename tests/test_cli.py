@@ -97,6 +97,8 @@ def test_runner_maps_mistakes_to_one_line_and_exit_2(capsys):
         raise KeyboardInterrupt
 
     assert cli.run(interrupted, p, []) == 130
+    assert capsys.readouterr().err == "interrupted: nothing was written\n"
+    assert cli.run(interrupted, p, [], interrupted=state.INTERRUPTED) == 130
     assert "run the same command again" in capsys.readouterr().err
     assert cli.run(lambda args, argv: None, p, []) == 0
 

@@ -78,6 +78,7 @@ def test_cli_resumes_an_interrupted_run_and_writes_a_true_manifest(tmp_path, cap
     out.unlink()
     restore = _interrupt_at(monkeypatch, 2)
     assert main(ARGS + ["--steps", "4", "--out", str(out)]) == 130
+    assert capsys.readouterr().err == state_files.INTERRUPTED + "\n"
     assert not out.exists() and state_files.state_file("train", out).exists()
     restore()
     assert main(ARGS + ["--steps", "4", "--out", str(out)]) == 0
