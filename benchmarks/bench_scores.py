@@ -22,8 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from course_utils import cli
 from course_utils.data import digits
 from course_utils.diffusion import ddim_sample, sampling_noise_vars
+from course_utils.files import write_text
 from course_utils.scores import PatchSchedule, clear_cache, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -139,6 +141,7 @@ def speed(train_count, batch, seed=0):
 # ru_maxrss starts at the parent's size, hiding the growth when the parent is large.)
 MEMORY_PROBE = """
 import resource, sys, torch
+from course_utils import cli
 from course_utils.data import digits
 from course_utils.scores import els_denoise
 from benchmarks.bench_scores import official_els
@@ -249,29 +252,30 @@ def table(result, mem):
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _train_count(text):
+    count = cli.positive_int(text)
+    if count > 1700:
+        raise argparse.ArgumentTypeError(f"must be at most 1700 (the shipped digits), not {count}")
+    return count
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_scores", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=int, default=1700, help="training digits (<= 1700)")
-    parser.add_argument("--batch", type=int, default=4, help="samples per trajectory")
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to write")
-    parser.add_argument("--json", action="store_true", help="also print the raw numbers as JSON")
-    args = parser.parse_args(argv)
-    if not 1 <= args.train <= 1700:
-        parser.exit(2, f"error: --train must be between 1 and 1700, not {args.train}\n")
-    if args.batch < 1:
-        parser.exit(2, f"error: --batch must be positive, not {args.batch}\n")
+def parser():
+    p = cli.Parser(prog="python -m benchmarks.bench_scores", description=__doc__,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train", type=_train_count, default=1700, help="training digits (<= 1700)")
+    p.add_argument("--batch", type=cli.positive_int, default=4, help="samples per trajectory")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--results", default=RESULTS, help="markdown file to write")
+    p.add_argument("--json", action="store_true", help="also print the raw numbers as JSON")
+    return p
+
+
+def _bench(args, argv):
+    results = cli.output_file(args.results, "--results")
     result = speed(args.train, args.batch)
     mem = None if args.no_memory else memory()
     text = table(result, mem)
-    write_atomic(args.results, text)
+    write_text(results, text)
     print(text)
     if args.json:
         print(json.dumps({"speed": result, "memory": mem}))
@@ -279,6 +283,10 @@ def main(argv=None):
         print("error: the fast machine and the official loop disagree", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None):
+    return cli.run(_bench, parser(), argv)
 
 
 if __name__ == "__main__":

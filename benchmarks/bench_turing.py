@@ -15,14 +15,14 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from course_utils import turing
+from course_utils import cli, turing
+from course_utils.files import write_text
 
 SIZE = 256
 F, K = turing.PRESETS["spots"]
@@ -138,34 +138,32 @@ def report(rows, deviation, steps, load):
     return "\n".join(lines)
 
 
-def _write_atomic(text, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _step_count(text):
+    steps = cli.positive_int(text)
+    if steps < 10:
+        raise argparse.ArgumentTypeError(f"must be at least 10, not {steps}")
+    return steps
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_turing",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500, help="steps per timing (default 500)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS_turing.md"),
-                        help="where to write the markdown table")
-    args = parser.parse_args(argv)
-    if args.steps < 10:
-        print(f"error: --steps must be >= 10, got {args.steps}", file=sys.stderr)
-        return 2
+def parser():
+    p = cli.Parser(prog="python -m benchmarks.bench_turing", description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=_step_count, default=500, help="steps per timing (default 500)")
+    p.add_argument("--out", default=Path(__file__).with_name("RESULTS_turing.md"),
+                   help="where to write the markdown table")
+    return p
+
+
+def _bench(args, argv):
+    out = cli.output_file(args.out)
     load = os.getloadavg()[0]
     rows, deviation = measure(args.steps)
     text = report(rows, deviation, args.steps, load)
     print(text)
-    _write_atomic(text, args.out)
-    return 0
+    write_text(out, text)
+
+
+def main(argv=None):
+    return cli.run(_bench, parser(), argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Modules are named by concept: ``diffusion`` (schedule, noising, DDIM sampler),
 ``scores`` (the IS / LS / ELS machines), ``turing`` (reaction-diffusion), ``data``,
 ``models``, ``metrics``, ``plots``, ``grading`` (instant checks) and ``notebooks``
-(the lesson generator). Every denoiser, machine or network, has one signature:
+(the lesson generator); the command lines share ``cli`` (runner, flags), ``files``
+(atomic writes, sha256) and ``state`` (resumable runs). Every denoiser, machine or network, has one signature:
 ``denoiser(x, noise_var) -> E[x0 | x]``.
 """
 

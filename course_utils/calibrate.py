@@ -8,21 +8,23 @@ A schedule file lists ``schedule[i - 1]``, the k for the update that starts at
 t = i / steps (the official calibration script stores it one step off);
 ``scores.PatchSchedule.from_steps`` turns it into a function of the noise level.
 
-    python -m course_utils.calibrate --model digits-resnet-zeros --seeds 0-15
+    python -m course_utils.calibrate --model digits-resnet-zeros --seeds 100-107
 
-writes ``course_utils/checkpoints/NAME.schedule.json`` (ELS and LS schedules).
+writes ``course_utils/checkpoints/NAME.schedule.json`` (ELS and LS schedules). It keeps
+no resumable state: STATE_NOTE says why.
 """
-import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import torch
 
+from . import cli
+from .cli import seed_noise
 from .data import load_dataset
 from .diffusion import Trajectory, ddim_sample, eps_from_denoised
+from .files import write_text
 from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
 from .progress import progress
 from .scores import PatchSchedule, machine
@@ -30,12 +32,6 @@ from .scores import PatchSchedule, machine
 # Below this spread every k explains the network equally well (at b = 1 all machines
 # predict eps = x exactly): such a step carries no information about k.
 TIE_TOLERANCE = 1e-9
-
-
-def seed_noise(seeds, shape):
-    """(S, *shape) standard normal starts, one generator per seed: independent of how seeds are batched."""
-    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
-                        for s in seeds])
 
 
 def cosine_similarity(a, b):
@@ -123,59 +119,48 @@ def load_schedule(name, machine_name="els", directory=CHECKPOINT_DIR):
     return PatchSchedule.from_steps(json.loads(path.read_text())["schedules"][machine_name])
 
 
-def parse_range(text, what="--seeds"):
-    """'0-99' or '3,5,7' or '3-15:2' -> list of ints."""
-    try:
-        values = []
-        for part in text.split(","):
-            span, _, stride = part.partition(":")
-            lo, _, hi = span.partition("-")
-            values.extend(range(int(lo), int(hi or lo) + 1, int(stride or 1)))
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a range; write e.g. 0-99, 0,3,7 or 3-15:2") from None
-    if not values:
-        raise ValueError(f"{what} {text!r} is empty")
-    return values
+# Why no resumable state: a third of reproduce's machine evaluations (8 seeds x 7 sizes x
+# 2 machines x 20 steps, against 100 seeds x 3 machines x 20 steps), and its result is
+# one small file; an interrupted calibration is simply run again.
+STATE_NOTE = "Keeps no resumable state: an interrupted calibration is run again from the start."
+
+
+def parser():
+    p = cli.Parser(prog="python -m course_utils.calibrate", description=__doc__.split("\n")[0],
+                   epilog=STATE_NOTE)
+    p.add_argument("--model", required=True, help="shipped checkpoint name")
+    cli.add_seeds(p, "100-107", "kept apart from the seeds 0-99 of the comparison")
+    cli.add_patch_sizes(p, "3-15:2", "--ks")
+    p.add_argument("--steps", type=cli.positive_int, default=20)
+    cli.add_threads(p)
+    p.add_argument("--out", default=None, help="default: NAME.schedule.json in the checkpoint folder")
+    return p
+
+
+def _calibrate(args, argv):
+    cli.set_threads(args.threads)
+    out = cli.output_file(args.out or schedule_path(args.model))
+    ks = cli.patch_sizes(args)
+    manifest = load_manifest(args.model)
+    model = load_pretrained(args.model)
+    train, _ = load_dataset(manifest["data"], "train")
+    results = calibrate_model(model, train, manifest["config"]["padding"], args.seeds, ks,
+                              args.steps)
+    names = {"els": "els", "local": "ls"}
+    payload = {"model": args.model, "steps": args.steps, "seeds": args.seeds, "ks": ks,
+               "boundary": manifest["config"]["padding"],
+               "index": "schedule[i - 1] is k for the DDIM update starting at t = i / steps",
+               "schedules": {names[name]: r["schedule"] for name, r in results.items()},
+               "best_per_seed": {names[name]: [[None if math.isnan(v) else int(v) for v in row]
+                                               for row in r["best"].tolist()]
+                                 for name, r in results.items()},
+               "command": cli.command_line("python -m course_utils.calibrate", argv)}
+    write_text(out, json.dumps(payload, indent=1) + "\n")
+    print(f"wrote {out}: ELS k(t) {payload['schedules']['els']}, LS k(t) {payload['schedules']['ls']}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.calibrate",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="shipped checkpoint name")
-    parser.add_argument("--seeds", default="100-107", help="kept apart from the seeds 0-99 of the comparison")
-    parser.add_argument("--ks", default="3-15:2", help="candidate patch sizes")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=None, help="default: the checkpoint folder")
-    args = parser.parse_args(argv)
-    try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        seeds, ks = parse_range(args.seeds), parse_range(args.ks, "--ks")
-        manifest = load_manifest(args.model)
-        model = load_pretrained(args.model)
-        train, _ = load_dataset(manifest["data"], "train")
-        results = calibrate_model(model, train, manifest["config"]["padding"], seeds, ks,
-                                  args.steps)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else schedule_path(args.model)
-    payload = {"model": args.model, "steps": args.steps, "seeds": seeds, "ks": ks,
-               "boundary": manifest["config"]["padding"],
-               "index": "schedule[i - 1] is k for the DDIM update starting at t = i / steps",
-               "schedules": {("els" if name == "els" else "ls"): r["schedule"]
-                             for name, r in results.items()},
-               "best_per_seed": {("els" if name == "els" else "ls"):
-                                 [[None if math.isnan(v) else int(v) for v in row]
-                                  for row in r["best"].tolist()]
-                                 for name, r in results.items()},
-               "command": "python -m course_utils.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)}
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n")
-    os.replace(tmp, out)
-    print(f"wrote {out}: ELS k(t) {payload['schedules']['els']}, LS k(t) {payload['schedules']['ls']}")
-    return 0
+    return cli.run(_calibrate, parser(), argv)
 
 
 if __name__ == "__main__":

@@ -10,21 +10,23 @@ returns -1 for images that are not hand-like. ``hand_dataset(split)`` is the cou
 fixed set of five-finger hands (``course_utils.data.load_dataset("hands")``).
 
 ``python -m course_utils.hands sample --out FILE`` precomputes the samples lesson 08
-loads (IS, LS, ELS at several patch sizes, a CNN), seeded, written atomically.
+loads (IS, LS, ELS at several patch sizes, a CNN), seeded, written atomically; an
+interrupted run continues from its saved state (``course_utils.state``).
 """
-import argparse
+import io
 import json
 import math
-import os
-import shlex
 import sys
-import tempfile
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from . import cli
+from . import state as state_files
+from .files import tensor_sha256, write_atomic
 
 FINGER_RANGE = (3, 7)
 MAX_FINGERS = FINGER_RANGE[1]
@@ -302,11 +304,11 @@ SAMPLES_FILE = Path(__file__).resolve().parent / "data" / "hands_samples.npz"
 
 
 def _machine_denoiser(name, k, train, cnn):
-    """The denoiser ``(x, b) -> D`` of machine "IS", "LS", "ELS" (patch size k, zero boundaries) or "CNN"."""
+    """The denoiser ``(x, b) -> D`` of machine "IS", "LS", "ELS" (patch size k, zero boundaries) or "CNN" (a model)."""
     from .scores import machine
     if name == "CNN":
-        from .models import as_denoiser, load_pretrained
-        return as_denoiser(load_pretrained(cnn))
+        from .models import as_denoiser
+        return as_denoiser(cnn)
     kinds = {"IS": "ideal", "LS": "local", "ELS": "els"}
     if name not in kinds:
         raise ValueError(f"unknown machine {name!r}; choose IS, LS, ELS or CNN")
@@ -324,18 +326,12 @@ def _quantise(images):
     return np.round((images.clamp(-1, 1).numpy() + 1) * 127.5).astype(np.uint8)
 
 
-def _save_atomic(path, arrays):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; this is a shipped data file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def _write_samples(path, arrays, meta):
+    """Write the uint8 sample arrays and their metadata to the .npz file ``path``, atomically."""
+    payload = {**arrays, "meta": np.array(json.dumps(meta))}
+    buffer = io.BytesIO()  # np.savez needs a seekable stream; the file is small
+    np.savez_compressed(buffer, **payload)
+    write_atomic(path, lambda stream: stream.write(buffer.getvalue()))
 
 
 def load_samples(path=SAMPLES_FILE):
@@ -351,67 +347,80 @@ def load_samples(path=SAMPLES_FILE):
     return samples, meta
 
 
+def _label(name, k):
+    return name if name in ("IS", "CNN") else f"{name} k={k}"
+
+
 def sample_machines(out, n=16, seed=0, steps=10, patch_sizes=(3, 5, 7, 11), cnn=None,
-                    command=None, log=print):
-    """Sample IS, LS and ELS (each patch size, zero boundaries) and optionally a CNN from the
-    same noise; write ``out`` after each machine (atomic), skipping machines it already holds."""
+                    command=None, log=print, state_path=None):
+    """Sample IS, LS and ELS (each patch size, zero boundaries) and optionally a CNN (a shipped
+    checkpoint name) from the same noise; write ``out`` (atomic). ``state_path`` keeps the
+    finished machines of an interrupted run (tied to all that determines them)."""
     from .diffusion import ddim_sample
     if n < 1 or steps < 1:
         raise ValueError(f"n and steps must be >= 1 (got n={n}, steps={steps})")
     for k in patch_sizes:
         if k < 1 or k % 2 == 0:
             raise ValueError(f"patch size {k} must be odd and >= 1, e.g. 3 5 7 11")
+    cnn_model = None
+    if cnn:  # before any sampling: a wrong name must not cost the whole run
+        from .models import load_pretrained
+        cnn_model = load_pretrained(cnn)
     config = {"n": n, "seed": seed, "steps": steps, "dataset": "hands", "size": DATASET_SIZE,
               "train": DATASET_COUNTS["train"], "boundary": "zeros"}
     plan = [("IS", None)] + [("LS", k) for k in patch_sizes] + [("ELS", k) for k in patch_sizes]
     if cnn:
         plan.append(("CNN", cnn))
-    arrays, meta = {}, {"config": config, "machines": [], "command": command, "cnn": None}
-    if Path(out).exists():
-        with np.load(out) as data:
-            old = json.loads(str(data["meta"]))
-            if old["config"] == config:
-                arrays = {key: data[key] for key in data.files if key != "meta"}
-                meta["machines"] = old["machines"]
-                meta["cnn"] = old.get("cnn")
     train, _ = hand_dataset("train")
     noise = sample_noise(n, seed)
+    want = state_files.fingerprint(
+        **config, data_sha256=tensor_sha256({"train": train}), noise_shape=list(noise.shape),
+        cnn=cnn, cnn_weights_sha256=tensor_sha256(cnn_model.state_dict()) if cnn else None)
+    done = (state_files.load(state_path, want) if state_path else None) or {}
     for name, k in plan:
-        label = name if name in ("IS", "CNN") else f"{name} k={k}"
-        if label in meta["machines"]:
+        label = _label(name, k)
+        if label in done:
             continue
         log(f"sampling {label} ({n} samples, {steps} steps)")
         torch.manual_seed(seed)
-        images = ddim_sample(_machine_denoiser(name, k, train, cnn), noise.clone(), steps)
-        arrays[f"x/{label}"] = _quantise(images)
-        meta["machines"].append(label)
-        if name == "CNN":
-            meta["cnn"] = cnn
-        _save_atomic(out, {**arrays, "meta": np.array(json.dumps(meta))})
+        images = ddim_sample(_machine_denoiser(name, k, train, cnn_model), noise.clone(), steps)
+        done[label] = torch.from_numpy(_quantise(images))
+        if state_path:
+            state_files.save(state_path, want, done)
+    labels = [_label(name, k) for name, k in plan]
+    meta = {"config": config, "machines": labels, "command": command, "cnn": cnn}
+    _write_samples(out, {f"x/{label}": done[label].numpy() for label in labels}, meta)
     return meta
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.hands",
-                                     description="Procedural hands: precompute lesson 08's samples.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sample = sub.add_parser("sample", help="sample IS / LS / ELS / a CNN from the same noise")
+def parser():
+    p = cli.Parser(prog="python -m course_utils.hands",
+                   description="Procedural hands: precompute lesson 08's samples.",
+                   epilog=state_files.HELP)
+    sub = p.add_subparsers(dest="command", required=True)
+    sample = sub.add_parser("sample", help="sample IS / LS / ELS / a CNN from the same noise",
+                            epilog=state_files.HELP)
     sample.add_argument("--out", default=str(SAMPLES_FILE))
-    sample.add_argument("--n", type=int, default=16)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--steps", type=int, default=10)
-    sample.add_argument("--patch-sizes", type=int, nargs="+", default=[3, 5, 7, 11])
+    sample.add_argument("--n", type=cli.positive_int, default=16)
+    sample.add_argument("--seed", type=cli.seed, default=0)
+    sample.add_argument("--steps", type=cli.positive_int, default=10)
+    cli.add_patch_sizes(sample, "3,5,7,11")
     sample.add_argument("--cnn", default=None, help="a shipped checkpoint, e.g. hands-resnet-zeros")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
-    command = "python -m course_utils.hands " + shlex.join(sys.argv[1:] if argv is None else argv)
-    try:
-        sample_machines(args.out, args.n, args.seed, args.steps, tuple(args.patch_sizes),
-                        args.cnn, command)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    cli.add_threads(sample, default=2)
+    return p
+
+
+def _sample(args, argv):
+    cli.set_threads(args.threads)
+    out = cli.output_file(args.out)
+    state_path = state_files.state_file("hands-sample", out)
+    sample_machines(out, args.n, args.seed, args.steps, tuple(cli.patch_sizes(args)), args.cnn,
+                    cli.command_line("python -m course_utils.hands", argv), state_path=state_path)
+    state_files.discard(state_path)
+
+
+def main(argv=None):
+    return cli.run(_sample, parser(), argv, interrupted=state_files.INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ self-attention block at the lowest resolution (``attention=True``, lesson 09).
 Both map ``(x, noise_var) -> eps_hat``; ``as_denoiser(model)`` turns one into the
 course's denoiser ``denoiser(x, noise_var) -> E[x0 | x]``.
 """
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .diffusion import denoised_from_eps
+from .files import sha256
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 PADDINGS = ("zeros", "circular")
@@ -222,15 +222,6 @@ def as_denoiser(model):
         return denoised_from_eps(x, model(x, b), b)
 
     return denoiser
-
-
-def sha256(path):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def available_pretrained(directory=CHECKPOINT_DIR):

@@ -10,17 +10,18 @@ block becomes ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` (markdown:
 nbgrader metadata: answer cells are solution cells, ``check("NN.id", ...)`` cells are
 locked, graded test cells worth the registered points.
 """
-import argparse
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import jupytext
 import nbformat
+
+from . import cli
+from .files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "### BEGIN SOLUTION"
@@ -169,14 +170,7 @@ def generate(lesson, version):
 
 def _write_atomic(nb, path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            nbformat.write(nb, stream)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda stream: nbformat.write(nb, stream), text=True)
 
 
 def execute(nb, workdir, timeout=600):
@@ -246,30 +240,31 @@ def stale(lessons, root=ROOT):
     return problems
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.notebooks",
-                                     description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser():
+    p = cli.Parser(prog="python -m course_utils.notebooks", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="regenerate and execute notebooks")
     build_cmd.add_argument("lessons", nargs="*", help="lesson numbers such as 00 03 (default: all)")
     sub.add_parser("check", help="list stale generated notebooks")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "build":
-            lessons = find_lessons(numbers=args.lessons)
-            timings = build(lessons)
-            print("\nexecution time per notebook")
-            for path, seconds in timings:
-                print(f"  {seconds:7.1f} s  {path.relative_to(ROOT)}")
-            print(f"  {sum(s for _, s in timings):7.1f} s  total")
-            return 0
-        problems = stale(find_lessons())
-        for problem in problems:
-            print(problem)
-        return 1 if problems else 0
-    except LessonSourceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return p
+
+
+def _notebooks(args, argv):
+    if args.command == "build":
+        timings = build(find_lessons(numbers=args.lessons))
+        print("\nexecution time per notebook")
+        for path, seconds in timings:
+            print(f"  {seconds:7.1f} s  {path.relative_to(ROOT)}")
+        print(f"  {sum(s for _, s in timings):7.1f} s  total")
+        return 0
+    problems = stale(find_lessons())
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+def main(argv=None):
+    return cli.run(_notebooks, parser(), argv)
 
 
 if __name__ == "__main__":

@@ -6,23 +6,26 @@ For every seed, four deterministic 20-step DDIM samples start from the same nois
 network's, the ELS and LS machines' (with the model's calibrated k(t)) and the ideal
 machine's. Per seed, Pearson r of each machine's sample with the network's (whole
 image mean-centred, as in the paper). Seeds run in batches; after each batch the
-finished seeds are saved (.train_state/OUT.partial.pt), so re-running the command, with the same or
-more seeds, continues where it stopped.
+finished seeds are saved (see ``course_utils.state``), so re-running the command, with
+the same or more seeds, continues where it stopped. The saved seeds are tied to the
+network's weights, the data, the schedules, steps and boundary; not to --batch, which
+changes no result beyond float rounding.
 """
-import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
 
-from .calibrate import load_schedule, parse_range, seed_noise
+from . import cli
+from . import state as state_files
+from .calibrate import load_schedule
+from .cli import seed_noise
 from .data import load_dataset
 from .diffusion import ddim_sample
+from .files import save_torch, tensor_sha256
 from .metrics import pearson_r
 from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
 from .progress import progress
-from .train import STATE_DIR
 from .scores import machine
 
 MACHINES = ("els", "ls", "ideal")
@@ -40,18 +43,17 @@ def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20
               partial=None, progress_bar=None):
     """Samples and per-seed r for ``seeds``: the dict the CLI saves.
 
-    ``partial``: a file of finished seeds, kept up to date after every batch; seeds
-    found there with the same settings are not sampled again (a longer seed list
-    continues a shorter one).
+    ``partial``: a state file of finished seeds, kept up to date after every batch;
+    seeds found there are not sampled again (a longer seed list continues a shorter
+    one). A file saved for other weights, data or settings raises ValueError.
     """
     seeds = [int(s) for s in seeds]
     settings = {"steps": steps, "els_schedule": list(els_schedule.ks),
                 "ls_schedule": list(ls_schedule.ks), "boundary": boundary}
-    done = {}
-    if partial and Path(partial).exists():
-        saved = torch.load(partial, weights_only=True)
-        if saved["settings"] == settings:
-            done = saved["samples"]
+    want = state_files.fingerprint(**settings, weights_sha256=tensor_sha256(model.state_dict()),
+                                   data_sha256=tensor_sha256({"train": train}),
+                                   data_shape=list(train.shape), noise_shape=list(train.shape[1:]))
+    done = (state_files.load(partial, want) if partial else None) or {}
     todo = [s for s in seeds if s not in done]
     for start in progress(range(0, len(todo), batch), desc="seeds", enabled=progress_bar):
         chunk = todo[start:start + batch]
@@ -60,7 +62,7 @@ def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20
         for i, seed in enumerate(chunk):
             done[seed] = {name: value[i] for name, value in samples.items()}
         if partial:
-            _atomic_save({"settings": settings, "samples": done}, partial)
+            state_files.save(partial, want, done)
     samples = {name: torch.stack([done[s][name] for s in seeds]) for name in ("cnn", *MACHINES)}
     result = {**settings, "seeds": torch.tensor(seeds),
               "noise": seed_noise(seeds, train.shape[1:]), **samples}
@@ -102,48 +104,40 @@ def comparison_table(results, paper):
     return "\n".join(lines)
 
 
-def _atomic_save(obj, path):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def parser():
+    p = cli.Parser(prog="python -m course_utils.reproduce", description=__doc__.split("\n")[0],
+                   epilog=state_files.HELP)
+    p.add_argument("--model", required=True, help="shipped checkpoint name")
+    cli.add_seeds(p, "0-99", "seeds of the comparison")
+    p.add_argument("--steps", type=cli.positive_int, default=20)
+    p.add_argument("--batch", type=cli.positive_int, default=8,
+                   help="seeds per batch (results do not depend on it)")
+    cli.add_threads(p)
+    p.add_argument("--out", required=True, help="results .pt file")
+    return p
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.reproduce",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="shipped checkpoint name")
-    parser.add_argument("--seeds", default="0-99")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=8, help="seeds per batch (results do not depend on it)")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", required=True, help="results .pt file")
-    args = parser.parse_args(argv)
-    try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        if args.batch < 1:
-            raise ValueError("--batch must be a positive integer")
-        seeds = parse_range(args.seeds)
-        manifest = load_manifest(args.model)
-        model = load_pretrained(args.model)
-        train, _ = load_dataset(manifest["data"], "train")
-        els_k, ls_k = load_schedule(args.model, "els"), load_schedule(args.model, "ls")
-        out = Path(args.out)
-        partial = Path(STATE_DIR) / f"{out.stem}.partial.pt"
-        partial.parent.mkdir(exist_ok=True)
-        result = reproduce(model, train, manifest["config"]["padding"], seeds, els_k, ls_k,
-                           args.steps, args.batch, partial=partial)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _reproduce(args, argv):
+    cli.set_threads(args.threads)
+    out = cli.output_file(args.out)
+    manifest = load_manifest(args.model)
+    model = load_pretrained(args.model)
+    train, _ = load_dataset(manifest["data"], "train")
+    els_k, ls_k = load_schedule(args.model, "els"), load_schedule(args.model, "ls")
+    partial = state_files.state_file("reproduce", out)
+    result = reproduce(model, train, manifest["config"]["padding"], args.seeds, els_k, ls_k,
+                       args.steps, args.batch, partial=partial)
     result["model"] = args.model
-    _atomic_save(result, out)
+    save_torch(result, out)
+    state_files.discard(partial)
     s = summary(result)
     print(f"wrote {out}: {s['seeds']} seeds, median r ELS {s['median_r_els']:.3f}, "
           f"LS {s['median_r_ls']:.3f}, IS {s['median_r_ideal']:.3f}; "
           f"ELS beats IS on {100 * s['els_beats_ideal']:.0f} % of seeds")
-    return 0
+
+
+def main(argv=None):
+    return cli.run(_reproduce, parser(), argv, interrupted=state_files.INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ matplotlib.use("agg")
 # matplotlib's own defaults, as the generator does, whatever a personal matplotlibrc says.
 os.environ["MATPLOTLIBRC"] = os.path.join(matplotlib.get_data_path(), "matplotlibrc")
 
+import pytest  # noqa: E402
 from figure_compare import FigureComparison  # noqa: E402
 
 LESSON_BUDGET_S = 180
@@ -52,3 +53,9 @@ class NotebookTiming:
 def pytest_configure(config):
     config.pluginmanager.register(NotebookTiming(), "notebook-timing")
     config.pluginmanager.register(FigureComparison(config.rootpath), "figure-comparison")
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory, monkeypatch):
+    """Resumable state of every test goes to a fresh folder, never the user's cache."""
+    monkeypatch.setenv("COURSE_STATE_DIR", str(tmp_path_factory.mktemp("state")))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_utils.calibrate import (best_patch_sizes, calibrate, cosine_similarity,
-                                    median_schedule, parse_range, seed_noise)
+                                    median_schedule, seed_noise)
 from course_utils.data import digits
 from course_utils.diffusion import sampling_noise_vars
 from course_utils.scores import machine
@@ -56,10 +56,31 @@ def test_cosine_similarity_in_float64():
     assert torch.allclose(cosine_similarity(a, -a), -torch.ones(3, dtype=torch.float64))
 
 
-def test_ranges_and_their_errors():
-    assert parse_range("0-3") == [0, 1, 2, 3]
-    assert parse_range("3-9:2,13") == [3, 5, 7, 9, 13]
-    with pytest.raises(ValueError, match="write e.g. 0-99"):
-        parse_range("a-b")
+def test_even_patch_sizes_are_refused():
     with pytest.raises(ValueError, match="must be odd"):
         calibrate(None, None, torch.zeros(1, 1, 4, 4), [2, 4])
+
+
+def test_cli_writes_a_readable_schedule_with_its_command(train, tmp_path, monkeypatch, capsys):
+    import json
+    import os
+    import stat
+
+    import course_utils.calibrate as cal
+    from course_utils.models import ResNet
+    torch.manual_seed(0)
+    model = ResNet(width=8, depth=2).eval()
+    monkeypatch.setattr(cal, "load_manifest", lambda name: {"data": "digits", "config": {"padding": "zeros"}})
+    monkeypatch.setattr(cal, "load_pretrained", lambda name: model)
+    monkeypatch.setattr(cal, "load_dataset", lambda name, split: (train, None))
+    out = tmp_path / "tiny.schedule.json"
+    old = os.umask(0o022)
+    try:
+        assert cal.main(["--model", "tiny", "--seeds", "0,1", "--ks", "1,3", "--steps", "3",
+                         "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    payload = json.loads(out.read_text())
+    assert payload["seeds"] == [0, 1] and payload["ks"] == [1, 3] and len(payload["schedules"]["els"]) == 3
+    assert payload["command"] == f"python -m course_utils.calibrate --model tiny --seeds 0,1 --ks 1,3 --steps 3 --out {out}"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644 and sorted(tmp_path.iterdir()) == [out]

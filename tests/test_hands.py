@@ -129,30 +129,53 @@ def test_hand_dataset_is_five_fingered_and_registered():
         hand_dataset("val")
 
 
-def test_sample_command_resumes_and_reports_errors(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "s.npz"
-    calls = []
-    real = hands._machine_denoiser
+def _spy(monkeypatch, stop_at=None):
+    """Record the machines sampled; with ``stop_at``, stop with Ctrl-C at that machine."""
+    calls, real = [], hands._machine_denoiser
 
     def spy(name, k, train, cnn):
         calls.append((name, k))
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt
         return real(name, k, train, cnn)
 
     monkeypatch.setattr(hands, "_machine_denoiser", spy)
+    return calls
+
+
+def test_sample_command_resumes_an_interrupted_run(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "s.npz"
     args = ["sample", "--out", str(out), "--n", "2", "--steps", "2", "--patch-sizes", "3"]
+    state_path = hands.state_files.state_file("hands-sample", out)
+    _spy(monkeypatch, stop_at=2)
+    assert hands.main(args) == 130
+    assert not out.exists() and state_path.exists()
+    saved = torch.load(state_path, weights_only=True)["payload"]
+    calls = _spy(monkeypatch)
     assert hands.main(args) == 0
+    assert calls == [("LS", 3), ("ELS", 3)]  # only what the first run had not done
     samples, meta = hands.load_samples(out)
     assert meta["machines"] == ["IS", "LS k=3", "ELS k=3"]
+    assert torch.equal(hands.torch.from_numpy(hands._quantise(samples["IS"])), saved["IS"])
     assert all(x.shape == (2, 1, 24, 24) and x.min() >= -1 and x.max() <= 1 for x in samples.values())
-    assert not list(tmp_path.glob("*.tmp"))
-    first = {key: x.clone() for key, x in samples.items()}
-    calls.clear()
-    assert hands.main(args) == 0  # everything is there: nothing is sampled again
-    assert calls == []
-    again, _ = hands.load_samples(out)
-    assert all(torch.equal(first[key], again[key]) for key in first)
-    assert hands.main(["sample", "--out", str(out), "--patch-sizes", "4"]) == 2
-    assert "odd" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
+    assert not state_path.exists()  # a finished run leaves no state
+
+
+def test_sample_command_never_resumes_another_runs_state(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "s.npz"
+    args = ["sample", "--out", str(out), "--n", "2", "--steps", "2", "--patch-sizes", "3"]
+    _spy(monkeypatch, stop_at=2)
+    assert hands.main(args) == 130
+    capsys.readouterr()
+    assert hands.main(args + ["--n", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "belongs to another run (n, noise_shape differ: n was 2, now 3)" in err and "delete it" in err
+
+
+def test_sample_command_reports_errors(tmp_path, capsys):
+    assert hands.main(["sample", "--out", str(tmp_path / "s.npz"), "--n", "1", "--cnn", "nope"]) == 2
+    assert "no checkpoint named 'nope'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no samples"):
         hands.load_samples(tmp_path / "missing.npz")
 

@@ -58,7 +58,7 @@ def test_an_interrupted_run_continues(setup, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _run(setup, batch=1, partial=partial)
     monkeypatch.setattr(rep, "sample_all", real)
-    assert sorted(torch.load(partial, weights_only=True)["samples"]) == [0, 1]
+    assert sorted(torch.load(partial, weights_only=True)["payload"]) == [0, 1]
     resumed = _run(setup, batch=1, partial=partial)
     for key in ("cnn", "els", "r_els"):
         assert torch.equal(resumed[key], straight[key])
@@ -67,6 +67,94 @@ def test_an_interrupted_run_continues(setup, tmp_path, monkeypatch):
     longer = rep.reproduce(model, train, "zeros", [0, 1, 2, 3], SCHEDULE, SCHEDULE, STEPS,
                            batch=1, partial=partial)
     assert calls[-1] == 1 and len(calls) == 4 and torch.equal(longer["els"][:3], straight["els"])
+
+
+def _stop_at_second_batch(monkeypatch):
+    """Make the comparison stop with Ctrl-C in its second batch; returns the undo."""
+    real, calls = rep.sample_all, []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rep, "sample_all", flaky)
+    return lambda: monkeypatch.setattr(rep, "sample_all", real)
+
+
+def test_saved_seeds_of_another_network_or_dataset_are_never_reused(setup, tmp_path, monkeypatch):
+    model, train = setup
+    partial = tmp_path / "r.partial.pt"
+    undo = _stop_at_second_batch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        _run(setup, batch=1, partial=partial)
+    undo()
+    torch.manual_seed(1)
+    retrained = ResNet(width=8, depth=2).eval()  # the same name, new weights
+    with pytest.raises(ValueError, match=r"another run \(weights_sha256 differ"):
+        rep.reproduce(retrained, train, "zeros", [0, 1, 2], SCHEDULE, SCHEDULE, STEPS, partial=partial)
+    with pytest.raises(ValueError, match=r"another run \(data_sha256 differ"):
+        rep.reproduce(model, train.flip(-1), "zeros", [0], SCHEDULE, SCHEDULE, STEPS, partial=partial)
+    with pytest.raises(ValueError, match=r"another run \(els_schedule differ"):
+        rep.reproduce(model, train, "zeros", [0], PatchSchedule.from_steps([1, 1, 3, 5]), SCHEDULE,
+                      STEPS, partial=partial)
+    # the batch changes no result beyond rounding, so it is not part of the fingerprint
+    resumed = _run(setup, batch=2, partial=partial)
+    assert torch.allclose(resumed["els"], _run(setup, batch=1)["els"], atol=1e-5)
+
+
+@pytest.fixture
+def tiny_cli(setup, monkeypatch):
+    """reproduce.main on the tiny network of ``setup``, named "tiny"; returns a retrainer."""
+    models = {"tiny": setup[0]}
+    monkeypatch.setattr(rep, "load_manifest", lambda name: {"data": "digits",
+                                                            "config": {"padding": "zeros"}})
+    monkeypatch.setattr(rep, "load_pretrained", lambda name: models[name])
+    monkeypatch.setattr(rep, "load_dataset", lambda name, split: (setup[1], None))
+    monkeypatch.setattr(rep, "load_schedule", lambda name, which: SCHEDULE)
+
+    def retrain():
+        torch.manual_seed(len(models) + 6)
+        models[f"old{len(models)}"] = models["tiny"]
+        models["tiny"] = ResNet(width=8, depth=2).eval()
+
+    return retrain
+
+
+def _cli_args(out):
+    return ["--model", "tiny", "--seeds", "0-2", "--steps", str(STEPS), "--batch", "1", "--out", str(out)]
+
+
+def test_cli_resumes_an_interrupted_run_and_removes_its_state(tiny_cli, setup, tmp_path, monkeypatch):
+    out = tmp_path / "r.pt"
+    undo = _stop_at_second_batch(monkeypatch)
+    assert rep.main(_cli_args(out)) == 130
+    partial = rep.state_files.state_file("reproduce", out)
+    assert partial.exists() and not out.exists()
+    undo()
+    assert rep.main(_cli_args(out)) == 0
+    assert not partial.exists()
+    assert torch.equal(torch.load(out, weights_only=True)["els"], _run(setup, batch=1)["els"])
+
+
+def test_cli_with_a_retrained_checkpoint_does_not_reuse_the_old_seeds(tiny_cli, tmp_path,
+                                                                      monkeypatch, capsys):
+    out = tmp_path / "r.pt"
+    assert rep.main(_cli_args(out)) == 0
+    first = torch.load(out, weights_only=True)
+    tiny_cli()  # retrained under the same name after a finished run: a fresh start
+    assert rep.main(_cli_args(out)) == 0
+    assert not torch.equal(first["cnn"], torch.load(out, weights_only=True)["cnn"])
+    undo = _stop_at_second_batch(monkeypatch)
+    assert rep.main(_cli_args(out)) == 130
+    undo()
+    tiny_cli()  # retrained while a run was interrupted: its saved seeds are refused
+    capsys.readouterr()
+    assert rep.main(_cli_args(out)) == 2
+    err = capsys.readouterr().err
+    assert "belongs to another run (weights_sha256 differ" in err and "delete it" in err
+    assert err.count("\n") == 1
 
 
 class _IdealNet(torch.nn.Module):
@@ -89,8 +177,8 @@ def test_a_network_that_is_the_ideal_machine_matches_it(setup):
     assert summary["seeds"] == 4 and (result["r_ideal"] > result["r_ls"]).all()
 
 
-def test_cli_errors_exit_2(capsys):
-    assert rep.main(["--model", "no-such-model", "--out", "x.pt"]) == 2
+def test_cli_errors_exit_2(capsys, tmp_path):
+    assert rep.main(["--model", "no-such-model", "--out", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
     assert "no checkpoint named 'no-such-model'" in err and "Traceback" not in err
 
