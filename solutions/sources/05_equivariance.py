@@ -28,11 +28,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils.data import lesson_data
-from course_utils.diffusion import add_noise, cosine_noise_var, ddim_sample
+from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import check
 from course_utils.metrics import nearest_image, nearest_patch
 from course_utils.plots import show_images, show_sources
-from course_utils.scores import els_denoise, ideal_denoise, local_denoise
+from course_utils.scores import PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine
 
 torch.manual_seed(0)
 # The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
@@ -170,22 +170,18 @@ plt.show()
 # The sampler is the same as before. Trained networks behave as if their patch size grows
 # with the noise level. We use the schedule that lesson 07 calibrates against the small
 # zero-padded ResNet of lesson 06 (`course_utils/checkpoints/digits-resnet-zeros.schedule.json`):
-# $k = 3$ at the quietest steps, 5 and 7 in the middle, 9 at the noisiest. The library's
-# `els_denoise` takes the patch size as an argument, so the denoiser has the three-argument
-# signature `denoiser(x, noise_var, k)` and `ddim_sample` gets `patch_sizes`.
+# $k = 3$ at the quietest steps, 5 and 7 in the middle, 9 at the noisiest. The patch size
+# belongs to the machine: `PatchSchedule.from_steps` turns the per-step list into a function
+# of the noise level, and `machine("els", train, schedule, boundary)` is a denoiser with the
+# signature of every other, `denoiser(x, noise_var)`, that looks its k up at each call.
 
 # %%
 # entry i - 1: the patch size for the step that starts at t = i / 20
-schedule = [3, 3, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 9, 9, 9, 9, 9, 9, 9, 9]
+schedule = PatchSchedule.from_steps([3, 3, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 9, 9, 9, 9, 9, 9, 9, 9])
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
-
-
-def els_zeros(x, noise_var, k):
-    """(B, 1, 16, 16) -> (B, 1, 16, 16): the ELS machine with zero padding ("boundary-broken")."""
-    return els_denoise(x, train, noise_var, k, boundary="zeros")
-
-
-els_samples, path = ddim_sample(els_zeros, noise, patch_sizes=schedule, return_trajectory=True)
+els_zeros = machine("els", train, schedule, boundary="zeros")  # "boundary-broken" ELS
+path = Trajectory()  # keeps every step of the sampler
+els_samples = ddim_sample(els_zeros, noise, callback=path)
 show_images(els_samples, ncols=6, title="ELS samples (zero padding)", scale=1.0)
 plt.show()
 
@@ -208,7 +204,7 @@ plt.show()
 
 # %%
 b_last = cosine_noise_var(1 / 20).item()
-_, source = els_denoise(path["x"][-2], train, b_last, 7, boundary="zeros", return_source=True)
+_, source = els_denoise(path.x[-2], train, b_last, 7, boundary="zeros", return_source=True)
 ink = els_samples[:, 0] > -0.5  # (B, H, W): pixels with a stroke nearby
 show_sources(els_samples[:4], source["image"][:4], source["row"][:4], source["col"][:4],
              mask=ink[:4])
@@ -235,7 +231,7 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 # %%
 samples = {
     "IS": ddim_sample(lambda x, b: ideal_denoise(x, train, b), noise),
-    "LS": ddim_sample(lambda x, b, k: local_denoise(x, train, b, k), noise, patch_sizes=schedule),
+    "LS": ddim_sample(machine("local", train, schedule, boundary="zeros"), noise),
     "ELS": els_samples,
 }
 novelty = {}
@@ -281,12 +277,8 @@ plt.show()
 # edge, and so on. The border therefore tells every pixel where it is.
 
 # %%
-def els_circular(x, noise_var, k):
-    """(B, 1, 16, 16) -> (B, 1, 16, 16): the ELS machine on a torus."""
-    return els_denoise(x, train, noise_var, k, boundary="circular")
-
-
-circular_samples = ddim_sample(els_circular, noise, patch_sizes=schedule)
+els_circular = machine("els", train, schedule, boundary="circular")  # the ELS machine on a torus
+circular_samples = ddim_sample(els_circular, noise)
 fig, axes = plt.subplots(2, 1, figsize=(7, 2.6))
 show_images(els_samples, ncols=6, ax=axes[0], title="zero padding (boundary-broken ELS)")
 show_images(circular_samples, ncols=6, ax=axes[1], title="circular padding")
@@ -318,8 +310,7 @@ from course_utils.turing import TEXTURE_CLASSES, texture_dataset
 textures, texture_labels = texture_dataset("train", size=16, stride=16)
 mazes = textures[texture_labels == list(TEXTURE_CLASSES).index("mazes")]
 maze_noise = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(7))
-new_mazes = ddim_sample(lambda x, b, k: els_denoise(x, mazes, b, k, boundary="circular"),
-                        maze_noise, patch_sizes=schedule)
+new_mazes = ddim_sample(machine("els", mazes, schedule, boundary="circular"), maze_noise)
 fig, axes = plt.subplots(2, 1, figsize=(7, 2.6))
 show_images(mazes[:6], ncols=6, ax=axes[0], title=f"training crops ({len(mazes)} in all)")
 show_images(new_mazes, ncols=6, ax=axes[1], title="ELS samples")
@@ -341,8 +332,7 @@ print(f"ELS textures: nearest training crop {nearest_image(new_mazes, mazes)['di
 
 # %%
 threes = digits_train[digit_labels == 3]
-three_samples = ddim_sample(lambda x, b, k: els_denoise(x, threes, b, k, boundary="zeros"),
-                            noise, patch_sizes=schedule)
+three_samples = ddim_sample(machine("els", threes, schedule, boundary="zeros"), noise)
 fig, axes = plt.subplots(2, 1, figsize=(5, 2.8))
 show_images(threes[:6], ncols=6, ax=axes[0], title="training threes")
 show_images(three_samples, ncols=6, ax=axes[1],

@@ -123,10 +123,10 @@ attn = results["UNet + attention"]
 seed = 2
 index = attn["seeds"].tolist().index(seed)
 noise = attn["noise"][index:index + 1]
-live = ddim_sample(as_denoiser(models["UNet + attention"]), noise, steps=attn["steps"])
+live = ddim_sample(as_denoiser(models["UNet + attention"]), noise, attn["steps"])
 print(f"seed {seed}: live attention sample vs the shipped one, largest pixel difference "
       f"{'below' if (live - attn['cnn'][index]).abs().max() < 1e-3 else 'ABOVE'} 1e-3")
-print("ELS k(t) calibrated for the attention model:", load_schedule("digits-unet-attn", "els"))
+print("ELS k(t) calibrated for the attention model:", load_schedule("digits-unet-attn", "els").ks)
 
 # %%
 paper = {"ResNet": ("ResNet zeros, MNIST", .94, .82, .61),
@@ -280,7 +280,7 @@ hand_nets = {"ResNet": "hands-resnet-zeros", "UNet": "hands-unet-zeros",
              "UNet + attention": "hands-unet-attn"}
 hand_models = {label: load_pretrained(name) for label, name in hand_nets.items()}
 hand_noise = sample_noise(64, seed=1)
-hands = {label: ddim_sample(as_denoiser(model), hand_noise, steps=20)
+hands = {label: ddim_sample(as_denoiser(model), hand_noise, 20)
          for label, model in hand_models.items()}
 fingers = {label: count_fingers(images) for label, images in hands.items()}
 
@@ -412,7 +412,7 @@ def miscount_curve(names, n=64, seed=1, steps=20):
     rows = []
     for name in names:
         model = load_pretrained(name)
-        counts = count_fingers(ddim_sample(as_denoiser(model), noise, steps=steps))
+        counts = count_fingers(ddim_sample(as_denoiser(model), noise, steps))
         rows.append((receptive_field(model, size=size), *not_five_rate(counts)))
     return rows
 
