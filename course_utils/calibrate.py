@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from .data import load_dataset
 from .diffusion import Trajectory, ddim_sample, eps_from_denoised
-from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
+from .checkpoints import Checkpoint
+from .models import as_denoiser
 from .progress import progress
-from .scores import PatchSchedule, machine
+from .scores import machine
 
 # Below this spread every k explains the network equally well (at b = 1 all machines
 # predict eps = x exactly): such a step carries no information about k.
@@ -110,19 +110,6 @@ def calibrate_model(model, train, boundary, seeds, ks, steps=20, machines=("els"
             for name in machines}
 
 
-def schedule_path(name, directory=CHECKPOINT_DIR):
-    return Path(directory) / f"{name}.schedule.json"
-
-
-def load_schedule(name, machine_name="els", directory=CHECKPOINT_DIR):
-    """The shipped k(t) of ``machine_name`` ("els" or "ls") as a ``PatchSchedule`` (``.ks`` lists it per step)."""
-    path = schedule_path(name, directory)
-    if not path.exists():
-        raise ValueError(f"no calibrated schedule {path}; make it with: "
-                         f"python -m course_utils.calibrate --model {name}")
-    return PatchSchedule.from_steps(json.loads(path.read_text())["schedules"][machine_name])
-
-
 def parse_range(text, what="--seeds"):
     """'0-99' or '3,5,7' or '3-15:2' -> list of ints."""
     try:
@@ -152,17 +139,15 @@ def main(argv=None):
         if args.threads:
             torch.set_num_threads(args.threads)
         seeds, ks = parse_range(args.seeds), parse_range(args.ks, "--ks")
-        manifest = load_manifest(args.model)
-        model = load_pretrained(args.model)
-        train, _ = load_dataset(manifest["data"], "train")
-        results = calibrate_model(model, train, manifest["config"]["padding"], seeds, ks,
-                                  args.steps)
+        checkpoint = Checkpoint(args.model)
+        results = calibrate_model(checkpoint.model(), checkpoint.train_data(), checkpoint.boundary,
+                                  seeds, ks, args.steps)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else schedule_path(args.model)
+    out = Path(args.out) if args.out else checkpoint.schedule_path
     payload = {"model": args.model, "steps": args.steps, "seeds": seeds, "ks": ks,
-               "boundary": manifest["config"]["padding"],
+               "boundary": checkpoint.boundary,
                "index": "schedule[i - 1] is k for the DDIM update starting at t = i / steps",
                "schedules": {("els" if name == "els" else "ls"): r["schedule"]
                              for name, r in results.items()},

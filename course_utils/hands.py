@@ -305,8 +305,9 @@ def _machine_denoiser(name, k, train, cnn):
     """The denoiser ``(x, b) -> D`` of machine "IS", "LS", "ELS" (patch size k, zero boundaries) or "CNN"."""
     from .scores import machine
     if name == "CNN":
-        from .models import as_denoiser, load_pretrained
-        return as_denoiser(load_pretrained(cnn))
+        from .checkpoints import Checkpoint
+        from .models import as_denoiser
+        return as_denoiser(Checkpoint(cnn).model())
     kinds = {"IS": "ideal", "LS": "local", "ELS": "els"}
     if name not in kinds:
         raise ValueError(f"unknown machine {name!r}; choose IS, LS, ELS or CNN")

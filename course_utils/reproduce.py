@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .calibrate import load_schedule, parse_range, seed_noise
-from .data import load_dataset
+from .calibrate import parse_range, seed_noise
+from .checkpoints import Checkpoint
 from .diffusion import ddim_sample
 from .metrics import pearson_r
-from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
+from .models import as_denoiser
 from .progress import progress
 from .train import STATE_DIR
 from .scores import machine
@@ -67,15 +67,6 @@ def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20
     for name in MACHINES:
         result[f"r_{name}"] = pearson_r(samples[name], samples["cnn"])
     return result
-
-
-def load_results(name, directory=CHECKPOINT_DIR):
-    """The shipped comparison of checkpoint ``name`` (the dict the CLI saves)."""
-    path = Path(directory) / f"{name}.reproduce.pt"
-    if not path.exists():
-        raise ValueError(f"no shipped comparison {path}; make it with: python -m "
-                         f"course_utils.reproduce --model {name} --seeds 0-99 --out {path}")
-    return torch.load(path, weights_only=True)
 
 
 def summary(result):
@@ -125,15 +116,13 @@ def main(argv=None):
         if args.batch < 1:
             raise ValueError("--batch must be a positive integer")
         seeds = parse_range(args.seeds)
-        manifest = load_manifest(args.model)
-        model = load_pretrained(args.model)
-        train, _ = load_dataset(manifest["data"], "train")
-        els_k, ls_k = load_schedule(args.model, "els"), load_schedule(args.model, "ls")
+        checkpoint = Checkpoint(args.model)
+        els_k, ls_k = checkpoint.schedule("els"), checkpoint.schedule("ls")
         out = Path(args.out)
         partial = Path(STATE_DIR) / f"{out.stem}.partial.pt"
         partial.parent.mkdir(exist_ok=True)
-        result = reproduce(model, train, manifest["config"]["padding"], seeds, els_k, ls_k,
-                           args.steps, args.batch, partial=partial)
+        result = reproduce(checkpoint.model(), checkpoint.train_data(), checkpoint.boundary,
+                           seeds, els_k, ls_k, args.steps, args.batch, partial=partial)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

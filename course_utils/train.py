@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import DIRECTORY as CHECKPOINT_DIR
 from .data import load_dataset
 from .diffusion import add_noise, cosine_noise_var
-from .models import CHECKPOINT_DIR, MAX_NOISE_VAR, build_model, sha256
+from .models import MAX_NOISE_VAR, build_model, sha256
 from .progress import progress
 
 STATE_DIR = ".train_state"

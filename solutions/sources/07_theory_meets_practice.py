@@ -24,13 +24,13 @@ import json
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.calibrate import calibrate, load_schedule, seed_noise
-from course_utils.data import load_dataset
+from course_utils.calibrate import calibrate, seed_noise
+from course_utils.checkpoints import Checkpoint
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.models import as_denoiser, load_manifest, load_pretrained
+from course_utils.models import as_denoiser
 from course_utils.plots import image_grid
-from course_utils.reproduce import comparison_table, load_results
+from course_utils.reproduce import comparison_table
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
@@ -38,11 +38,9 @@ torch.set_num_threads(2)
 # download (`python -m course_utils.train --data mnist ... --out NAME`, then
 # `python -m course_utils.calibrate --model NAME`), set MODEL to its name.
 MODEL = "digits-resnet-zeros"
-manifest = load_manifest(MODEL)
-train, _ = load_dataset(manifest["data"])
-boundary = manifest["config"]["padding"]
-model = load_pretrained(MODEL)
-els_k = load_schedule(MODEL, "els")
+checkpoint = Checkpoint(MODEL)  # the network with its data, boundary, schedules and results
+train, boundary, model = checkpoint.train_data(), checkpoint.boundary, checkpoint.model()
+els_k = checkpoint.schedule("els")
 print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k.ks)
 
 # %% [markdown]
@@ -61,7 +59,7 @@ print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k.ks)
 noise = seed_noise([3], train.shape[1:])
 live = {"CNN": ddim_sample(as_denoiser(model), noise),
         "ELS": ddim_sample(machine("els", train, els_k, boundary), noise),
-        "LS": ddim_sample(machine("local", train, load_schedule(MODEL, "ls"), boundary), noise),
+        "LS": ddim_sample(machine("local", train, checkpoint.schedule("ls"), boundary), noise),
         "IS": ddim_sample(machine("ideal", train), noise)}
 fig, axes = plt.subplots(1, 4, figsize=(6, 1.9))
 for ax, (name, image) in zip(axes, live.items()):
@@ -173,7 +171,7 @@ plt.show()
 paper = {"digits-resnet-zeros": ("MNIST ResNet zeros", .94, .82, .61),
          "digits-resnet-circular": ("MNIST ResNet circular", .77, .36, .15),
          "digits-unet-zeros": ("MNIST UNet zeros", .89, .88, .70)}
-results = {name: load_results(name) for name in paper}
+results = {name: Checkpoint(name).results() for name in paper}
 
 print(comparison_table(results, paper))
 

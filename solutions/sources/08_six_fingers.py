@@ -32,11 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_utils.checkpoints import Checkpoint
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
 from course_utils.hands import count_fingers, load_samples, make_hands, sample_noise
-from course_utils.models import load_pretrained, receptive_field
+from course_utils.models import receptive_field
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
@@ -276,7 +277,7 @@ for kind, colour in (("ELS", "tab:red"), ("LS", "tab:blue")):
     ax.plot(ks, [(found[name] == -1).double().mean().item() for name in names], ":",
             marker="x", color=colour, label=f"{kind}: no hand at all")
 ax.axhline(not_five_rate(found["IS"])[0], color="k", ls="--", label="IS (sees everything)")
-field = receptive_field(load_pretrained(meta["cnn"]))
+field = receptive_field(Checkpoint(meta["cnn"]).model())
 ax.plot(field, not_five_rate(found["CNN"])[0], "*", ms=14, color="tab:purple",
         label=f"CNN {meta['cnn']} (receptive field {field})")
 ax.set(xlabel="patch size k (receptive field, pixels)", ylabel='fraction "not 5"',
