@@ -15,9 +15,7 @@ Both map ``(x, noise_var) -> eps_hat``; ``as_denoiser(model)`` turns one into th
 course's denoiser ``denoiser(x, noise_var) -> E[x0 | x]``.
 """
 import hashlib
-import json
 import math
-from pathlib import Path
 
 import torch
 import torch.nn as nn

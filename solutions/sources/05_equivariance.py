@@ -30,9 +30,10 @@ import torch
 from course_utils.data import lesson_data
 from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import check
-from course_utils.metrics import nearest_image, nearest_patch
+from course_utils.metrics import nearest_image
 from course_utils.plots import show_images, show_sources
-from course_utils.scores import PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine
+from course_utils.scores import (PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine,
+                                 nearest_patches)
 
 torch.manual_seed(0)
 # The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
@@ -225,8 +226,10 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 # If ELS samples are mosaics, they should be **far** from every training image as a whole,
 # but **close** to training data in every $k \times k$ window. We measure both, as RMS pixel
 # distances, for IS, LS and ELS samples from the same 6 noise seeds and the same 200
-# training digits: `nearest_image` (whole image) and `nearest_patch` (each $5 \times 5$
-# window against every training window at any position, averaged over the pixels).
+# training digits: `nearest_image` (whole image) and `nearest_patches` (each $5 \times 5$
+# window against every training window it may borrow from as the zero-padded ELS machine
+# does: any position, but a window over the border only one over the same border;
+# averaged over the pixels).
 
 # %%
 samples = {
@@ -238,7 +241,7 @@ novelty = {}
 yardstick = {"held-out digits": test[:6]}  # real digits that no machine has seen
 for name, images in {**yardstick, **samples}.items():
     image_dist = nearest_image(images, train)["dist"]
-    patch_dist = nearest_patch(images, train, 5)["dist"].flatten(1).mean(1)
+    patch_dist = nearest_patches(images, train, 5, boundary="zeros")["dist"].flatten(1).mean(1)
     novelty[name] = (image_dist, patch_dist)
     print(f"{name:>15}: nearest training image {image_dist.median().item():.3g}, "
           f"nearest 5x5 training patch {patch_dist.median().item():.3g}  (medians)")
@@ -316,7 +319,7 @@ show_images(mazes[:6], ncols=6, ax=axes[0], title=f"training crops ({len(mazes)}
 show_images(new_mazes, ncols=6, ax=axes[1], title="ELS samples")
 plt.show()
 print(f"ELS textures: nearest training crop {nearest_image(new_mazes, mazes)['dist'].median().item():.3g}, "
-      f"nearest 5x5 patch {nearest_patch(new_mazes, mazes, 5, 'circular')['dist'].mean().item():.3g}")
+      f"nearest 5x5 patch {nearest_patches(new_mazes, mazes, 5, 'circular')['dist'].mean().item():.3g}")
 
 # %% [markdown]
 # The samples are new crops (far from every training crop as a whole) made of maze pieces

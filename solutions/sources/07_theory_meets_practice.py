@@ -19,8 +19,6 @@
 # Exercises have an instant check. If you skip one, the lesson still runs.
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 import torch
 

@@ -36,7 +36,8 @@ from course_utils.checkpoints import Checkpoint
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.hands import count_fingers, load_samples, make_hands, sample_noise
+from course_utils.hand_samples import load_samples, sample_noise
+from course_utils.hands import count_fingers, make_hands
 from course_utils.models import receptive_field
 from course_utils.scores import machine
 

@@ -32,7 +32,8 @@ import torch
 from course_utils.checkpoints import Checkpoint
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.hands import count_fingers, sample_noise
+from course_utils.hand_samples import sample_noise
+from course_utils.hands import count_fingers
 from course_utils.models import as_denoiser, gradient_map, receptive_field
 from course_utils.plots import image_grid
 from course_utils.reproduce import comparison_table
