@@ -16,18 +16,17 @@ no resumable state: STATE_NOTE says why.
 import json
 import math
 import sys
-from pathlib import Path
 
 import torch
 
 from . import cli
+from .checkpoints import Checkpoint
 from .cli import seed_noise
-from .data import load_dataset
 from .diffusion import Trajectory, ddim_sample, eps_from_denoised
 from .files import write_text
-from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
+from .models import as_denoiser
 from .progress import progress
-from .scores import PatchSchedule, machine
+from .scores import machine
 
 # Below this spread every k explains the network equally well (at b = 1 all machines
 # predict eps = x exactly): such a step carries no information about k.
@@ -106,19 +105,6 @@ def calibrate_model(model, train, boundary, seeds, ks, steps=20, machines=("els"
             for name in machines}
 
 
-def schedule_path(name, directory=CHECKPOINT_DIR):
-    return Path(directory) / f"{name}.schedule.json"
-
-
-def load_schedule(name, machine_name="els", directory=CHECKPOINT_DIR):
-    """The shipped k(t) of ``machine_name`` ("els" or "ls") as a ``PatchSchedule`` (``.ks`` lists it per step)."""
-    path = schedule_path(name, directory)
-    if not path.exists():
-        raise ValueError(f"no calibrated schedule {path}; make it with: "
-                         f"python -m course_utils.calibrate --model {name}")
-    return PatchSchedule.from_steps(json.loads(path.read_text())["schedules"][machine_name])
-
-
 # Why no resumable state: a third of reproduce's machine evaluations (8 seeds x 7 sizes x
 # 2 machines x 20 steps, against 100 seeds x 3 machines x 20 steps), and its result is
 # one small file; an interrupted calibration is simply run again.
@@ -139,16 +125,14 @@ def parser():
 
 def _calibrate(args, argv):
     cli.set_threads(args.threads)
-    out = cli.output_file(args.out or schedule_path(args.model))
+    checkpoint = Checkpoint(args.model)
+    out = cli.output_file(args.out or checkpoint.schedule_path)
     ks = cli.patch_sizes(args)
-    manifest = load_manifest(args.model)
-    model = load_pretrained(args.model)
-    train, _ = load_dataset(manifest["data"], "train")
-    results = calibrate_model(model, train, manifest["config"]["padding"], args.seeds, ks,
-                              args.steps)
+    results = calibrate_model(checkpoint.model(), checkpoint.train_data(), checkpoint.boundary,
+                              args.seeds, ks, args.steps)
     names = {"els": "els", "local": "ls"}
     payload = {"model": args.model, "steps": args.steps, "seeds": args.seeds, "ks": ks,
-               "boundary": manifest["config"]["padding"],
+               "boundary": checkpoint.boundary,
                "index": "schedule[i - 1] is k for the DDIM update starting at t = i / steps",
                "schedules": {names[name]: r["schedule"] for name, r in results.items()},
                "best_per_seed": {names[name]: [[None if math.isnan(v) else int(v) for v in row]

@@ -10,23 +10,17 @@ returns -1 for images that are not hand-like. ``hand_dataset(split)`` is the cou
 fixed set of five-finger hands (``course_utils.data.load_dataset("hands")``).
 
 ``python -m course_utils.hands sample --out FILE`` precomputes the samples lesson 08
-loads (IS, LS, ELS at several patch sizes, a CNN), seeded, written atomically; an
-interrupted run continues from its saved state (``course_utils.state``).
+loads (IS, LS, ELS at several patch sizes, a CNN); the command and its file format live
+in ``course_utils.hand_samples``.
 """
-import io
-import json
 import math
 import sys
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import cli
-from . import state as state_files
-from .files import tensor_sha256, write_atomic
 
 FINGER_RANGE = (3, 7)
 MAX_FINGERS = FINGER_RANGE[1]
@@ -192,31 +186,41 @@ def _dilate(mask, radius):
     return _hits(mask, radius) > 0
 
 
-def label_components(mask):
-    """(B, 1, H, W) bool -> (B, 1, H, W) int64 labels of 8-connected components, 0 = background.
+def label_components(mask, connectivity=8, wrap=False):
+    """(..., H, W) bool -> (..., H, W) int64 labels of connected components, 0 = background.
 
-    Each component carries the largest flat index (plus one) of its pixels. Labels
-    spread by 3 x 3 max-pooling; pointer jumping (a pixel takes the label of the pixel
-    its label names) makes long components converge in a few rounds, not one per pixel.
+    ``connectivity`` 4 joins edge neighbours, 8 also corner neighbours; ``wrap=True``
+    joins opposite edges (a torus, as the Turing simulations). Each component carries
+    the largest flat index (plus one) of its pixels. Labels spread to the neighbours'
+    maximum; pointer jumping (a pixel takes the label of the pixel its label names) makes
+    long components converge in a few rounds, not one per pixel.
     """
-    if mask.ndim != 4 or mask.shape[1] != 1:
-        raise ValueError(f"mask has shape {tuple(mask.shape)}; pass (B, 1, H, W)")
-    b, _, h, w = mask.shape
-    if h * w >= 2 ** 24:
-        raise ValueError(f"a {h} x {w} mask is too large to label; keep H * W below 2**24")
-    # float32 holds indices below 2**24 exactly; max_pool2d has no integer kernel.
-    index = torch.arange(1, h * w + 1, dtype=torch.float32).view(1, 1, h, w)
-    labels = torch.where(mask, index, torch.zeros(())).flatten(1)
-    flat_mask = mask.flatten(1)
+    if mask.ndim < 2 or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor (..., H, W); got {mask.dtype} "
+                         f"of shape {tuple(mask.shape)}")
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8, not {connectivity!r}")
+    *batch, h, w = mask.shape
+    on = mask.reshape(-1, h, w)
+    # int32 halves the memory traffic of int64; flat indices stay far below 2**31 here
+    index = torch.arange(1, h * w + 1, dtype=torch.int32, device=mask.device).reshape(1, h, w)
+    labels = torch.where(on, index, 0)
     while True:
-        grown = F.max_pool2d(labels.view(b, 1, h, w), 3, stride=1, padding=1).flatten(1)
-        grown = torch.where(flat_mask, grown, labels)
-        # Labels only grow and always name a pixel of the same component.
-        jumped = torch.gather(grown, 1, (grown.long() - 1).clamp(min=0))
-        grown = torch.where(flat_mask, torch.maximum(grown, jumped), grown)
-        if torch.equal(grown, labels):
-            return labels.long().view(b, 1, h, w)
-        labels = grown
+        p = F.pad(labels[:, None], (1, 1, 1, 1), mode="circular" if wrap else "constant")[:, 0]
+        if connectivity == 8:  # the 3 x 3 maximum, one axis after the other
+            across = torch.maximum(torch.maximum(p[:, :, :-2], p[:, :, 1:-1]), p[:, :, 2:])
+            spread = torch.maximum(torch.maximum(across[:, :-2], across[:, 1:-1]), across[:, 2:])
+        else:
+            spread = torch.maximum(torch.maximum(p[:, :-2, 1:-1], p[:, 2:, 1:-1]),
+                                   torch.maximum(p[:, 1:-1, :-2], p[:, 1:-1, 2:]))
+            spread = torch.maximum(spread, labels)
+        spread = torch.where(on, spread, 0)
+        # labels only grow and always name a pixel of the same component
+        jumped = torch.gather(spread.flatten(1), 1, (spread.flatten(1).long() - 1).clamp(min=0))
+        spread = torch.where(on, torch.maximum(spread, jumped.view_as(spread)), 0)
+        if torch.equal(spread, labels):
+            return labels.long().reshape(*batch, h, w)
+        labels = spread
 
 
 def _component_areas(labels):
@@ -299,129 +303,6 @@ def count_fingers(images, return_parts=False):
     return count, {"mask": mask, "palm": palm, "fingers": finger_labels * kept}
 
 
-# ---------------------------------------------------------------- precomputed samples
-SAMPLES_FILE = Path(__file__).resolve().parent / "data" / "hands_samples.npz"
-
-
-def _machine_denoiser(name, k, train, cnn):
-    """The denoiser ``(x, b) -> D`` of machine "IS", "LS", "ELS" (patch size k, zero boundaries) or "CNN" (a model)."""
-    from .scores import machine
-    if name == "CNN":
-        from .models import as_denoiser
-        return as_denoiser(cnn)
-    kinds = {"IS": "ideal", "LS": "local", "ELS": "els"}
-    if name not in kinds:
-        raise ValueError(f"unknown machine {name!r}; choose IS, LS, ELS or CNN")
-    return machine(kinds[name], train, k, "zeros")
-
-
-def sample_noise(n, seed, size=DATASET_SIZE):
-    """(n, 1, size, size) standard normal starting noise; sample i depends only on (seed, i)."""
-    u = np.random.default_rng(int(seed)).standard_normal((int(n), 1, size, size))
-    return torch.from_numpy(u).float()
-
-
-def _quantise(images):
-    """(B, 1, H, W) in [-1, 1] -> uint8: 1/255 steps are far below what the counter sees."""
-    return np.round((images.clamp(-1, 1).numpy() + 1) * 127.5).astype(np.uint8)
-
-
-def _write_samples(path, arrays, meta):
-    """Write the uint8 sample arrays and their metadata to the .npz file ``path``, atomically."""
-    payload = {**arrays, "meta": np.array(json.dumps(meta))}
-    buffer = io.BytesIO()  # np.savez needs a seekable stream; the file is small
-    np.savez_compressed(buffer, **payload)
-    write_atomic(path, lambda stream: stream.write(buffer.getvalue()))
-
-
-def load_samples(path=SAMPLES_FILE):
-    """Precomputed samples -> (dict machine label -> (B, 1, H, W) float32 in [-1, 1], metadata dict)."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no samples at {path}; make them with "
-                         f"`python -m course_utils.hands sample --out {path}`")
-    with np.load(path) as data:
-        meta = json.loads(str(data["meta"]))
-        samples = {label: torch.from_numpy(data[f"x/{label}"].astype(np.float32) / 127.5 - 1)
-                   for label in meta["machines"]}
-    return samples, meta
-
-
-def _label(name, k):
-    return name if name in ("IS", "CNN") else f"{name} k={k}"
-
-
-def sample_machines(out, n=16, seed=0, steps=10, patch_sizes=(3, 5, 7, 11), cnn=None,
-                    command=None, log=print, state_path=None):
-    """Sample IS, LS and ELS (each patch size, zero boundaries) and optionally a CNN (a shipped
-    checkpoint name) from the same noise; write ``out`` (atomic). ``state_path`` keeps the
-    finished machines of an interrupted run (tied to all that determines them)."""
-    from .diffusion import ddim_sample
-    if n < 1 or steps < 1:
-        raise ValueError(f"n and steps must be >= 1 (got n={n}, steps={steps})")
-    for k in patch_sizes:
-        if k < 1 or k % 2 == 0:
-            raise ValueError(f"patch size {k} must be odd and >= 1, e.g. 3 5 7 11")
-    cnn_model = None
-    if cnn:  # before any sampling: a wrong name must not cost the whole run
-        from .models import load_pretrained
-        cnn_model = load_pretrained(cnn)
-    config = {"n": n, "seed": seed, "steps": steps, "dataset": "hands", "size": DATASET_SIZE,
-              "train": DATASET_COUNTS["train"], "boundary": "zeros"}
-    plan = [("IS", None)] + [("LS", k) for k in patch_sizes] + [("ELS", k) for k in patch_sizes]
-    if cnn:
-        plan.append(("CNN", cnn))
-    train, _ = hand_dataset("train")
-    noise = sample_noise(n, seed)
-    want = state_files.fingerprint(
-        **config, data_sha256=tensor_sha256({"train": train}), noise_shape=list(noise.shape),
-        cnn=cnn, cnn_weights_sha256=tensor_sha256(cnn_model.state_dict()) if cnn else None)
-    done = (state_files.load(state_path, want) if state_path else None) or {}
-    for name, k in plan:
-        label = _label(name, k)
-        if label in done:
-            continue
-        log(f"sampling {label} ({n} samples, {steps} steps)")
-        torch.manual_seed(seed)
-        images = ddim_sample(_machine_denoiser(name, k, train, cnn_model), noise.clone(), steps)
-        done[label] = torch.from_numpy(_quantise(images))
-        if state_path:
-            state_files.save(state_path, want, done)
-    labels = [_label(name, k) for name, k in plan]
-    meta = {"config": config, "machines": labels, "command": command, "cnn": cnn}
-    _write_samples(out, {f"x/{label}": done[label].numpy() for label in labels}, meta)
-    return meta
-
-
-def parser():
-    p = cli.Parser(prog="python -m course_utils.hands",
-                   description="Procedural hands: precompute lesson 08's samples.",
-                   epilog=state_files.HELP)
-    sub = p.add_subparsers(dest="command", required=True)
-    sample = sub.add_parser("sample", help="sample IS / LS / ELS / a CNN from the same noise",
-                            epilog=state_files.HELP)
-    sample.add_argument("--out", default=str(SAMPLES_FILE))
-    sample.add_argument("--n", type=cli.positive_int, default=16)
-    sample.add_argument("--seed", type=cli.seed, default=0)
-    sample.add_argument("--steps", type=cli.positive_int, default=10)
-    cli.add_patch_sizes(sample, "3,5,7,11")
-    sample.add_argument("--cnn", default=None, help="a shipped checkpoint, e.g. hands-resnet-zeros")
-    cli.add_threads(sample, default=2)
-    return p
-
-
-def _sample(args, argv):
-    cli.set_threads(args.threads)
-    out = cli.output_file(args.out)
-    state_path = state_files.state_file("hands-sample", out)
-    sample_machines(out, args.n, args.seed, args.steps, tuple(cli.patch_sizes(args)), args.cnn,
-                    cli.command_line("python -m course_utils.hands", argv), state_path=state_path)
-    state_files.discard(state_path)
-
-
-def main(argv=None):
-    return cli.run(_sample, parser(), argv, interrupted=state_files.INTERRUPTED)
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the documented command, python -m course_utils.hands sample
+    from .hand_samples import main  # here, not above: hand_samples imports this module
     sys.exit(main())

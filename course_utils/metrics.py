@@ -1,15 +1,12 @@
 """How new is a sample? Distances to the training set, and agreement between two samplers.
 
 Distances are root-mean-square pixel differences (the typical per-pixel error, on the
-same scale as pixels in [-1, 1]) so that whole images and k x k patches compare
-directly. Everything is computed in float64 over chunks of the training set; each
-distance is computed on its own, so results do not depend on batch or chunk size.
+same scale as pixels in [-1, 1]) so that whole images and k x k patches
+(``scores.nearest_patches``) compare directly. Everything is computed in float64 over
+chunks of the training set; each distance is computed on its own, so results do not
+depend on batch or chunk size.
 """
 import torch
-import torch.nn.functional as F
-
-BOUNDARIES = ("zeros", "circular")
-QUERY_BLOCK = 2048  # query windows per distance block: bounds memory at 2048 x chunk*H*W
 
 
 def _check_images(name, images, ndim=4):
@@ -54,62 +51,6 @@ def nearest_image(samples, train, chunk=256):
         best = torch.where(better, value, best)
         index = torch.where(better, arg + start, index)
     return {"dist": (best / x.shape[1]).sqrt(), "index": index}
-
-
-def _pad(images, k, boundary):
-    """(N, C, H, W) -> (N, C, H + k - 1, W + k - 1), wrapped or zero-padded."""
-    r = k // 2
-    return F.pad(images, (r, r, r, r), mode="circular" if boundary == "circular" else "constant")
-
-
-def _windows(images, k, boundary):
-    """(N, C, H, W) -> (N, H*W, C*k*k) float64 windows centred on every pixel."""
-    return F.unfold(_pad(images.detach().double(), k, boundary), k).transpose(1, 2)
-
-
-def nearest_patch(samples, train, k, boundary="zeros", chunk=8):
-    """(B, C, H, W), (N, C, H, W) -> dict(dist, image, row, col), each (B, H, W).
-
-    For every pixel p of every sample: the k x k window at p against every k x k window
-    of every training image at every position (padded as ``boundary`` says), and the
-    RMS pixel distance to the closest one, with where it lies. Small everywhere means
-    every local piece of the sample exists somewhere in the training set.
-    """
-    _check_pair(samples, train)
-    if not isinstance(k, int) or k < 1 or k % 2 == 0:
-        raise ValueError(f"k must be an odd positive integer (a window centred on a pixel), not {k!r}")
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {BOUNDARIES}, not {boundary!r}")
-    if chunk < 1:
-        raise ValueError(f"chunk must be a positive number of training images, not {chunk}")
-    B, C, H, W = samples.shape
-    query = _windows(samples, k, boundary).reshape(B * H * W, -1)
-    query32 = query.float()
-    best = torch.full((B * H * W,), float("inf"))
-    where = torch.zeros(B * H * W, dtype=torch.int64)
-    for start in range(0, len(train), chunk):
-        patches = _windows(train[start:start + chunk], k, boundary).reshape(-1, query.shape[1]).float()
-        p2 = (patches ** 2).sum(1)
-        for rows in range(0, len(query), QUERY_BLOCK):
-            # |q|^2 is the same for every candidate of a row: leave it out of the argmin
-            d2 = torch.addmm(p2, query32[rows:rows + QUERY_BLOCK], patches.T, alpha=-2)
-            value, arg = d2.min(dim=1)
-            block = slice(rows, rows + len(value))
-            better = value < best[block]
-            best[block] = torch.where(better, value, best[block])
-            where[block] = torch.where(better, arg + start * H * W, where[block])
-    # float32 only chooses the patch; its distance is recomputed exactly in float64
-    image, position = where // (H * W), where % (H * W)
-    row, col = position // W, position % W
-    padded = _pad(train.detach().double(), k, boundary)
-    offsets = torch.arange(k)
-    chosen = padded[image[:, None, None, None], torch.arange(C)[None, :, None, None],
-                    (row[:, None] + offsets)[:, None, :, None],
-                    (col[:, None] + offsets)[:, None, None, :]]
-    best = ((query - chosen.flatten(1)) ** 2).sum(1)
-    shape = (B, H, W)
-    return {"dist": (best / query.shape[1]).sqrt().reshape(shape),
-            "image": image.reshape(shape), "row": row.reshape(shape), "col": col.reshape(shape)}
 
 
 def pearson_r(a, b):

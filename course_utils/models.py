@@ -1,4 +1,4 @@
-"""Small convolutional diffusion models that predict noise, and the shipped checkpoints.
+"""Small convolutional diffusion models that predict noise (the shipped ones: ``course_utils.checkpoints``).
 
 ``ResNet``: the paper's minimal backbone (Kamb & Ganguli 2025): 3x3 convolutions, no
 normalisation, residual connections, a noise-level embedding added in every block.
@@ -14,18 +14,14 @@ self-attention block at the lowest resolution (``attention=True``, lesson 09).
 Both map ``(x, noise_var) -> eps_hat``; ``as_denoiser(model)`` turns one into the
 course's denoiser ``denoiser(x, noise_var) -> E[x0 | x]``.
 """
-import json
 import math
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .diffusion import denoised_from_eps
-from .files import sha256
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 PADDINGS = ("zeros", "circular")
 # At b = 1 exactly, D = (x - sqrt(b) eps) / sqrt(1 - b) is 0 / 0 for a noise-predicting
 # network. E[x0 | x] is continuous in b, so the networks are trained and evaluated up
@@ -224,33 +220,6 @@ def as_denoiser(model):
     return denoiser
 
 
-def available_pretrained(directory=CHECKPOINT_DIR):
-    """Names of the shipped checkpoints (those with a manifest)."""
-    return sorted(p.name[:-len(".json")] for p in Path(directory).glob("*.json")
-                  if not p.name.endswith((".schedule.json",)))
-
-
-def load_manifest(name, directory=CHECKPOINT_DIR):
-    """The manifest dict of checkpoint ``name``."""
-    path = Path(directory) / f"{name}.json"
-    if not path.exists():
-        known = ", ".join(available_pretrained(directory)) or "none"
-        raise ValueError(f"no checkpoint named {name!r} (no {path}); shipped: {known}")
-    return json.loads(path.read_text())
-
-
-def load_pretrained(name, directory=CHECKPOINT_DIR, device="cpu"):
-    """The shipped model ``name`` in eval mode, after verifying its sha256 against the manifest."""
-    manifest = load_manifest(name, directory)
-    path = Path(directory) / manifest["file"]
-    fix = f"restore it (git checkout {path.name}) or retrain it with: {manifest['command']}"
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint file {path} is missing; {fix}")
-    digest = sha256(path)
-    if digest != manifest["sha256"]:
-        raise ValueError(f"checkpoint file {path} is corrupt or modified (sha256 {digest[:12]}..., "
-                         f"manifest says {manifest['sha256'][:12]}...); {fix}")
-    return load_model_file(path, device)
 
 
 def load_model_file(path, device="cpu"):

@@ -10,6 +10,8 @@ block becomes ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` (markdown:
 nbgrader metadata: answer cells are solution cells, ``check("NN.id", ...)`` cells are
 locked, graded test cells worth the registered points.
 """
+import hashlib
+import json
 import os
 import re
 import sys
@@ -186,6 +188,77 @@ def execute(nb, workdir, timeout=600):
     return nb
 
 
+# ---------------------------------------------------------------- byte-stable outputs
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+MODEL_REFERENCE = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
+
+
+def merge_streams(outputs):
+    """Consecutive stream outputs of one stream as one: how the kernel flushed is not content."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
+def _widget_order(state, roots):
+    """Model ids in a fixed order: depth-first from the displayed ``roots``, then the rest by content."""
+    order, seen = [], set()
+
+    def visit(model_id):
+        if model_id in seen or model_id not in state:
+            return
+        seen.add(model_id)
+        order.append(model_id)
+        for ref in MODEL_REFERENCE.findall(json.dumps(state[model_id], sort_keys=True)):
+            visit(ref)
+
+    def without_ids(model_id):  # content alone orders the models no output displays
+        return MODEL_REFERENCE.sub("IPY_MODEL_", json.dumps(state[model_id], sort_keys=True))
+
+    for root in roots:
+        visit(root)
+    for model_id in sorted(set(state) - seen, key=without_ids):
+        visit(model_id)
+    return order
+
+
+def stable_widget_ids(nb, name):
+    """Replace the random widget model ids by ids derived from ``name`` and their order, in place."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    if not state:
+        return nb
+    views = [output.data[WIDGET_VIEW] for cell in nb.cells for output in cell.get("outputs", [])
+             if WIDGET_VIEW in output.get("data", {})]
+    order = _widget_order(state, [view["model_id"] for view in views])
+    renamed = {old: hashlib.sha256(f"{name}:{n}".encode()).hexdigest()[:32]
+               for n, old in enumerate(order)}
+
+    def rename(match):
+        return "IPY_MODEL_" + renamed.get(match.group(1), match.group(1))
+
+    nb.metadata["widgets"][WIDGET_STATE]["state"] = {
+        renamed[old]: json.loads(MODEL_REFERENCE.sub(rename, json.dumps(state[old])))
+        for old in order}
+    for view in views:
+        view["model_id"] = renamed.get(view["model_id"], view["model_id"])
+    return nb
+
+
+def stable_outputs(nb, name):
+    """Executed ``nb`` with what varies from run to run normalised: stream chunks and widget ids."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
+    return stable_widget_ids(nb, name)
+
+
 def build(lessons, run=True):
     """Regenerate (and execute) both notebooks of each lesson; returns [(path, seconds)]."""
     timings = []
@@ -199,6 +272,7 @@ def build(lessons, run=True):
                 except Exception as err:
                     raise LessonSourceError(f"executing the {version} notebook of "
                                             f"{lesson.source.name} failed:\n{err}") from None
+                stable_outputs(nb, f"{lesson.slug}/{version}")
             timings.append((path, time.perf_counter() - start))
             _write_atomic(nb, path)
             print(f"wrote {path.relative_to(lesson.source.parents[2])} "

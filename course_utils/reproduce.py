@@ -12,19 +12,17 @@ network's weights, the data, the schedules, steps and boundary; not to --batch, 
 changes no result beyond float rounding.
 """
 import sys
-from pathlib import Path
 
 import torch
 
 from . import cli
 from . import state as state_files
-from .calibrate import load_schedule
+from .checkpoints import Checkpoint
 from .cli import seed_noise
-from .data import load_dataset
 from .diffusion import ddim_sample
 from .files import save_torch, tensor_sha256
 from .metrics import pearson_r
-from .models import CHECKPOINT_DIR, as_denoiser, load_manifest, load_pretrained
+from .models import as_denoiser
 from .progress import progress
 from .scores import machine
 
@@ -71,15 +69,6 @@ def reproduce(model, train, boundary, seeds, els_schedule, ls_schedule, steps=20
     return result
 
 
-def load_results(name, directory=CHECKPOINT_DIR):
-    """The shipped comparison of checkpoint ``name`` (the dict the CLI saves)."""
-    path = Path(directory) / f"{name}.reproduce.pt"
-    if not path.exists():
-        raise ValueError(f"no shipped comparison {path}; make it with: python -m "
-                         f"course_utils.reproduce --model {name} --seeds 0-99 --out {path}")
-    return torch.load(path, weights_only=True)
-
-
 def summary(result):
     """Median r per machine and the fraction of seeds where ELS beats IS (floats)."""
     return {"median_r_els": float(result["r_els"].median()),
@@ -120,13 +109,11 @@ def parser():
 def _reproduce(args, argv):
     cli.set_threads(args.threads)
     out = cli.output_file(args.out)
-    manifest = load_manifest(args.model)
-    model = load_pretrained(args.model)
-    train, _ = load_dataset(manifest["data"], "train")
-    els_k, ls_k = load_schedule(args.model, "els"), load_schedule(args.model, "ls")
+    checkpoint = Checkpoint(args.model)
+    els_k, ls_k = checkpoint.schedule("els"), checkpoint.schedule("ls")
     partial = state_files.state_file("reproduce", out)
-    result = reproduce(model, train, manifest["config"]["padding"], args.seeds, els_k, ls_k,
-                       args.steps, args.batch, partial=partial)
+    result = reproduce(checkpoint.model(), checkpoint.train_data(), checkpoint.boundary,
+                       args.seeds, els_k, ls_k, args.steps, args.batch, partial=partial)
     result["model"] = args.model
     save_torch(result, out)
     state_files.discard(partial)

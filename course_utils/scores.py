@@ -244,8 +244,11 @@ def els_denoise(x, train, noise_var, k, boundary="circular", chunk_size=None, ca
 def nearest_patches(x, train, k, boundary="circular", chunk_size=None, cache=True):
     """(B, C, H, W) images -> the closest admissible training patch to each k x k window (the b -> 0 limit of ELS).
 
-    Returns dict(dist2, image, row, col), each (B, H, W): the squared distance and the
-    training image and centre pixel of the nearest patch.
+    Returns dict(dist, image, row, col), each (B, H, W): the RMS pixel distance (float64,
+    the scale of ``metrics.nearest_image``) and the training image and centre pixel of
+    the nearest patch. Admissible as for ELS: any position on the torus ("circular");
+    with "zeros" a window that overlaps the border only matches training windows that
+    overlap it the same way. Small everywhere: every local piece exists in the training set.
     """
     train = _check_images(x, train)
     k = _check_k(k)
@@ -258,15 +261,15 @@ def nearest_patches(x, train, k, boundary="circular", chunk_size=None, cache=Tru
     else:
         _, flat = _els(x, train, ones, k, boundary, chunk_size, False, True)
     source = _source_dict(flat, x.shape)
-    # the winners' distances directly: no cancellation as in |q|^2 - 2 q.p + |p|^2
-    queries = _windows(x, k, boundary).reshape(-1, x.shape[1] * k * k)
+    # the winners' distances directly, in float64: no cancellation as in |q|^2 - 2 q.p + |p|^2
+    queries = _windows(x.double(), k, boundary).reshape(-1, x.shape[1] * k * k)
     offsets = torch.arange(k, device=x.device)
     rows = source["row"].reshape(-1, 1) + offsets  # padded coordinates of the winning window
     cols = source["col"].reshape(-1, 1) + offsets
-    best = _padded(train, k, boundary)[source["image"].reshape(-1, 1, 1), :, rows[:, :, None],
-                                       cols[:, None, :]]
+    best = _padded(train.double(), k, boundary)[source["image"].reshape(-1, 1, 1), :,
+                                                rows[:, :, None], cols[:, None, :]]
     best = best.permute(0, 3, 1, 2).reshape(queries.shape)
-    source["dist2"] = ((queries - best) ** 2).sum(dim=1).reshape(source["row"].shape)
+    source["dist"] = ((queries - best) ** 2).mean(dim=1).sqrt().reshape(source["row"].shape)
     return source
 
 

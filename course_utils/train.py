@@ -21,10 +21,11 @@ import torch
 
 from . import cli
 from . import state as state_files
+from .checkpoints import DIRECTORY as CHECKPOINT_DIR
 from .data import load_dataset
 from .diffusion import add_noise, cosine_noise_var
 from .files import save_torch, sha256, tensor_sha256, write_text
-from .models import CHECKPOINT_DIR, MAX_NOISE_VAR, build_model
+from .models import MAX_NOISE_VAR, build_model
 from .progress import progress
 
 EMA_DECAY = 0.999

@@ -18,6 +18,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F_nn
 
+from .hands import label_components
+
 GS_DU, GS_DV, GS_DT = 0.16, 0.08, 1.0
 SIM_THREADS = 1  # torch threads for the simulation loops (see _sim_threads)
 # Pearson-type regimes of the (F, k) plane for Du, Dv = 0.16, 0.08 (dt = 1).
@@ -399,24 +401,6 @@ PATTERN_CLASSES = ("uniform", "spots", "stripes", "mixed")
 SPOT_AREA = 80  # cells: a Gray-Scott spot (Du = 0.16) covers about 30-50
 
 
-def label_components(on):
-    """(B, H, W) bool -> (B, H, W) int64 labels of 4-connected regions on the torus (0 = background)."""
-    b, h, w = on.shape
-    labels = torch.where(on, torch.arange(1, h * w + 1).reshape(1, h, w).expand(b, h, w), 0)
-    while True:
-        spread = labels
-        for shift, dim in ((1, 1), (-1, 1), (1, 2), (-1, 2)):
-            spread = torch.maximum(spread, torch.roll(labels, shift, dim))
-        spread = torch.where(on, spread, 0)
-        # pointer jumping: adopt the label that one's label points at, if larger
-        flat = spread.reshape(b, -1)
-        jumped = torch.gather(flat, 1, (flat - 1).clamp_min(0)).reshape(b, h, w)
-        spread = torch.where(on, torch.maximum(spread, jumped), 0)
-        if torch.equal(spread, labels):
-            return labels
-        labels = spread
-
-
 def pattern_class(v, spot_area=SPOT_AREA, flat=0.05):
     """(B, H, W) Gray-Scott v -> (B,) int64 class index into PATTERN_CLASSES.
 
@@ -428,7 +412,7 @@ def pattern_class(v, spot_area=SPOT_AREA, flat=0.05):
     b, h, w = v.shape
     low, high = v.amin(dim=(1, 2)), v.amax(dim=(1, 2))
     on = v > ((low + high) / 2)[:, None, None]
-    labels = label_components(on)
+    labels = label_components(on, connectivity=4, wrap=True)
     offset = (torch.arange(b) * (h * w + 1))[:, None, None]
     sizes = torch.bincount((labels + offset).flatten(), minlength=b * (h * w + 1))
     area_of = sizes[(labels + offset)]  # each cell: the area of its blob

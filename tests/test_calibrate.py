@@ -1,5 +1,6 @@
 """Calibration of k(t): recovers a known schedule at the right indices; ties and ranges."""
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -70,9 +71,8 @@ def test_cli_writes_a_readable_schedule_with_its_command(train, tmp_path, monkey
     from course_utils.models import ResNet
     torch.manual_seed(0)
     model = ResNet(width=8, depth=2).eval()
-    monkeypatch.setattr(cal, "load_manifest", lambda name: {"data": "digits", "config": {"padding": "zeros"}})
-    monkeypatch.setattr(cal, "load_pretrained", lambda name: model)
-    monkeypatch.setattr(cal, "load_dataset", lambda name, split: (train, None))
+    fake = SimpleNamespace(boundary="zeros", model=lambda: model, train_data=lambda: train)
+    monkeypatch.setattr(cal, "Checkpoint", lambda name: fake)
     out = tmp_path / "tiny.schedule.json"
     old = os.umask(0o022)
     try:

@@ -12,13 +12,14 @@ import benchmarks.bench_scores as bench_scores
 import benchmarks.bench_turing as bench_turing
 import course_utils.calibrate as calibrate
 import course_utils.diffusion as diffusion
-import course_utils.hands as hands
+import course_utils.hand_samples as hand_samples
+from course_utils.checkpoints import Checkpoint
 import course_utils.notebooks as notebooks
 import course_utils.reproduce as reproduce
 import course_utils.train as train
 from course_utils import cli, files, state
 from course_utils.data import downloads
-from course_utils.models import CHECKPOINT_DIR
+from course_utils.checkpoints import DIRECTORY as CHECKPOINT_DIR
 
 
 # ------------------------------------------------------------------------- files
@@ -185,19 +186,19 @@ MISTAKES = [  # (CLI, arguments, what stderr says, prepare)
     (calibrate.main, ["--model", "digits-resnet-zeros", "--seeds", "5-1"], "argument --seeds: '5-1' is an empty range", None),
     (calibrate.main, ["--model", "digits-resnet-zeros", "--ks", "2,4"], "must be odd", None),
     (calibrate.main, ["--model", "digits-resnet-zeros", "--out", "nodir/c.json"],
-     "nodir does not exist", lambda mp: mp.setattr(calibrate, "load_pretrained", _never("loading"))),
+     "nodir does not exist", lambda mp: mp.setattr(Checkpoint, "model", _never("loading"))),
     (calibrate.main, ["--model", "nope"], "no checkpoint named 'nope'", None),
     (reproduce.main, ["--model", "digits-resnet-zeros", "--out", "nodir/r.pt"],
-     "nodir does not exist", lambda mp: mp.setattr(reproduce, "load_pretrained", _never("loading"))),
+     "nodir does not exist", lambda mp: mp.setattr(Checkpoint, "model", _never("loading"))),
     (reproduce.main, ["--model", "digits-resnet-zeros", "--batch", "0", "--out", "r.pt"], "argument --batch", None),
     (reproduce.main, ["--model", "digits-resnet-zeros", "--seeds", "x", "--out", "r.pt"], "is not a range", None),
-    (hands.main, ["sample", "--seed", "-1"], "argument --seed: must be an integer >= 0", None),
-    (hands.main, ["sample", "--patch-sizes", "4"], "argument --patch-sizes: patch sizes must be odd", None),
-    (hands.main, ["sample", "--n", "0"], "argument --n", None),
-    (hands.main, ["sample", "--cnn", "nope", "--out", "s.npz"], "no checkpoint named 'nope'",
+    (hand_samples.main, ["sample", "--seed", "-1"], "argument --seed: must be an integer >= 0", None),
+    (hand_samples.main, ["sample", "--patch-sizes", "4"], "argument --patch-sizes: patch sizes must be odd", None),
+    (hand_samples.main, ["sample", "--n", "0"], "argument --n", None),
+    (hand_samples.main, ["sample", "--cnn", "nope", "--out", "s.npz"], "no checkpoint named 'nope'",
      lambda mp: mp.setattr(diffusion, "ddim_sample", _never("sampling"))),
-    (hands.main, ["sample", "--out", "nodir/s.npz"], "nodir does not exist", None),
-    (hands.main, [], "the following arguments are required: command", None),
+    (hand_samples.main, ["sample", "--out", "nodir/s.npz"], "nodir does not exist", None),
+    (hand_samples.main, [], "the following arguments are required: command", None),
     (notebooks.main, ["build", "99"], "no lesson source for 99", None),
     (notebooks.main, [], "the following arguments are required: command", None),
     (bench_all.main, ["nope"], "no benchmark named nope", None),

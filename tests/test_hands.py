@@ -1,12 +1,10 @@
-"""Procedural hands, the finger counter, and the precomputed-samples command."""
-import json
+"""Procedural hands, the finger counter and its connected-components labeller."""
 from collections import deque
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils import hands
 from course_utils.data import digits, load_dataset
 from course_utils.hands import count_fingers, hand_dataset, label_components, make_hands
 
@@ -77,9 +75,11 @@ def test_counter_rejects_bad_input():
         count_fingers(torch.full((1, 1, 24, 24), float("nan")))
 
 
-def _bfs_labels(mask):
-    """Reference: 8-connected components by breadth-first search, labelled as label_components does."""
+def _bfs_labels(mask, connectivity, wrap):
+    """Reference: components by breadth-first search, labelled as label_components does."""
     h, w = mask.shape
+    steps = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+             if (dy, dx) != (0, 0) and (connectivity == 8 or 0 in (dy, dx))]
     labels = np.zeros((h, w), dtype=np.int64)
     seen = np.zeros((h, w), dtype=bool)
     for i in range(h):
@@ -91,29 +91,33 @@ def _bfs_labels(mask):
             while queue:
                 y, x = queue.popleft()
                 members.append((y, x))
-                for dy in (-1, 0, 1):
-                    for dx in (-1, 0, 1):
-                        v, u = y + dy, x + dx
-                        if 0 <= v < h and 0 <= u < w and mask[v, u] and not seen[v, u]:
-                            seen[v, u] = True
-                            queue.append((v, u))
+                for dy, dx in steps:
+                    v, u = y + dy, x + dx
+                    if wrap:
+                        v, u = v % h, u % w
+                    if 0 <= v < h and 0 <= u < w and mask[v, u] and not seen[v, u]:
+                        seen[v, u] = True
+                        queue.append((v, u))
             top = max(y * w + x for y, x in members) + 1
             for y, x in members:
                 labels[y, x] = top
     return labels
 
 
-def test_label_components_matches_breadth_first_search():
+@pytest.mark.parametrize("connectivity, wrap", [(8, False), (4, True), (4, False), (8, True)])
+def test_label_components_matches_breadth_first_search(connectivity, wrap):
+    """8-connected in the plane for the finger counter, 4-connected on the torus for Turing patterns."""
     gen = torch.Generator().manual_seed(3)
     masks = torch.rand(6, 1, 17, 23, generator=gen) < torch.tensor([0.2, 0.4, 0.5, 0.6, 0.8, 1.0]).view(6, 1, 1, 1)
     spiral = torch.zeros(1, 1, 17, 23, dtype=torch.bool)  # one long winding component
-    spiral[0, 0, ::2, :] = True
-    spiral[0, 0, 1::4, -1] = True
-    spiral[0, 0, 3::4, 0] = True
+    spiral[0, 0, ::2, 1:-1] = True
+    spiral[0, 0, 1::4, -2] = True
+    spiral[0, 0, 3::4, 1] = True
     masks = torch.cat([masks, spiral])
-    labels = label_components(masks)
+    labels = label_components(masks, connectivity, wrap)
+    assert labels.shape == masks.shape and labels.dtype == torch.int64
     for mask, got in zip(masks, labels):
-        assert np.array_equal(got[0].numpy(), _bfs_labels(mask[0].numpy()))
+        assert np.array_equal(got[0].numpy(), _bfs_labels(mask[0].numpy(), connectivity, wrap))
 
 
 def test_hand_dataset_is_five_fingered_and_registered():
@@ -127,62 +131,3 @@ def test_hand_dataset_is_five_fingered_and_registered():
     assert not any(torch.equal(t, s) for t in test[:5] for s in train)
     with pytest.raises(ValueError, match="split"):
         hand_dataset("val")
-
-
-def _spy(monkeypatch, stop_at=None):
-    """Record the machines sampled; with ``stop_at``, stop with Ctrl-C at that machine."""
-    calls, real = [], hands._machine_denoiser
-
-    def spy(name, k, train, cnn):
-        calls.append((name, k))
-        if len(calls) == stop_at:
-            raise KeyboardInterrupt
-        return real(name, k, train, cnn)
-
-    monkeypatch.setattr(hands, "_machine_denoiser", spy)
-    return calls
-
-
-def test_sample_command_resumes_an_interrupted_run(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "s.npz"
-    args = ["sample", "--out", str(out), "--n", "2", "--steps", "2", "--patch-sizes", "3"]
-    state_path = hands.state_files.state_file("hands-sample", out)
-    _spy(monkeypatch, stop_at=2)
-    assert hands.main(args) == 130
-    assert not out.exists() and state_path.exists()
-    saved = torch.load(state_path, weights_only=True)["payload"]
-    calls = _spy(monkeypatch)
-    assert hands.main(args) == 0
-    assert calls == [("LS", 3), ("ELS", 3)]  # only what the first run had not done
-    samples, meta = hands.load_samples(out)
-    assert meta["machines"] == ["IS", "LS k=3", "ELS k=3"]
-    assert torch.equal(hands.torch.from_numpy(hands._quantise(samples["IS"])), saved["IS"])
-    assert all(x.shape == (2, 1, 24, 24) and x.min() >= -1 and x.max() <= 1 for x in samples.values())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
-    assert not state_path.exists()  # a finished run leaves no state
-
-
-def test_sample_command_never_resumes_another_runs_state(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "s.npz"
-    args = ["sample", "--out", str(out), "--n", "2", "--steps", "2", "--patch-sizes", "3"]
-    _spy(monkeypatch, stop_at=2)
-    assert hands.main(args) == 130
-    capsys.readouterr()
-    assert hands.main(args + ["--n", "3"]) == 2
-    err = capsys.readouterr().err
-    assert "belongs to another run (n, noise_shape differ: n was 2, now 3)" in err and "delete it" in err
-
-
-def test_sample_command_reports_errors(tmp_path, capsys):
-    assert hands.main(["sample", "--out", str(tmp_path / "s.npz"), "--n", "1", "--cnn", "nope"]) == 2
-    assert "no checkpoint named 'nope'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="no samples"):
-        hands.load_samples(tmp_path / "missing.npz")
-
-
-def test_shipped_samples_load():
-    if not hands.SAMPLES_FILE.exists():
-        pytest.skip("samples not made yet: python -m course_utils.hands sample")
-    samples, meta = hands.load_samples()
-    assert "IS" in samples and any(label.startswith("ELS") for label in samples)
-    assert json.loads(json.dumps(meta))["config"]["dataset"] == "hands"

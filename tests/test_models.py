@@ -1,14 +1,10 @@
-"""Networks: exact receptive fields, equivariance, the denoiser wrapper, checksummed checkpoints."""
-import json
+"""Networks: exact receptive fields, equivariance, the denoiser wrapper."""
 
 import pytest
 import torch
 
 from course_utils.diffusion import add_noise
-from course_utils.models import (CHECKPOINT_DIR, ResNet, UNet, as_denoiser, available_pretrained,
-                                 build_model, gradient_map, load_model_file, load_pretrained,
-                                 receptive_field)
-from course_utils.train import fresh_state, write_checkpoint
+from course_utils.models import ResNet, UNet, as_denoiser, build_model, gradient_map, receptive_field
 
 
 @pytest.mark.parametrize("depth", [2, 3, 5])
@@ -84,37 +80,3 @@ def test_denoiser_wrapper_inverts_the_noise_prediction(noise_var):
     assert torch.allclose(denoiser(add_noise(x0, noise_var, eps), noise_var), x0, atol=1e-4)
 
 
-def _write(tmp_path, name="tiny"):
-    state = fresh_state({"arch": "resnet", "channels": 1, "width": 8, "depth": 2, "padding": "zeros"}, 0, 1e-3)
-    write_checkpoint(state, tmp_path / f"{name}.pt", {"command": "python -m course_utils.train --out tiny"})
-    return state
-
-
-def test_load_pretrained_verifies_the_checksum(tmp_path):
-    state = _write(tmp_path)
-    model = load_pretrained("tiny", directory=tmp_path)
-    for key, value in state["ema"].state_dict().items():
-        assert torch.equal(model.state_dict()[key], value)
-    blob = bytearray((tmp_path / "tiny.pt").read_bytes())
-    blob[-100] ^= 1
-    (tmp_path / "tiny.pt").write_bytes(bytes(blob))
-    with pytest.raises(ValueError, match=r"tiny\.pt is corrupt.*python -m course_utils\.train"):
-        load_pretrained("tiny", directory=tmp_path)
-    (tmp_path / "tiny.pt").unlink()
-    with pytest.raises(FileNotFoundError, match=r"tiny\.pt is missing.*retrain"):
-        load_pretrained("tiny", directory=tmp_path)
-    with pytest.raises(ValueError, match="no checkpoint named 'huge'.*shipped: tiny"):
-        load_pretrained("huge", directory=tmp_path)
-
-
-def test_shipped_checkpoints_load_and_stay_small():
-    names = available_pretrained()
-    sizes = 0
-    for name in names:
-        manifest = json.loads((CHECKPOINT_DIR / f"{name}.json").read_text())
-        size = (CHECKPOINT_DIR / manifest["file"]).stat().st_size
-        assert size <= 5e6, f"{name} is {size / 1e6:.1f} MB; the limit is 5 MB"
-        sizes += size
-        model = load_pretrained(name)
-        assert model.config == load_model_file(CHECKPOINT_DIR / manifest["file"]).config
-    assert sizes <= 30e6

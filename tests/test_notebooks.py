@@ -116,3 +116,42 @@ def test_stale_notebook_is_detected(tmp_path):
     lesson.source.write_text("# %%\nx = 2\n")
     problems = notebooks.stale([lesson], root=tmp_path)
     assert len(problems) == 2 and all("stale" in p for p in problems)
+
+
+def test_merge_streams_joins_consecutive_chunks_of_one_stream():
+    new = nbformat.v4.new_output
+    chunks = [new("stream", name="stdout", text="a\n"), new("stream", name="stdout", text="b\n"),
+              new("stream", name="stderr", text="warn\n"), new("stream", name="stdout", text="c\n"),
+              new("execute_result", data={"text/plain": "1"}, execution_count=1),
+              new("stream", name="stdout", text="d\n")]
+    merged = notebooks.merge_streams(chunks)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in merged] == [
+        ("stream", "stdout", "a\nb\n"), ("stream", "stderr", "warn\n"), ("stream", "stdout", "c\n"),
+        ("execute_result", None, None), ("stream", "stdout", "d\n")]
+
+
+def test_rebuilding_an_unchanged_lesson_changes_no_byte(tmp_path):
+    """Widgets get random model ids and prints arrive in chunks; neither may reach the file."""
+    lesson = _lesson_from(tmp_path, """\
+        # %% [markdown]
+        # A probe with a widget and output printed in pieces.
+
+        # %%
+        import time
+        import ipywidgets
+        for i in range(3):
+            print("line", i, flush=True)
+            time.sleep(0.05)
+
+        # %%
+        ipywidgets.VBox([ipywidgets.IntSlider(3), ipywidgets.Label("three")])
+        """)
+    lesson.student_path.parent.mkdir()  # the notebooks run where they are stored
+    notebooks.build([lesson])
+    first = {path: path.read_bytes() for path in (lesson.student_path, lesson.solved_path)}
+    notebooks.build([lesson])
+    for path, content in first.items():
+        assert path.read_bytes() == content, f"{path.name} changed on a rebuild"
+    stored = nbformat.read(lesson.solved_path, as_version=4)
+    assert stored.metadata["widgets"], "the probe must exercise widget state"
+    assert [o.text for o in stored.cells[1].outputs] == ["line 0\nline 1\nline 2\n"]

@@ -1,11 +1,13 @@
 """The comparison: Pearson r as in the paper, results independent of batching, resumable."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 import course_utils.reproduce as rep
+from course_utils.checkpoints import Checkpoint
 from course_utils.data import digits
 from course_utils.diffusion import eps_from_denoised
 from course_utils.models import ResNet
@@ -108,11 +110,9 @@ def test_saved_seeds_of_another_network_or_dataset_are_never_reused(setup, tmp_p
 def tiny_cli(setup, monkeypatch):
     """reproduce.main on the tiny network of ``setup``, named "tiny"; returns a retrainer."""
     models = {"tiny": setup[0]}
-    monkeypatch.setattr(rep, "load_manifest", lambda name: {"data": "digits",
-                                                            "config": {"padding": "zeros"}})
-    monkeypatch.setattr(rep, "load_pretrained", lambda name: models[name])
-    monkeypatch.setattr(rep, "load_dataset", lambda name, split: (setup[1], None))
-    monkeypatch.setattr(rep, "load_schedule", lambda name, which: SCHEDULE)
+    monkeypatch.setattr(rep, "Checkpoint", lambda name: SimpleNamespace(
+        boundary="zeros", model=lambda: models[name], train_data=lambda: setup[1],
+        schedule=lambda which: SCHEDULE))
 
     def retrain():
         torch.manual_seed(len(models) + 6)
@@ -183,11 +183,6 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     assert "no checkpoint named 'no-such-model'" in err and "Traceback" not in err
 
 
-def test_missing_shipped_comparison_names_the_command(tmp_path):
-    with pytest.raises(ValueError, match="python -m course_utils.reproduce --model nope"):
-        rep.load_results("nope", directory=tmp_path)
-
-
 def test_comparison_table_puts_our_medians_beside_the_papers():
     fake = {"seeds": torch.arange(3), "r_els": torch.tensor([0.9, 0.5, 0.7]),
             "r_ls": torch.tensor([0.1, 0.2, 0.3]), "r_ideal": torch.tensor([0.6, 0.6, 0.8])}
@@ -208,7 +203,7 @@ def test_readme_headline_table_matches_the_shipped_comparisons(row_start, name):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith(row_start))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    s = rep.summary(rep.load_results(name))
+    s = rep.summary(Checkpoint(name).results())
     assert s["seeds"] == 100
     assert cells[1:4] == [f"{s['median_r_els']:.3f}", f"{s['median_r_ls']:.3f}", f"{s['median_r_ideal']:.3f}"]
     assert cells[4] == f"{100 * s['els_beats_ideal']:.0f} %"
@@ -217,5 +212,5 @@ def test_readme_headline_table_matches_the_shipped_comparisons(row_start, name):
 @pytest.mark.parametrize("name, least_r", [("digits-resnet-zeros", 0.90), ("digits-unet-zeros", 0.85)])
 def test_shipped_networks_meet_the_papers_bar(name, least_r):
     """The course's claim: the ELS machine predicts its own trained networks as well as the paper's."""
-    s = rep.summary(rep.load_results(name))
+    s = rep.summary(Checkpoint(name).results())
     assert s["median_r_els"] >= least_r and s["els_beats_ideal"] >= 0.9

@@ -177,7 +177,16 @@ def test_nearest_patches_match_brute_force():
             got = nearest_patches(x0, train, 3, boundary=boundary, chunk_size=3, cache=cache)
             for key in ("image", "row", "col"):
                 assert torch.equal(got[key], expected[key]), (boundary, key, cache)
-            assert (got["dist2"].double() - expected["dist2"]).abs().max() < 1e-4
+            rms = (expected["dist2"] / (2 * 3 * 3)).sqrt()  # 2 channels, 3 x 3 windows
+            assert got["dist"].dtype == torch.float64 and (got["dist"] - rms).abs().max() < 1e-6
+
+
+def test_nearest_patches_of_a_shifted_training_image_are_exact_copies():
+    """A circular shift makes a new image whose every window exists in the training set."""
+    _, train, _ = _data(1, 4, 1, 6, 6, seed=12)
+    shifted = torch.roll(train[2:3], shifts=(2, -1), dims=(2, 3))
+    assert nearest_patches(shifted, train, 3, "circular")["dist"].max() < 1e-6
+    assert (shifted - train).flatten(1).norm(dim=1).min() > 1
 
 
 # ---------------------------------------------------------------- properties

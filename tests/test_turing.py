@@ -9,8 +9,8 @@ from PIL import Image
 
 from course_utils import turing
 from course_utils.turing import (check_dt, count_digits, dominant_wavelength, fastest_mode,
-                                 gray_scott, gray_scott_seed, growth_rate, label_components,
-                                 laplacian, noflux_laplacian, pattern_class, schnakenberg,
+                                 gray_scott, gray_scott_seed, growth_rate, laplacian,
+                                 noflux_laplacian, pattern_class, schnakenberg,
                                  schnakenberg_jacobian, texture_dataset, turing_unstable)
 
 
@@ -48,26 +48,6 @@ def _noflux_loop(x, mask):
                 if 0 <= a < h and 0 <= b < w and mask[a][b]:
                     out[i][j] += x[a][b] - x[i][j]
     return torch.tensor(out, dtype=torch.float64)
-
-
-def _flood_fill_count(on):
-    """Number of 4-connected regions of a 2-D bool list on the torus."""
-    h, w = len(on), len(on[0])
-    seen, count = set(), 0
-    for i in range(h):
-        for j in range(w):
-            if on[i][j] and (i, j) not in seen:
-                count += 1
-                stack = [(i, j)]
-                seen.add((i, j))
-                while stack:
-                    a, b = stack.pop()
-                    for da, db in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-                        n = ((a + da) % h, (b + db) % w)
-                        if on[n[0]][n[1]] and n not in seen:
-                            seen.add(n)
-                            stack.append(n)
-    return count
 
 
 def _random_fields(batch=3, h=7, w=9, seed=0, dtype=torch.float64):
@@ -284,15 +264,6 @@ def test_wider_buds_grow_more_digits():
     counts = [count_digits(r[-1], m[-1]) for r, m in zip(record, shape)]
     assert counts[0] == 1 and counts[0] < counts[1] < counts[2]
     assert shape[:, 0].sum(1).tolist() < shape[:, -1].sum(1).tolist()  # the bud widened
-
-
-def test_label_components_matches_flood_fill_on_the_torus():
-    gen = torch.Generator().manual_seed(4)
-    on = torch.rand(5, 12, 10, generator=gen) > 0.55
-    labels = label_components(on)
-    for b in range(5):
-        assert len(torch.unique(labels[b][on[b]])) == _flood_fill_count(on[b].tolist())
-        assert torch.equal(labels[b] > 0, on[b])
 
 
 def test_pattern_class_on_drawn_patterns():

@@ -25,7 +25,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.diffusion import cosine_noise_var, ddim_sample, sampling_noise_vars
+from course_utils.diffusion import Trajectory, cosine_noise_var, ddim_sample, sampling_noise_vars
 from course_utils.grading import check
 
 torch.manual_seed(0)
@@ -182,11 +182,13 @@ plt.show()
 # $$x_{t_{i-1}} = \sqrt{1-b_{i-1}}\;D(x_{t_i}) + \sqrt{b_{i-1}}\;\hat\varepsilon .$$
 #
 # `course_utils.diffusion.ddim_sample(denoiser, noise, steps)` does exactly this for any
-# denoiser; read its 20 lines. We draw 500 samples and follow 60 of them.
+# denoiser; read its loop. A `Trajectory` callback keeps every step: we draw 500 samples
+# and follow 60 of them.
 
 # %%
 noise = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
-samples, path = ddim_sample(point_denoiser, noise, steps=20, return_trajectory=True)
+path = Trajectory()
+samples = ddim_sample(point_denoiser, noise, 20, callback=path)
 nearest = torch.cdist(samples, train).min(dim=1)
 print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in sampling_noise_vars(20).flip(0)[:4].tolist()]} ... "
       f"{sampling_noise_vars(20)[0].item():.1e}")
@@ -195,8 +197,8 @@ print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in sampling_noise_v
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
 ax = axes[0]
 for i in range(60):
-    ax.plot(*path["x"][:, i].T, color=colors[nearest.indices[i]], lw=0.8, alpha=0.7)
-    ax.scatter(*path["x"][0, i], color="0.6", s=6)
+    ax.plot(*path.x[:, i].T, color=colors[nearest.indices[i]], lw=0.8, alpha=0.7)
+    ax.scatter(*path.x[0, i], color="0.6", s=6)
 ax.scatter(*train.T, c=colors, s=160, marker="*", edgecolor="k", zorder=3)
 ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), aspect="equal",
        title="60 DDIM trajectories, from noise (grey) to t = 0")

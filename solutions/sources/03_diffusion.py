@@ -236,7 +236,7 @@ for i in range(20, 0, -1):
     xs.append(x)
     ds.append(denoised)
 is_samples = x
-library = ddim_sample(is_denoiser, noise, steps=20)
+library = ddim_sample(is_denoiser, noise, 20)
 print(f"largest difference to ddim_sample: {(library - is_samples).abs().max().item():.3g}")
 
 # %%

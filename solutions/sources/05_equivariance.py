@@ -28,11 +28,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils.data import lesson_data
-from course_utils.diffusion import add_noise, cosine_noise_var, ddim_sample
+from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import check
-from course_utils.metrics import nearest_image, nearest_patch
+from course_utils.metrics import nearest_image
 from course_utils.plots import show_images, show_sources
-from course_utils.scores import els_denoise, ideal_denoise, local_denoise
+from course_utils.scores import (PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine,
+                                 nearest_patches)
 
 torch.manual_seed(0)
 # The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
@@ -170,22 +171,18 @@ plt.show()
 # The sampler is the same as before. Trained networks behave as if their patch size grows
 # with the noise level. We use the schedule that lesson 07 calibrates against the small
 # zero-padded ResNet of lesson 06 (`course_utils/checkpoints/digits-resnet-zeros.schedule.json`):
-# $k = 3$ at the quietest steps, 5 and 7 in the middle, 9 at the noisiest. The library's
-# `els_denoise` takes the patch size as an argument, so the denoiser has the three-argument
-# signature `denoiser(x, noise_var, k)` and `ddim_sample` gets `patch_sizes`.
+# $k = 3$ at the quietest steps, 5 and 7 in the middle, 9 at the noisiest. The patch size
+# belongs to the machine: `PatchSchedule.from_steps` turns the per-step list into a function
+# of the noise level, and `machine("els", train, schedule, boundary)` is a denoiser with the
+# signature of every other, `denoiser(x, noise_var)`, that looks its k up at each call.
 
 # %%
 # entry i - 1: the patch size for the step that starts at t = i / 20
-schedule = [3, 3, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 9, 9, 9, 9, 9, 9, 9, 9]
+schedule = PatchSchedule.from_steps([3, 3, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 9, 9, 9, 9, 9, 9, 9, 9])
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
-
-
-def els_zeros(x, noise_var, k):
-    """(B, 1, 16, 16) -> (B, 1, 16, 16): the ELS machine with zero padding ("boundary-broken")."""
-    return els_denoise(x, train, noise_var, k, boundary="zeros")
-
-
-els_samples, path = ddim_sample(els_zeros, noise, patch_sizes=schedule, return_trajectory=True)
+els_zeros = machine("els", train, schedule, boundary="zeros")  # "boundary-broken" ELS
+path = Trajectory()  # keeps every step of the sampler
+els_samples = ddim_sample(els_zeros, noise, callback=path)
 show_images(els_samples, ncols=6, title="ELS samples (zero padding)", scale=1.0)
 plt.show()
 
@@ -208,7 +205,7 @@ plt.show()
 
 # %%
 b_last = cosine_noise_var(1 / 20).item()
-_, source = els_denoise(path["x"][-2], train, b_last, 7, boundary="zeros", return_source=True)
+_, source = els_denoise(path.x[-2], train, b_last, 7, boundary="zeros", return_source=True)
 ink = els_samples[:, 0] > -0.5  # (B, H, W): pixels with a stroke nearby
 show_sources(els_samples[:4], source["image"][:4], source["row"][:4], source["col"][:4],
              mask=ink[:4])
@@ -229,20 +226,22 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 # If ELS samples are mosaics, they should be **far** from every training image as a whole,
 # but **close** to training data in every $k \times k$ window. We measure both, as RMS pixel
 # distances, for IS, LS and ELS samples from the same 6 noise seeds and the same 200
-# training digits: `nearest_image` (whole image) and `nearest_patch` (each $5 \times 5$
-# window against every training window at any position, averaged over the pixels).
+# training digits: `nearest_image` (whole image) and `nearest_patches` (each $5 \times 5$
+# window against every training window it may borrow from as the zero-padded ELS machine
+# does: any position, but a window over the border only one over the same border;
+# averaged over the pixels).
 
 # %%
 samples = {
     "IS": ddim_sample(lambda x, b: ideal_denoise(x, train, b), noise),
-    "LS": ddim_sample(lambda x, b, k: local_denoise(x, train, b, k), noise, patch_sizes=schedule),
+    "LS": ddim_sample(machine("local", train, schedule, boundary="zeros"), noise),
     "ELS": els_samples,
 }
 novelty = {}
 yardstick = {"held-out digits": test[:6]}  # real digits that no machine has seen
 for name, images in {**yardstick, **samples}.items():
     image_dist = nearest_image(images, train)["dist"]
-    patch_dist = nearest_patch(images, train, 5)["dist"].flatten(1).mean(1)
+    patch_dist = nearest_patches(images, train, 5, boundary="zeros")["dist"].flatten(1).mean(1)
     novelty[name] = (image_dist, patch_dist)
     print(f"{name:>15}: nearest training image {image_dist.median().item():.3g}, "
           f"nearest 5x5 training patch {patch_dist.median().item():.3g}  (medians)")
@@ -281,12 +280,8 @@ plt.show()
 # edge, and so on. The border therefore tells every pixel where it is.
 
 # %%
-def els_circular(x, noise_var, k):
-    """(B, 1, 16, 16) -> (B, 1, 16, 16): the ELS machine on a torus."""
-    return els_denoise(x, train, noise_var, k, boundary="circular")
-
-
-circular_samples = ddim_sample(els_circular, noise, patch_sizes=schedule)
+els_circular = machine("els", train, schedule, boundary="circular")  # the ELS machine on a torus
+circular_samples = ddim_sample(els_circular, noise)
 fig, axes = plt.subplots(2, 1, figsize=(7, 2.6))
 show_images(els_samples, ncols=6, ax=axes[0], title="zero padding (boundary-broken ELS)")
 show_images(circular_samples, ncols=6, ax=axes[1], title="circular padding")
@@ -318,14 +313,13 @@ from course_utils.turing import TEXTURE_CLASSES, texture_dataset
 textures, texture_labels = texture_dataset("train", size=16, stride=16)
 mazes = textures[texture_labels == list(TEXTURE_CLASSES).index("mazes")]
 maze_noise = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(7))
-new_mazes = ddim_sample(lambda x, b, k: els_denoise(x, mazes, b, k, boundary="circular"),
-                        maze_noise, patch_sizes=schedule)
+new_mazes = ddim_sample(machine("els", mazes, schedule, boundary="circular"), maze_noise)
 fig, axes = plt.subplots(2, 1, figsize=(7, 2.6))
 show_images(mazes[:6], ncols=6, ax=axes[0], title=f"training crops ({len(mazes)} in all)")
 show_images(new_mazes, ncols=6, ax=axes[1], title="ELS samples")
 plt.show()
 print(f"ELS textures: nearest training crop {nearest_image(new_mazes, mazes)['dist'].median().item():.3g}, "
-      f"nearest 5x5 patch {nearest_patch(new_mazes, mazes, 5, 'circular')['dist'].mean().item():.3g}")
+      f"nearest 5x5 patch {nearest_patches(new_mazes, mazes, 5, 'circular')['dist'].mean().item():.3g}")
 
 # %% [markdown]
 # The samples are new crops (far from every training crop as a whole) made of maze pieces
@@ -341,8 +335,7 @@ print(f"ELS textures: nearest training crop {nearest_image(new_mazes, mazes)['di
 
 # %%
 threes = digits_train[digit_labels == 3]
-three_samples = ddim_sample(lambda x, b, k: els_denoise(x, threes, b, k, boundary="zeros"),
-                            noise, patch_sizes=schedule)
+three_samples = ddim_sample(machine("els", threes, schedule, boundary="zeros"), noise)
 fig, axes = plt.subplots(2, 1, figsize=(5, 2.8))
 show_images(threes[:6], ncols=6, ax=axes[0], title="training threes")
 show_images(three_samples, ncols=6, ax=axes[1],

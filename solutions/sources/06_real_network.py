@@ -22,12 +22,12 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.data import lesson_data, load_dataset
+from course_utils.checkpoints import Checkpoint
+from course_utils.data import lesson_data
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
 from course_utils.metrics import nearest_image
-from course_utils.models import (ResNet, UNet, as_denoiser, gradient_map, load_manifest,
-                                 load_pretrained, receptive_field)
+from course_utils.models import ResNet, UNet, as_denoiser, gradient_map, receptive_field
 from course_utils.plots import image_grid
 from course_utils.train import fresh_state, train_steps
 
@@ -148,12 +148,13 @@ print("loss, first 10 steps:", round(float(losses[:10].mean()), 3),
 
 # %%
 names = ["digits-resnet-zeros", "digits-resnet-circular", "digits-unet-zeros"]
-models = {name: load_pretrained(name) for name in names}
+shipped = {name: Checkpoint(name) for name in names}
+models = {name: checkpoint.model() for name, checkpoint in shipped.items()}
 for name in names:
-    m = load_manifest(name)
+    m = shipped[name].manifest
     print(f"{name:24s} {m['steps']} steps, final loss {m['final_loss']:.3g}, "
           f"{sum(p.numel() for p in models[name].parameters()) / 1e3:.0f}k parameters")
-print("\nretrain one with:", load_manifest(names[0])["command"])
+print("\nretrain one with:", shipped[names[0]].manifest["command"])
 
 # %% [markdown]
 # Now sample: the same 10 noise seeds through the tiny live model and the three shipped
@@ -161,7 +162,7 @@ print("\nretrain one with:", load_manifest(names[0])["command"])
 # samples, the nearest training digit: are the samples copies?
 
 # %%
-shipped_train, _ = load_dataset(load_manifest(names[0])["data"])  # what the shipped networks learned
+shipped_train = shipped[names[0]].train_data()  # what the shipped networks learned
 live_noise = torch.randn(10, *train.shape[1:], generator=torch.Generator().manual_seed(6))
 noise = torch.randn(10, *shipped_train.shape[1:], generator=torch.Generator().manual_seed(6))
 rows = {f"tiny (live, 150 steps, {DATASET})": ddim_sample(as_denoiser(state["ema"]), live_noise)}

@@ -19,18 +19,16 @@
 # Exercises have an instant check. If you skip one, the lesson still runs.
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.calibrate import calibrate, load_schedule, seed_noise
-from course_utils.data import load_dataset
+from course_utils.calibrate import calibrate, seed_noise
+from course_utils.checkpoints import Checkpoint
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.models import as_denoiser, load_manifest, load_pretrained
+from course_utils.models import as_denoiser
 from course_utils.plots import image_grid
-from course_utils.reproduce import comparison_table, load_results
+from course_utils.reproduce import comparison_table
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
@@ -38,12 +36,10 @@ torch.set_num_threads(2)
 # download (`python -m course_utils.train --data mnist ... --out NAME`, then
 # `python -m course_utils.calibrate --model NAME`), set MODEL to its name.
 MODEL = "digits-resnet-zeros"
-manifest = load_manifest(MODEL)
-train, _ = load_dataset(manifest["data"])
-boundary = manifest["config"]["padding"]
-model = load_pretrained(MODEL)
-els_k = load_schedule(MODEL, "els")
-print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k)
+checkpoint = Checkpoint(MODEL)  # the network with its data, boundary, schedules and results
+train, boundary, model = checkpoint.train_data(), checkpoint.boundary, checkpoint.model()
+els_k = checkpoint.schedule("els")
+print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k.ks)
 
 # %% [markdown]
 # ## 1. Same noise, four denoisers
@@ -60,9 +56,8 @@ print("ELS patch size k(t), from t = 1/20 (left) to t = 1 (right):", els_k)
 # %%
 noise = seed_noise([3], train.shape[1:])
 live = {"CNN": ddim_sample(as_denoiser(model), noise),
-        "ELS": ddim_sample(machine("els", train, boundary), noise, patch_sizes=els_k),
-        "LS": ddim_sample(machine("local", train, boundary), noise,
-                          patch_sizes=load_schedule(MODEL, "ls")),
+        "ELS": ddim_sample(machine("els", train, els_k, boundary), noise),
+        "LS": ddim_sample(machine("local", train, checkpoint.schedule("ls"), boundary), noise),
         "IS": ddim_sample(machine("ideal", train), noise)}
 fig, axes = plt.subplots(1, 4, figsize=(6, 1.9))
 for ax, (name, image) in zip(axes, live.items()):
@@ -139,7 +134,7 @@ check("07.calibrated_schedule", calibrated_schedule)
 
 # %%
 ks = [3, 5, 7, 9, 11, 13]
-quick = calibrate(as_denoiser(model), machine("els", train[:200], boundary),
+quick = calibrate(as_denoiser(model), lambda k: machine("els", train[:200], k, boundary),
                   seed_noise([0, 1], train.shape[1:]), ks)
 paper_mnist_resnet = [3, 3, 5, 5, 5, 7, 7, 7, 9, 9, 11, 11, 11, 11, 13, 15, 15, 15, 15, 15]
 
@@ -150,7 +145,7 @@ ax0.set(yticks=range(len(ks)), yticklabels=ks, xlabel="step i (starts at t = i/2
         ylabel="patch size k", title="-log10 cosine similarity, seed 0 (dark = closer)")
 ax0.plot(range(1, 21), [ks.index(int(k)) for k in quick["best"][:, 0].nan_to_num(3)], "w.")
 steps = range(1, 21)
-ax1.step(steps, els_k, where="mid", label="shipped (8 seeds, all digits)", lw=2)
+ax1.step(steps, els_k.ks, where="mid", label="shipped (8 seeds, all digits)", lw=2)
 ax1.step(steps, quick["schedule"], where="mid", label="live (2 seeds, 200 digits)", ls="--")
 ax1.step(steps, paper_mnist_resnet, where="mid", label="paper, MNIST ResNet 32x32", ls=":")
 ax1.set(xlabel="step i (starts at t = i/20)", ylabel="k", title="calibrated k(t)")
@@ -174,7 +169,7 @@ plt.show()
 paper = {"digits-resnet-zeros": ("MNIST ResNet zeros", .94, .82, .61),
          "digits-resnet-circular": ("MNIST ResNet circular", .77, .36, .15),
          "digits-unet-zeros": ("MNIST UNet zeros", .89, .88, .70)}
-results = {name: load_results(name) for name in paper}
+results = {name: Checkpoint(name).results() for name in paper}
 
 print(comparison_table(results, paper))
 

@@ -32,11 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_utils.checkpoints import Checkpoint
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.hands import count_fingers, load_samples, make_hands, sample_noise
-from course_utils.models import load_pretrained, receptive_field
+from course_utils.hand_samples import load_samples, sample_noise
+from course_utils.hands import count_fingers, make_hands
+from course_utils.models import receptive_field
 from course_utils.scores import machine
 
 torch.set_num_threads(2)
@@ -167,13 +169,13 @@ print(f"arc counter on the same 500 hands: {(arc == fresh_counts).double().mean(
 # All machines start from the same noise (`sample_noise(n, seed)`) and run 10
 # deterministic DDIM steps with zero-padded boundaries: IS (the ideal denoiser of lesson
 # 03, whole image), LS (lesson 04, a k x k window at a fixed position) and ELS (lesson 05,
-# a k x k window matched anywhere). Here one hand, live, for ELS with k = 3 (the machines
-# take the patch size per step; we keep it fixed):
+# a k x k window matched anywhere). Here one hand, live, for ELS with k = 3 (the patch size
+# belongs to the machine: a fixed k here, a noise-level schedule in lesson 07):
 
 # %%
 start = sample_noise(1, seed=0)
-els_live = ddim_sample(lambda x, b: machine("els", train, "zeros")(x, b, 3), start, steps=10)
-ideal_live = ddim_sample(machine("ideal", train), start, steps=10)
+els_live = ddim_sample(machine("els", train, 3, boundary="zeros"), start, 10)
+ideal_live = ddim_sample(machine("ideal", train), start, 10)
 shipped, meta = load_samples()
 difference = (els_live - shipped["ELS k=3"][:1]).abs().max().item()
 print(f"live ELS k=3 vs the shipped file's first hand: largest pixel difference "
@@ -276,7 +278,7 @@ for kind, colour in (("ELS", "tab:red"), ("LS", "tab:blue")):
     ax.plot(ks, [(found[name] == -1).double().mean().item() for name in names], ":",
             marker="x", color=colour, label=f"{kind}: no hand at all")
 ax.axhline(not_five_rate(found["IS"])[0], color="k", ls="--", label="IS (sees everything)")
-field = receptive_field(load_pretrained(meta["cnn"]))
+field = receptive_field(Checkpoint(meta["cnn"]).model())
 ax.plot(field, not_five_rate(found["CNN"])[0], "*", ms=14, color="tab:purple",
         label=f"CNN {meta['cnn']} (receptive field {field})")
 ax.set(xlabel="patch size k (receptive field, pixels)", ylabel='fraction "not 5"',

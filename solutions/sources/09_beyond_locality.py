@@ -29,19 +29,21 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.calibrate import load_schedule
+from course_utils.checkpoints import Checkpoint
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import check
-from course_utils.hands import count_fingers, sample_noise
-from course_utils.models import as_denoiser, gradient_map, load_pretrained, receptive_field
+from course_utils.hand_samples import sample_noise
+from course_utils.hands import count_fingers
+from course_utils.models import as_denoiser, gradient_map, receptive_field
 from course_utils.plots import image_grid
-from course_utils.reproduce import comparison_table, load_results
+from course_utils.reproduce import comparison_table
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
 networks = {"ResNet": "digits-resnet-zeros", "UNet": "digits-unet-zeros",
             "UNet + attention": "digits-unet-attn"}
-models = {label: load_pretrained(name) for label, name in networks.items()}
+shipped = {label: Checkpoint(name) for label, name in networks.items()}
+models = {label: checkpoint.model() for label, checkpoint in shipped.items()}
 for label, model in models.items():
     print(f"{label:17s} {sum(p.numel() for p in model.parameters()):>8,d} parameters")
 
@@ -118,15 +120,15 @@ plt.show()
 # the results. One seed is checked live:
 
 # %%
-results = {label: load_results(name) for label, name in networks.items()}
+results = {label: checkpoint.results() for label, checkpoint in shipped.items()}
 attn = results["UNet + attention"]
 seed = 2
 index = attn["seeds"].tolist().index(seed)
 noise = attn["noise"][index:index + 1]
-live = ddim_sample(as_denoiser(models["UNet + attention"]), noise, steps=attn["steps"])
+live = ddim_sample(as_denoiser(models["UNet + attention"]), noise, attn["steps"])
 print(f"seed {seed}: live attention sample vs the shipped one, largest pixel difference "
       f"{'below' if (live - attn['cnn'][index]).abs().max() < 1e-3 else 'ABOVE'} 1e-3")
-print("ELS k(t) calibrated for the attention model:", load_schedule("digits-unet-attn", "els"))
+print("ELS k(t) calibrated for the attention model:", shipped["UNet + attention"].schedule("els").ks)
 
 # %%
 paper = {"ResNet": ("ResNet zeros, MNIST", .94, .82, .61),
@@ -278,9 +280,9 @@ plt.show()
 # %%
 hand_nets = {"ResNet": "hands-resnet-zeros", "UNet": "hands-unet-zeros",
              "UNet + attention": "hands-unet-attn"}
-hand_models = {label: load_pretrained(name) for label, name in hand_nets.items()}
+hand_models = {label: Checkpoint(name).model() for label, name in hand_nets.items()}
 hand_noise = sample_noise(64, seed=1)
-hands = {label: ddim_sample(as_denoiser(model), hand_noise, steps=20)
+hands = {label: ddim_sample(as_denoiser(model), hand_noise, 20)
          for label, model in hand_models.items()}
 fingers = {label: count_fingers(images) for label, images in hands.items()}
 
@@ -411,8 +413,8 @@ def miscount_curve(names, n=64, seed=1, steps=20):
     noise = sample_noise(n, seed=seed)
     rows = []
     for name in names:
-        model = load_pretrained(name)
-        counts = count_fingers(ddim_sample(as_denoiser(model), noise, steps=steps))
+        model = Checkpoint(name).model()
+        counts = count_fingers(ddim_sample(as_denoiser(model), noise, steps))
         rows.append((receptive_field(model, size=size), *not_five_rate(counts)))
     return rows
 
