@@ -436,13 +436,20 @@ class _Rows:
     def __init__(self, queries, bank, lin, sq, log_count, a, b):
         count = len(bank.positions)
         q = queries[:, bank.positions].reshape(-1, queries.shape[2])  # (R, D), image-major
-        self.lin, self.sq = lin.repeat_interleave(count), sq.repeat_interleave(count)
-        self.rows_t = torch.cat([q * self.lin[:, None].to(q.dtype), -self.sq[:, None].to(q.dtype),
-                                 torch.full_like(q[:, :1], log_count)], dim=1).T.contiguous()
+        lin, sq = lin.repeat_interleave(count), sq.repeat_interleave(count)
         self.bank, self.count = bank, count
+        self.order = torch.arange(q.shape[0], device=q.device)  # row i of the tiles is query row order[i]
         if a is not None:
             self.q, self.a, self.b = q.double(), a.repeat_interleave(count), b.repeat_interleave(count)
+            # rows that expect the same blocks share tiles, so that a tile can skip what none of them needs
+            home = torch.cat([self.upper_bound(s, s + ROW_TILE).argmax(dim=1)
+                              for s in range(0, q.shape[0], ROW_TILE)])
+            self.order = torch.argsort(home, stable=True)
+            q, lin, sq = q[self.order], lin[self.order], sq[self.order]
+            self.q, self.a, self.b = self.q[self.order], self.a[self.order], self.b[self.order]
             self.floor = self.logits64(self.q, bank.reps, self.a, self.b).amax(dim=1)
+        self.rows_t = torch.cat([q * lin[:, None].to(q.dtype), -sq[:, None].to(q.dtype),
+                                 torch.full_like(q[:, :1], log_count)], dim=1).T.contiguous()
 
     @staticmethod
     def logits64(q, reps, a, b):
@@ -488,9 +495,10 @@ def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None
     total = sum(bank.patches.shape[0] for bank in banks)
     if group is not None:
         total = _all_reduce_sum(torch.tensor([float(total)], device=queries.device), group).item()
-        floors = _all_reduce_max(torch.cat([job.floor for job in jobs]), group)
-        for job, floor in zip(jobs, floors.split([job.rows_t.shape[1] for job in jobs])):
-            job.floor = floor
+        # every rank orders rows by its own blocks: exchange them in query order
+        floors = _all_reduce_max(torch.cat([_unpermute(job.floor, job.order) for job in jobs]), group)
+        for job, floor in zip(jobs, floors.split([job.q.shape[0] for job in jobs])):
+            job.floor = floor[job.order]
     threshold = _skip_threshold(total, queries.dtype) if average else None
     tiles = [(job, start, min(start + ROW_TILE, job.rows_t.shape[1]))
              for job in jobs for start in range(0, job.rows_t.shape[1], ROW_TILE)]
@@ -500,19 +508,26 @@ def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None
     source = torch.empty(batch, hw, dtype=torch.int64, device=queries.device) if track_source else None
     for job in jobs:
         parts = [result for tile, result in zip(tiles, done) if tile[0] is job]
-        best = torch.cat([p[0] for p in parts])
-        _COUNTERS["pairs"] += best.shape[0] * job.bank.patches.shape[0]
+        _COUNTERS["pairs"] += job.order.shape[0] * job.bank.patches.shape[0]
         _COUNTERS["computed"] += sum(p[3] for p in parts)
-        index = torch.arange(best.shape[0], device=queries.device)
+        index = job.order
         image, position = index // job.count, job.bank.positions[index % job.count]
         if average:
             acc = torch.cat([p[1] for p in parts], dim=1)
             if group is not None:
-                acc = _combine(best, acc, group)
+                best = torch.cat([p[0] for p in parts])
+                acc = _combine(_unpermute(best, index), _unpermute(acc.T, index), group)[index].T
             out[image, position] = (acc[:channels] / acc[channels:]).T.to(out.dtype)
         if track_source:
             source[image, position] = torch.cat([p[2] for p in parts])
     return out, source
+
+
+def _unpermute(values, order):
+    """Rows given in tile order (row i is query row order[i]) -> rows in query order."""
+    out = torch.empty_like(values)
+    out[order] = values
+    return out
 
 
 def _map_tiles(fn, tiles, device):
@@ -574,26 +589,31 @@ class _TileState:
         self.computed = 0
 
     def run(self, blocks, chunk_size):
-        """Stream the given blocks (ascending indices), consecutive ones merged into GEMMs of <= chunk_size patches."""
-        starts, begin = self.bank.starts, None
-        for i, block in enumerate(blocks):
-            if begin is None:
-                begin = starts[block]
-            if i + 1 == len(blocks) or blocks[i + 1] != block + 1:
-                for s in range(begin, starts[block + 1], chunk_size):
-                    self.chunk(s, min(s + chunk_size, starts[block + 1]))
-                begin = None
+        """Stream the given blocks (ascending indices) in GEMMs of <= chunk_size patches."""
+        bank = self.bank
+        if len(blocks) == len(bank.starts) - 1:
+            patches, values_t, source = bank.patches, bank.values_t, bank.source
+        elif blocks:  # gather the needed blocks into one contiguous run: a few large GEMMs, not many small
+            starts = torch.tensor(bank.starts, device=bank.patches.device)
+            chosen = torch.tensor(blocks, device=bank.patches.device)
+            index = _ranges(starts[chosen], starts[chosen + 1])
+            patches, values_t, source = bank.patches[index], bank.values_t[:, index], bank.source[index]
+        else:
+            return
+        for start in range(0, patches.shape[0], chunk_size):
+            stop = min(start + chunk_size, patches.shape[0])
+            self.chunk(patches[start:stop], values_t[:, start:stop], source[start:stop])
 
-    def chunk(self, start, stop):
-        size = (stop - start) * self.rows_t.shape[1]
+    def chunk(self, patches, values_t, source):
+        """One GEMM block: patches (n, D + 2), values_t (C + 1, n), source (n,)."""
+        size = patches.shape[0] * self.rows_t.shape[1]
         if self.buffer.numel() < size:
             self.buffer = self.rows_t.new_empty(size)
-        logits = torch.mm(self.bank.patches[start:stop], self.rows_t,
-                          out=self.buffer[:size].view(stop - start, -1))  # (n, M)
+        logits = torch.mm(patches, self.rows_t, out=self.buffer[:size].view(patches.shape[0], -1))  # (n, M)
         self.computed += size
         if self.track_source:
             chunk_best, chunk_arg = logits.max(dim=0)
-            found = self.bank.source[start + chunk_arg]
+            found = source[chunk_arg]
             # on ties the lower image and position wins, whatever order the blocks come in
             better = (chunk_best > self.best) | ((chunk_best == self.best) & (found < self.source))
             self.source = torch.where(better, found, self.source)
@@ -603,14 +623,22 @@ class _TileState:
         if self.average:
             self.acc.mul_(torch.exp(self.best - new_best).to(self.acc.dtype))
             _exp_below_zero_(logits.sub_(new_best))
-            self.acc.add_(torch.mm(self.bank.values_t[:, start:stop], logits, out=self.partial))
+            self.acc.add_(torch.mm(values_t, logits, out=self.partial))
         self.best = new_best
 
 
+def _ranges(starts, stops):
+    """(n,) starts and stops -> the concatenated integer ranges start .. stop - 1."""
+    lengths = stops - starts
+    offsets = torch.cumsum(lengths, 0) - lengths
+    return torch.arange(int(lengths.sum()), device=starts.device) - torch.repeat_interleave(
+        offsets - starts, lengths)
+
+
 def _combine(best, acc, group):
-    """Partial (R,) maxima and (C + 1, R) sums of each rank -> the sums of all ranks relative to the global max."""
+    """Partial (R,) maxima and (R, C + 1) sums of each rank -> the sums of all ranks relative to the global max."""
     top = _all_reduce_max(best.clone(), group)
-    return _all_reduce_sum(acc * torch.exp(best - top).to(acc.dtype), group)
+    return _all_reduce_sum(acc * torch.exp(best - top).to(acc.dtype)[:, None], group)
 
 
 def _all_reduce_max(tensor, group):
