@@ -6,7 +6,10 @@ official circular ELS loop (64-image batches, unfold + circular conv2d, running 
 with its per-batch mean replaced by a sum, so that both compute the same function;
 their outputs are compared. The roofline (GEMM + exp) is measured in the same run.
 
-    python -m benchmarks.bench_scores [--train N] [--batch B] [--no-memory] [--results PATH]
+The busy-machine ratio replays every other step of that trajectory, both machines side
+by side, while the benchmark runs two CPU-bound busy loops of its own (stopped after).
+
+    python -m benchmarks.bench_scores [--train N] [--batch B] [--no-memory] [--no-busy] [--results PATH]
 """
 import argparse
 import datetime
@@ -26,7 +29,7 @@ from course_utils import cli
 from course_utils.data import digits
 from course_utils.diffusion import ddim_sample, sampling_noise_vars
 from course_utils.files import write_text
-from course_utils.scores import PatchSchedule, clear_cache, machine
+from course_utils.scores import PatchSchedule, clear_cache, kernel_counters, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 STEPS = 20  # t_i = i / 20; like the official sampler, start at t = 19/20: 19 updates
@@ -68,28 +71,68 @@ def trajectory(train, noise, ks):
     """DDIM from t = 19/20 to 0 with the fast machine; at every step both machines denoise the same x.
 
     Returns per-step lists (index i - 1: the update from t = i / 20) of wall and CPU
-    seconds for each machine and the max |difference| of their outputs. Timing them
-    side by side, step by step, keeps the ratio fair when the machine's load drifts.
+    seconds for each machine, the max |difference| of their outputs, the fraction of
+    (query, patch) pairs the fast machine scored, and the inputs x. Timing them side by
+    side, step by step, keeps the ratio fair when the machine's load drifts.
     """
     levels = sampling_noise_vars(STEPS)
     schedule = PatchSchedule(levels[1:STEPS], ks)
     machines = {"fast": machine("els", train, schedule, "circular"),
                 "baseline": lambda x, b: official_els(x, train, b, schedule(b))}
     record = {f"{name}_{clock}": [] for name in machines for clock in ("wall", "cpu")}
-    record["diff"] = []
+    record.update(diff=[], computed=[], x=[])
 
     def side_by_side(x, b):
-        out = {}
-        for name, denoiser in machines.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            out[name] = denoiser(x, b)
-            record[f"{name}_cpu"].append(time.process_time() - cpu)
-            record[f"{name}_wall"].append(time.perf_counter() - wall)
+        out = _time_both(machines, x, b, record)
         record["diff"].append(float((out["fast"] - out["baseline"]).abs().max()))
+        record["x"].append(x)
         return out["fast"]
 
     ddim_sample(side_by_side, noise, levels[:STEPS].flip(0))
     return {key: values[::-1] for key, values in record.items()}
+
+
+def _time_both(machines, x, b, record):
+    """Run every machine on (x, b), appending its wall and CPU seconds (and the fast one's scored fraction)."""
+    out = {}
+    for name, denoiser in machines.items():
+        kernel_counters()
+        wall, cpu = time.perf_counter(), time.process_time()
+        out[name] = denoiser(x, b)
+        record[f"{name}_cpu"].append(time.process_time() - cpu)
+        record[f"{name}_wall"].append(time.perf_counter() - wall)
+        if name == "fast":
+            counts = kernel_counters()
+            record["computed"].append(counts["computed"] / max(counts["pairs"], 1))
+    return out
+
+
+BUSY_LOOP = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
+
+
+def busy(train, ks, xs, stride=2, loops=2, limit_s=900):
+    """Replay every ``stride``-th step (inputs xs) side by side while ``loops`` CPU-bound processes run."""
+    levels = sampling_noise_vars(STEPS)
+    schedule = PatchSchedule(levels[1:STEPS], ks)
+    machines = {"fast": machine("els", train, schedule, "circular"),
+                "baseline": lambda x, b: official_els(x, train, b, schedule(b))}
+    record = {f"{name}_{clock}": [] for name in machines for clock in ("wall", "cpu")}
+    record.update(computed=[], step=[])
+    clear_cache()
+    # bounded loops (they end by themselves after limit_s) and killed in finally
+    hogs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(seconds=limit_s)])
+            for _ in range(loops)]
+    try:
+        time.sleep(0.5)
+        for i in range(len(ks), 0, -stride):
+            record["step"].append(i)
+            _time_both(machines, xs[i - 1], levels[i], record)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    clear_cache()
+    return record
 
 
 def roofline(pairs_by_dim, repeats=3):
@@ -98,14 +141,15 @@ def roofline(pairs_by_dim, repeats=3):
     exp_buffer = torch.randn(rows * cols)
     exp_out = torch.empty_like(exp_buffer)
     exp_rate = _best_rate(lambda: torch.exp(exp_buffer, out=exp_out), rows * cols, repeats * 20)
-    total = 0.0
+    total, per_pair = 0.0, {}
     for dim, pairs in pairs_by_dim.items():
         left, right = torch.randn(rows, dim + 2), torch.randn(dim + 2, cols)
         out = torch.empty(rows, cols)
         rate = _best_rate(lambda: torch.mm(left, right, out=out), 2 * rows * cols * (dim + 2),
                           repeats * 20)
-        total += pairs * 2 * (dim + 2) / rate + pairs / exp_rate
-    return total, exp_rate
+        per_pair[dim] = 2 * (dim + 2) / rate + 1 / exp_rate
+        total += pairs * per_pair[dim]
+    return total, exp_rate, per_pair
 
 
 def _best_rate(fn, work, repeats):
@@ -131,10 +175,15 @@ def speed(train_count, batch, seed=0):
     for k in ks:
         dim = train.shape[1] * k * k
         pairs[dim] = pairs.get(dim, 0) + batch * height * width * train_count * height * width
-    roof, exp_rate = roofline(pairs)
-    totals = {f"{key}_s": sum(values) for key, values in steps.items() if key != "diff"}
-    return {"train": train_count, "batch": batch, "ks": ks, "roofline_s": roof,
-            "exp_per_s": exp_rate, "max_diff": max(steps["diff"]), "steps": steps, **totals}
+    roof, exp_rate, per_pair = roofline(pairs)
+    step_pairs = batch * height * width * train_count * height * width
+    # the roofline of the work the kernel did (scored pairs), per step
+    steps["roof"] = [step_pairs * c * per_pair[train.shape[1] * k * k] for k, c in zip(ks, steps["computed"])]
+    xs = steps.pop("x")
+    totals = {f"{key}_s": sum(values) for key, values in steps.items()
+              if key.endswith(("_wall", "_cpu"))}
+    return {"train": train_count, "batch": batch, "ks": ks, "roofline_s": roof, "exp_per_s": exp_rate,
+            "max_diff": max(steps["diff"]), "steps": steps, **totals}, xs
 
 
 # The peak resident set of this process alone: Linux's VmHWM, which exec resets. (Its
@@ -195,7 +244,7 @@ def machine_description():
     return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
-def table(result, mem):
+def table(result, mem, busy_record=None):
     s = result
     wall, cpu = s["baseline_wall_s"] / s["fast_wall_s"], s["baseline_cpu_s"] / s["fast_cpu_s"]
     lines = [
@@ -226,15 +275,39 @@ def table(result, mem):
         "",
         "Per step (the update from t = i/20):",
         "",
-        "| i | k | official wall s | els_denoise wall s | speed-up (wall) | speed-up (CPU) |",
-        "|---|---|---|---|---|---|",
+        "| i | k | official wall s | els_denoise wall s | speed-up (wall) | speed-up (CPU) | "
+        "pairs skipped | roofline of the scored pairs reached |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     st = s["steps"]
     for i in range(len(s["ks"]), 0, -1):
         j = i - 1
         lines.append(f"| {i} | {s['ks'][j]} | {st['baseline_wall'][j]:.2f} | {st['fast_wall'][j]:.2f} | "
                      f"{st['baseline_wall'][j] / st['fast_wall'][j]:.2f}x | "
-                     f"{st['baseline_cpu'][j] / st['fast_cpu'][j]:.2f}x |")
+                     f"{st['baseline_cpu'][j] / st['fast_cpu'][j]:.2f}x | {1 - st['computed'][j]:.1%} | "
+                     f"{st['roof'][j] / st['fast_wall'][j]:.0%} |")
+    lines += ["", "Pairs skipped: (query window, training patch) pairs whose logit bound (block centre "
+              "and radius) lies so far below the row's maximum that all of them together weigh less "
+              "than float32 rounding of the sum. Roofline reached: GEMM + exp time of the pairs "
+              "actually scored / measured wall time."]
+    if busy_record:
+        bw = sum(busy_record["baseline_wall"]) / sum(busy_record["fast_wall"])
+        bc = sum(busy_record["baseline_cpu"]) / sum(busy_record["fast_cpu"])
+        steps_run = ", ".join(str(i) for i in busy_record["step"])
+        lines += [
+            "",
+            f"## Busy machine: two CPU-bound busy loops running (started and stopped by the benchmark)",
+            "",
+            f"Steps i = {steps_run} of the same trajectory (same inputs), both machines side by side, "
+            "patch banks prepared inside the timing.",
+            "",
+            "| | wall s | CPU s | speed-up (wall) | speed-up (CPU) |",
+            "|---|---|---|---|---|",
+            f"| official loop | {sum(busy_record['baseline_wall']):.1f} | "
+            f"{sum(busy_record['baseline_cpu']):.1f} | 1.00x | 1.00x |",
+            f"| `els_denoise` | {sum(busy_record['fast_wall']):.1f} | {sum(busy_record['fast_cpu']):.1f} | "
+            f"{bw:.2f}x | {bc:.2f}x |",
+        ]
     if mem:
         small, large = sorted(next(iter(mem.values())))
         lines += [
@@ -265,6 +338,7 @@ def parser():
     p.add_argument("--train", type=_train_count, default=1700, help="training digits (<= 1700)")
     p.add_argument("--batch", type=cli.positive_int, default=4, help="samples per trajectory")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--no-busy", action="store_true", help="skip the busy-machine measurement")
     p.add_argument("--results", default=RESULTS, help="markdown file to write")
     p.add_argument("--json", action="store_true", help="also print the raw numbers as JSON")
     return p
@@ -272,13 +346,14 @@ def parser():
 
 def _bench(args, argv):
     results = cli.output_file(args.results, "--results")
-    result = speed(args.train, args.batch)
+    result, xs = speed(args.train, args.batch)
+    busy_record = None if args.no_busy else busy(digits("train")[0][:args.train], result["ks"], xs)
     mem = None if args.no_memory else memory()
-    text = table(result, mem)
+    text = table(result, mem, busy_record)
     write_text(results, text)
     print(text)
     if args.json:
-        print(json.dumps({"speed": result, "memory": mem}))
+        print(json.dumps({"speed": result, "busy": busy_record, "memory": mem}))
     if result["max_diff"] > 1e-4:
         print("error: the fast machine and the official loop disagree", file=sys.stderr)
         return 1

@@ -19,14 +19,15 @@ that does not grow with the training set.
 import math
 import operator
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
 BOUNDARIES = ("circular", "zeros")
 DEFAULT_CHUNK = 64  # training images per chunk (IS, LS, streaming ELS)
-BANK_CHUNK = 512  # training patches per chunk of a prepared bank: a (ROW_TILE, BANK_CHUNK) block of
-ROW_TILE = 1024    # logits stays in cache between the GEMM, the max, the exp and the second GEMM
+BANK_CHUNK = 512  # training patches per GEMM of a prepared bank: a (BANK_CHUNK, ROW_TILE) block of
+ROW_TILE = 128    # logits stays in a core's cache between the GEMM, the max, the exp and the second GEMM
 
 
 # ---------------------------------------------------------------- input checks
@@ -276,38 +277,119 @@ def nearest_patches(x, train, k, boundary="circular", chunk_size=None, cache=Tru
 # ---------------------------------------------------------------- fast path: prepared patch banks
 _BANKS = OrderedDict()
 BANK_CACHE_SIZE = 4  # (train, k, boundary) entries kept: a trajectory cycles through a few k
+BLOCK = 256  # training patches per bounded block: a cluster with a centre and a radius
+ROUNDING_SLACK = 1.0  # nats added to the skip threshold for the float rounding of the logits
+_COUNTERS = {"pairs": 0, "computed": 0}
 
 
 class _Bank:
-    """The admissible training patches of one position class, laid out for one GEMM per chunk.
+    """The admissible training patches of one position class, in blocks of nearby patches.
 
     patches (P, D + 2): [phi, |phi|^2, log count] so that [a/b x, -a^2/(2b), 1] . row is
-    the logit; values (P, C + 1): [centre pixel, 1] so that one GEMM of the weights
+    the logit; values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights
     gives the weighted sum and the normaliser; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
+    Rows are ordered by a PCA tree into blocks starts[i] .. starts[i + 1] with centre,
+    radius, largest log count and one member (rep), which bound every logit of the block.
     """
 
     def __init__(self, positions, patches, centres, source):
         self.positions = positions
-        patches, centres, source, counts = _merge_duplicates(patches, centres, source)
+        keep, counts = _merge_duplicates(patches)
+        order, self.starts = _cluster_order(patches[keep], BLOCK)
+        keep = keep[order]
+        patches, log_counts = patches[keep], counts[order].to(patches.dtype).log()
         self.patches = torch.cat([patches, (patches * patches).sum(1, keepdim=True),
-                                  counts.log()[:, None]], dim=1).contiguous()
-        self.values = torch.cat([centres, torch.ones_like(centres[:, :1])], dim=1).contiguous()
-        self.source = source
+                                  log_counts[:, None]], dim=1).contiguous()
+        self.values_t = torch.cat([centres[keep], torch.ones_like(centres[keep, :1])], 1).T.contiguous()
+        self.source = source[keep]
+        self.centres, self.radii, rep = _block_geometry(patches, self.starts)
+        block_of = _block_index(self.starts, patches.device)
+        self.top_log_count = torch.full_like(self.radii, -math.inf).scatter_reduce_(
+            0, block_of, log_counts.double(), "amax")
+        self.reps = self.patches[rep].double()
 
 
-def _merge_duplicates(patches, centres, source):
-    """Keep the first of each set of identical rows of ``patches``; returns them with their counts."""
+def _block_index(starts, device):
+    """Block boundaries [0, ..., P] -> (P,) the block of every row."""
+    sizes = torch.tensor(starts, device=device).diff()
+    return torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes)
+
+
+def _patch_rows(images, k, boundary):
+    """(N, C, H, W) -> (N * H * W, C*k*k) windows, row image * H * W + position (one copy)."""
+    padded = _padded(images, k, boundary).contiguous()
+    count, channels, height, width = images.shape
+    s = padded.stride()
+    view = padded.as_strided((count, height, width, channels, k, k), (s[0], s[2], s[3], s[1], s[2], s[3]))
+    return view.reshape(count * height * width, channels * k * k)
+
+
+def _merge_duplicates(patches):
+    """(P, D) rows -> keep (U,) the first of each set of identical rows, counts (U,) their sizes."""
     # hash rows by a random projection, then confirm equality: a collision merges nothing wrong
     gen = torch.Generator().manual_seed(0)
-    probe = torch.randn(patches.shape[1], dtype=torch.float64, generator=gen).to(patches.device)
-    keys = patches.double() @ probe
-    _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
-    first = torch.full_like(counts, patches.shape[0]).scatter_reduce(
-        0, inverse, torch.arange(patches.shape[0], device=patches.device), "amin")
-    if not torch.equal(patches[first[inverse]], patches) or len(first) == patches.shape[0]:
-        return patches, centres, source, torch.ones_like(patches[:, 0])
-    return patches[first], centres[first], source[first], counts.to(patches.dtype)
+    probe = torch.randn(patches.shape[1], dtype=torch.float64, generator=gen).to(patches)
+    everyone = torch.arange(patches.shape[0], device=patches.device)
+    _, inverse = torch.unique(patches @ probe, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), patches.shape[0], device=patches.device)
+    candidate = first.scatter_reduce_(0, inverse, everyone, "amin")[inverse]
+    twins = (candidate != everyone).nonzero().squeeze(1)
+    same = (patches[twins] == patches[candidate[twins]]).all(dim=1)
+    owner = everyone.clone()
+    owner[twins[same]] = candidate[twins[same]]
+    keep = (owner == everyone).nonzero().squeeze(1)
+    return keep, torch.bincount(owner, minlength=patches.shape[0])[keep]
+
+
+def _cluster_order(patches, block):
+    """(P, D) -> order (P,) and block boundaries [0, ..., P]: blocks of <= ``block`` nearby rows.
+
+    A PCA tree: every level splits each group at the median of its widest principal
+    coordinate, so that a block's radius, and with it the bound on its logits, is small.
+    """
+    count, dim = patches.shape
+    levels = max(0, math.ceil(math.log2(count / block)))
+    if levels == 0:
+        return torch.arange(count, device=patches.device), [0, count]
+    centred = patches - patches.mean(dim=0)
+    sample = centred[::max(1, count // 20000)].double()
+    directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(dim, 8):]
+    coords = centred @ directions.to(patches.dtype)
+    everyone = torch.arange(count, device=patches.device)
+    order, group = everyone, torch.zeros(count, dtype=torch.int64, device=patches.device)
+    for level in range(levels):
+        c = coords[order]
+        sizes = torch.bincount(group, minlength=1 << level)
+        mean = torch.zeros(1 << level, c.shape[1], dtype=c.dtype, device=c.device).index_add_(
+            0, group, c) / sizes[:, None]
+        spread = torch.zeros_like(mean).index_add_(0, group, (c - mean[group]) ** 2)
+        key = c.gather(1, spread.argmax(dim=1)[group][:, None]).squeeze(1)
+        perm = torch.argsort(key, stable=True)
+        perm = perm[torch.argsort(group[perm], stable=True)]
+        order, group = order[perm], group[perm]
+        rank = everyone - (torch.cumsum(sizes, 0) - sizes)[group]
+        group = 2 * group + (rank >= (sizes[group] + 1) // 2)
+    sizes = torch.bincount(group, minlength=1 << levels)
+    return order, [0] + torch.cumsum(sizes, 0).tolist()
+
+
+def _block_geometry(patches, starts, rows_per_pass=32768):
+    """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre."""
+    block_of = _block_index(starts, patches.device)
+    sizes = torch.tensor(starts, device=patches.device).diff().double()
+    centres = torch.zeros(len(sizes), patches.shape[1], dtype=torch.float64, device=patches.device)
+    for s in range(0, patches.shape[0], rows_per_pass):
+        centres.index_add_(0, block_of[s:s + rows_per_pass], patches[s:s + rows_per_pass].double())
+    centres /= sizes[:, None]
+    distance = torch.cat([(patches[s:s + rows_per_pass].double() - centres[block_of[s:s + rows_per_pass]])
+                          .norm(dim=1) for s in range(0, patches.shape[0], rows_per_pass)])
+    radii = torch.zeros_like(sizes).scatter_reduce_(0, block_of, distance, "amax")
+    nearest = torch.full_like(sizes, math.inf).scatter_reduce_(0, block_of, distance, "amin")
+    everyone = torch.arange(patches.shape[0], device=patches.device)
+    rep = torch.full_like(block_of[:len(sizes)], patches.shape[0]).scatter_reduce_(
+        0, block_of, torch.where(distance == nearest[block_of], everyone, patches.shape[0]), "amin")
+    return centres, radii * (1 + 1e-12), rep
 
 
 def _banks(train, k, boundary):
@@ -318,16 +400,16 @@ def _banks(train, k, boundary):
         _BANKS.move_to_end(key)
         return _BANKS[key][1]
     count, channels, height, width = train.shape
-    windows = _windows(train, k, boundary)  # (N, HW, D)
+    rows = _patch_rows(train, k, boundary)  # (N * HW, D)
     classes = ([list(range(height * width))] if boundary == "circular"
                else _position_classes(height, width, k))
-    flat = train.reshape(count, channels, height * width)
+    flat = train.reshape(count, channels, height * width).transpose(1, 2).reshape(-1, channels)
+    image_start = torch.arange(count, device=train.device)[:, None] * (height * width)
     banks = []
     for positions in classes:
         pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
-        source = (torch.arange(count, device=train.device)[:, None] * (height * width) + pos).reshape(-1)
-        banks.append(_Bank(pos, windows[:, pos].reshape(-1, windows.shape[2]),
-                           flat[:, :, pos].transpose(1, 2).reshape(-1, channels), source))
+        source = (image_start + pos).reshape(-1)
+        banks.append(_Bank(pos, rows if len(classes) == 1 else rows[source], flat[source], source))
     _BANKS[key] = (train, banks)  # holding train keeps its id from being reused
     while len(_BANKS) > BANK_CACHE_SIZE:
         _BANKS.popitem(last=False)
@@ -339,69 +421,239 @@ def clear_cache():
     _BANKS.clear()
 
 
-def _els_banked(queries, banks, b, chunk_size, average, track_source):
+def kernel_counters(reset=True):
+    """Work of the banked ELS kernel since the last reset: dict(pairs, computed).
+
+    ``pairs``: (query window, training patch) pairs a brute-force machine would score;
+    ``computed``: those the kernel scored; the rest were skipped by the logit bound.
+    """
+    counts = dict(_COUNTERS)
+    if reset:
+        _COUNTERS.update(pairs=0, computed=0)
+    return counts
+
+
+class _Rows:
+    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM, and what the bound needs."""
+
+    def __init__(self, queries, bank, lin, sq, log_count, a, b):
+        count = len(bank.positions)
+        q = queries[:, bank.positions].reshape(-1, queries.shape[2])  # (R, D), image-major
+        lin, sq = lin.repeat_interleave(count), sq.repeat_interleave(count)
+        self.bank, self.count = bank, count
+        self.order = torch.arange(q.shape[0], device=q.device)  # row i of the tiles is query row order[i]
+        if a is not None:
+            self.q, self.a, self.b = q.double(), a.repeat_interleave(count), b.repeat_interleave(count)
+            # rows that expect the same blocks share tiles, so that a tile can skip what none of them needs
+            home = torch.cat([self.upper_bound(s, s + ROW_TILE).argmax(dim=1)
+                              for s in range(0, q.shape[0], ROW_TILE)])
+            self.order = torch.argsort(home, stable=True)
+            q, lin, sq = q[self.order], lin[self.order], sq[self.order]
+            self.q, self.a, self.b = self.q[self.order], self.a[self.order], self.b[self.order]
+            self.floor = self.logits64(self.q, bank.reps, self.a, self.b).amax(dim=1)
+        self.rows_t = torch.cat([q * lin[:, None].to(q.dtype), -sq[:, None].to(q.dtype),
+                                 torch.full_like(q[:, :1], log_count)], dim=1).T.contiguous()
+
+    @staticmethod
+    def logits64(q, reps, a, b):
+        """Exact logits in float64 of rows q (M, D) against augmented patches reps (n, D + 2) -> (M, n)."""
+        dim = q.shape[1]
+        return (q @ reps[:, :dim].T * (a / b)[:, None] - (a * a / (2 * b))[:, None] * reps[:, dim]
+                + reps[:, dim + 1])
+
+    def upper_bound(self, start, stop):
+        """(M, nb) float64 upper bound on the logit of every patch of each block for rows start .. stop."""
+        q, a, b, bank = self.q[start:stop], self.a[start:stop], self.b[start:stop], self.bank
+        q_sq = (q * q).sum(dim=1)
+        dist2 = (q_sq[:, None] - 2 * a[:, None] * (q @ bank.centres.T)
+                 + (a * a)[:, None] * (bank.centres * bank.centres).sum(dim=1))
+        gap = (dist2.clamp(min=0).sqrt() - a[:, None] * bank.radii).clamp(min=0)
+        return (q_sq[:, None] - gap * gap) / (2 * b[:, None]) + bank.top_log_count
+
+
+def _skip_threshold(total_patches, dtype):
+    """Nats below the running max beyond which a patch's weight is dropped.
+
+    Every skipped patch weighs at most exp(-threshold) relative to the largest term (1),
+    so all of them together weigh below eps / 2 of the sum: under its rounding.
+    """
+    return math.log(total_patches) - math.log(torch.finfo(dtype).eps / 2) + ROUNDING_SLACK
+
+
+def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None):
     """queries (B, HW, D) -> (B, HW, C) ELS average (or None), (B, HW) flat source index (or None).
 
     ``average=False`` gives the nearest-patch argmax: b is ignored, logit = q.p - |p|^2 / 2.
+    With a torch.distributed ``group`` each rank holds a slice of the training patches;
+    partial maxima and sums are combined exactly by all-reduce (average only).
     """
     batch, hw, dim = queries.shape
-    channels = banks[0].values.shape[1] - 1
+    channels = banks[0].values_t.shape[0] - 1
     if average:
         a = torch.sqrt(1 - b)
-        lin, sq, log_count = (a / b).to(queries.dtype), (a * a / (2 * b)).to(queries.dtype), 1.0
+        jobs = [_Rows(queries, bank, a / b, a * a / (2 * b), 1.0, a, b) for bank in banks]
     else:  # duplicates do not change which patch is nearest
-        lin, sq, log_count = torch.ones_like(b, dtype=queries.dtype), torch.full_like(
-            b, 0.5, dtype=queries.dtype), 0.0
+        one = torch.ones_like(b)
+        jobs = [_Rows(queries, bank, one, one / 2, 0.0, None, None) for bank in banks]
+    total = sum(bank.patches.shape[0] for bank in banks)
+    if group is not None:
+        total = _all_reduce_sum(torch.tensor([float(total)], device=queries.device), group).item()
+        # every rank orders rows by its own blocks: exchange them in query order
+        floors = _all_reduce_max(torch.cat([_unpermute(job.floor, job.order) for job in jobs]), group)
+        for job, floor in zip(jobs, floors.split([job.q.shape[0] for job in jobs])):
+            job.floor = floor[job.order]
+    threshold = _skip_threshold(total, queries.dtype) if average else None
+    tiles = [(job, start, min(start + ROW_TILE, job.rows_t.shape[1]))
+             for job in jobs for start in range(0, job.rows_t.shape[1], ROW_TILE)]
+    done = _map_tiles(lambda tile: _tile(*tile, chunk_size, average, track_source, threshold),
+                      tiles, queries.device)
     out = queries.new_empty(batch, hw, channels) if average else None
     source = torch.empty(batch, hw, dtype=torch.int64, device=queries.device) if track_source else None
-    for bank in banks:
-        count = len(bank.positions)
-        augmented = queries.new_empty(batch, count, dim + 2)
-        torch.mul(queries[:, bank.positions], lin[:, None, None], out=augmented[:, :, :dim])
-        augmented[:, :, dim] = -sq[:, None]
-        augmented[:, :, dim + 1] = log_count
-        augmented = augmented.reshape(batch * count, dim + 2)
-        for start in range(0, augmented.shape[0], ROW_TILE):
-            rows = augmented[start:start + ROW_TILE]
-            acc, best = _stream(rows, bank, chunk_size, average, track_source)
-            index = torch.arange(start, start + rows.shape[0], device=queries.device)
-            image, position = index // count, bank.positions[index % count]
-            if average:
-                out[image, position] = (acc[:, :channels] / acc[:, channels:]).to(out.dtype)
-            if track_source:
-                source[image, position] = best
+    for job in jobs:
+        parts = [result for tile, result in zip(tiles, done) if tile[0] is job]
+        _COUNTERS["pairs"] += job.order.shape[0] * job.bank.patches.shape[0]
+        _COUNTERS["computed"] += sum(p[3] for p in parts)
+        index = job.order
+        image, position = index // job.count, job.bank.positions[index % job.count]
+        if average:
+            acc = torch.cat([p[1] for p in parts], dim=1)
+            if group is not None:
+                best = torch.cat([p[0] for p in parts])
+                acc = _combine(_unpermute(best, index), _unpermute(acc.T, index), group)[index].T
+            out[image, position] = (acc[:channels] / acc[channels:]).T.to(out.dtype)
+        if track_source:
+            source[image, position] = torch.cat([p[2] for p in parts])
     return out, source
 
 
-def _stream(rows, bank, chunk_size, average, track_source):
-    """Running log-sum-exp of one row tile (M, D + 2) over a bank -> acc (M, C + 1), source (M,)."""
-    total = bank.patches.shape[0]
-    step = min(chunk_size, total)
-    buffer = rows.new_empty(rows.shape[0] * step)
-    best = rows.new_full((rows.shape[0],), -math.inf)
-    # float32 GEMMs sum along their inner axis one term after another (error ~ length * eps):
-    # keep chunks short and add their partial sums in float64
-    acc = rows.new_zeros(rows.shape[0], bank.values.shape[1], dtype=torch.float64) if average else None
-    partial = rows.new_empty(rows.shape[0], bank.values.shape[1]) if average else None
-    source = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device) if track_source else None
-    for start in range(0, total, step):
-        n = min(step, total - start)
-        logits = buffer[:rows.shape[0] * n].view(rows.shape[0], n)
-        torch.mm(rows, bank.patches[start:start + n].T, out=logits)
-        if track_source:
-            chunk_best, chunk_arg = logits.max(dim=1)
-            # strict: on ties the earlier entry, i.e. the lower image and position, wins
-            source = torch.where(chunk_best > best, bank.source[start + chunk_arg], source)
-        else:
-            chunk_best = logits.amax(dim=1)
-        new_best = torch.maximum(best, chunk_best)
-        if average:
-            acc.mul_(torch.exp(best - new_best).to(acc.dtype)[:, None])
-            _exp_below_zero_(logits.sub_(new_best[:, None]))
-            acc.add_(torch.mm(logits, bank.values[start:start + n], out=partial))
-        best = new_best
-    return acc, source
+def _unpermute(values, order):
+    """Rows given in tile order (row i is query row order[i]) -> rows in query order."""
+    out = torch.empty_like(values)
+    out[order] = values
+    return out
 
+
+def _map_tiles(fn, tiles, device):
+    """fn over row tiles; on CPU one single-threaded worker per torch thread, tiles taken from a queue.
+
+    Independent tiles need no barrier between small ops, so a core that another program
+    slows down stalls only its own tile; and each tile's arithmetic is the same whatever
+    the number of threads, so results do not depend on it.
+    """
+    if device.type != "cpu":
+        return [fn(tile) for tile in tiles]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if threads == 1 or len(tiles) == 1:
+            return [fn(tile) for tile in tiles]
+        with ThreadPoolExecutor(min(threads, len(tiles))) as pool:
+            return list(pool.map(fn, tiles))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _tile(job, start, stop, chunk_size, average, track_source, threshold):
+    """Running log-sum-exp of rows start .. stop over the bank's needed blocks.
+
+    Returns best (M,), acc (C + 1, M) float64 [weighted sum; sum] relative to exp(best)
+    (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
+    """
+    bank, rows_t = job.bank, job.rows_t[:, start:stop]
+    state = _TileState(rows_t, bank, average, track_source)
+    if threshold is None:
+        state.run(range(len(bank.starts) - 1), chunk_size)
+    else:
+        bound = job.upper_bound(start, stop)
+        home = torch.unique(bound.argmax(dim=1))  # the likeliest block of each row, first
+        state.run(home.tolist(), chunk_size)
+        # scale of the logits' terms: their float rounding widens the threshold
+        slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
+        level = torch.maximum(state.best.double(), job.floor[start:stop]) - threshold - slack
+        needed = (bound >= level[:, None]).any(dim=0)
+        needed[home] = False
+        state.run(needed.nonzero().squeeze(1).tolist(), chunk_size)
+    return state.best, state.acc, state.source, state.computed
+
+
+class _TileState:
+    """Running max, float64 sums and argmax of one row tile while blocks of the bank stream past."""
+
+    def __init__(self, rows_t, bank, average, track_source):
+        self.rows_t, self.bank, self.average, self.track_source = rows_t, bank, average, track_source
+        m = rows_t.shape[1]
+        self.best = rows_t.new_full((m,), -math.inf)
+        # float32 GEMMs sum along their inner axis one term after another (error ~ length * eps):
+        # keep chunks short and add their partial sums in float64
+        self.acc = rows_t.new_zeros(bank.values_t.shape[0], m, dtype=torch.float64) if average else None
+        self.partial = rows_t.new_empty(bank.values_t.shape[0], m) if average else None
+        self.source = torch.zeros(m, dtype=torch.int64, device=rows_t.device) if track_source else None
+        self.buffer = rows_t.new_empty(0)
+        self.computed = 0
+
+    def run(self, blocks, chunk_size):
+        """Stream the given blocks (ascending indices) in GEMMs of <= chunk_size patches."""
+        bank = self.bank
+        if len(blocks) == len(bank.starts) - 1:
+            patches, values_t, source = bank.patches, bank.values_t, bank.source
+        elif blocks:  # gather the needed blocks into one contiguous run: a few large GEMMs, not many small
+            starts = torch.tensor(bank.starts, device=bank.patches.device)
+            chosen = torch.tensor(blocks, device=bank.patches.device)
+            index = _ranges(starts[chosen], starts[chosen + 1])
+            patches, values_t, source = bank.patches[index], bank.values_t[:, index], bank.source[index]
+        else:
+            return
+        for start in range(0, patches.shape[0], chunk_size):
+            stop = min(start + chunk_size, patches.shape[0])
+            self.chunk(patches[start:stop], values_t[:, start:stop], source[start:stop])
+
+    def chunk(self, patches, values_t, source):
+        """One GEMM block: patches (n, D + 2), values_t (C + 1, n), source (n,)."""
+        size = patches.shape[0] * self.rows_t.shape[1]
+        if self.buffer.numel() < size:
+            self.buffer = self.rows_t.new_empty(size)
+        logits = torch.mm(patches, self.rows_t, out=self.buffer[:size].view(patches.shape[0], -1))  # (n, M)
+        self.computed += size
+        if self.track_source:
+            chunk_best, chunk_arg = logits.max(dim=0)
+            found = source[chunk_arg]
+            # on ties the lower image and position wins, whatever order the blocks come in
+            better = (chunk_best > self.best) | ((chunk_best == self.best) & (found < self.source))
+            self.source = torch.where(better, found, self.source)
+        else:
+            chunk_best = logits.amax(dim=0)
+        new_best = torch.maximum(self.best, chunk_best)
+        if self.average:
+            self.acc.mul_(torch.exp(self.best - new_best).to(self.acc.dtype))
+            _exp_below_zero_(logits.sub_(new_best))
+            self.acc.add_(torch.mm(values_t, logits, out=self.partial))
+        self.best = new_best
+
+
+def _ranges(starts, stops):
+    """(n,) starts and stops -> the concatenated integer ranges start .. stop - 1."""
+    lengths = stops - starts
+    offsets = torch.cumsum(lengths, 0) - lengths
+    return torch.arange(int(lengths.sum()), device=starts.device) - torch.repeat_interleave(
+        offsets - starts, lengths)
+
+
+def _combine(best, acc, group):
+    """Partial (R,) maxima and (R, C + 1) sums of each rank -> the sums of all ranks relative to the global max."""
+    top = _all_reduce_max(best.clone(), group)
+    return _all_reduce_sum(acc * torch.exp(best - top).to(acc.dtype)[:, None], group)
+
+
+def _all_reduce_max(tensor, group):
+    import torch.distributed as dist
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=group)
+    return tensor
+
+
+def _all_reduce_sum(tensor, group):
+    import torch.distributed as dist
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
+    return tensor
 
 def _els(x, train, b, k, boundary, chunk_size, average, track_source):
     """Streaming ELS without prepared banks: (B, HW, C) average (or None), (B, HW) flat source (or None)."""

@@ -326,3 +326,83 @@ def test_merged_duplicate_patches_keep_their_weight():
         merged = els_denoise(x, train, b, 3, boundary)
         streamed = els_denoise(x, train, b, 3, boundary, cache=False)
         assert torch.allclose(merged, streamed, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the banked kernel's fast paths
+def _low_noise_case(seed=0, count=40, size=8):
+    """Training images with shared structure and a query near one of them: a peaked softmax."""
+    gen = torch.Generator().manual_seed(seed)
+    base = torch.rand(4, 1, size, size, generator=gen)
+    train = (base[torch.arange(count) % 4] + 0.01 * torch.randn(count, 1, size, size, generator=gen))
+    b = 0.002
+    x = math.sqrt(1 - b) * train[:2] + math.sqrt(b) * torch.randn(2, 1, size, size, generator=gen)
+    return x, train, b
+
+
+@pytest.mark.parametrize("boundary", ["circular", "zeros"])
+def test_skipping_is_active_and_exact(boundary, monkeypatch):
+    from course_utils import scores
+    x, train, b = _low_noise_case()
+    # small blocks and row tiles, so that a tile's rows leave some blocks unneeded
+    monkeypatch.setattr(scores, "BLOCK", 16)
+    monkeypatch.setattr(scores, "ROW_TILE", 16)
+    scores.clear_cache()
+    scores.kernel_counters()
+    fast = els_denoise(x, train, b, 3, boundary)
+    counts = scores.kernel_counters()
+    assert counts["computed"] < 0.9 * counts["pairs"]  # the bound did skip work
+    exact = els_denoise(x.double(), train.double(), b, 3, boundary, cache=False)
+    full = els_denoise(x, train, b, 3, boundary, cache=False)  # no bound, no skipping
+    assert (fast.double() - exact).abs().max() < 1e-4
+    assert (fast - full).abs().max() < 1e-5
+    scores.clear_cache()
+
+
+def test_results_do_not_depend_on_thread_count():
+    x, train, b = _low_noise_case(seed=1)
+    before = torch.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            outs.append(els_denoise(x, train, 0.3, 5))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    assert all(torch.equal(outs[0], out) for out in outs[1:])
+
+
+def _sharded_rank(rank, world, init, x, train, levels, k, boundary, out_dir):
+    import torch.distributed as dist
+    from course_utils.distributed import els_denoise_sharded, shard
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        mine = shard(train, rank, world)
+        outs = torch.stack([els_denoise_sharded(x, mine, b, k, boundary) for b in levels])
+        torch.save(outs, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("boundary", ["circular", "zeros"])
+def test_two_gloo_ranks_equal_one_process(boundary, tmp_path):
+    import torch.multiprocessing as mp
+    x, train, _ = _low_noise_case(seed=2, count=30)
+    levels = [0.002, 0.05, 0.6]  # skipping active at the first, dense at the last
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_sharded_rank, args=(2, init, x, train, levels, 3, boundary, str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    alone = torch.stack([els_denoise(x, train, b, 3, boundary) for b in levels])
+    exact = torch.stack([els_denoise(x.double(), train.double(), b, 3, boundary, cache=False)
+                         for b in levels])
+    assert torch.equal(ranks[0], ranks[1])  # every rank returns the same result
+    assert (ranks[0] - alone).abs().max() < 1e-5
+    assert (ranks[0].double() - exact).abs().max() < 1e-4
+
+
+def test_shard_covers_the_training_set_once():
+    from course_utils.distributed import shard
+    train = torch.arange(7.0).reshape(7, 1, 1, 1)
+    assert torch.equal(torch.cat([shard(train, r, 3) for r in range(3)]), train)
+    with pytest.raises(ValueError, match="at most one rank per image"):
+        shard(train, 0, 8)
