@@ -1,10 +1,11 @@
 """Runs one prepared submission in a fresh, limited kernel (a child process of the grader).
 
-    python -m course_utils.grading.runner NOTEBOOK STATE_DIR WORK_DIR MEMORY_MB
+    python -m course_utils.grading.runner NOTEBOOK STATE_DIR WORK_DIR MEMORY_MB MAX_TASKS
 
 NOTEBOOK holds the grader's set-up cell and the submission's code cells, each tagged with
 its position in the submission. The kernel (``course_utils.grading.kernel``) runs with
-cwd WORK_DIR; what it records lands in STATE_DIR/answers. This process keeps no output but
+cwd WORK_DIR and limits itself (MAX_TASKS: its user's processes and threads, 0 for no
+limit: where a cgroup limits the sandbox as a whole); what it records lands in STATE_DIR/answers. This process keeps no output but
 the first error of each cell, so a notebook that floods its output cannot exhaust memory,
 and writes STATE_DIR/run.json: cells run, their errors, and where the kernel died, if it did.
 """
@@ -47,13 +48,13 @@ class _ErrorsOnlyClient(NotebookClient):
         await super()._async_check_alive()
 
 
-def kernel_manager(state, memory_mb):
+def kernel_manager(state, memory_mb, max_tasks):
     """A KernelManager for the grading kernel, its spec written under ``state``."""
     folder = state / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"argv": [sys.executable, "-m", "course_utils.grading.kernel",
-                     "--memory-mb", str(memory_mb), "--pid-file", str(state / "kernel.pid"),
-                     "-f", "{connection_file}"],
+                     "--memory-mb", str(memory_mb), "--max-tasks", str(max_tasks),
+                     "--pid-file", str(state / "kernel.pid"), "-f", "{connection_file}"],
             "display_name": "course grader", "language": "python",
             # glibc reserves 64 MB of address space per thread arena: under the memory limit
             # the kernel could not even start its threads
@@ -63,10 +64,10 @@ def kernel_manager(state, memory_mb):
     return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
 
 
-def run(nb, state, workdir, memory_mb):
+def run(nb, state, workdir, memory_mb, max_tasks):
     """Execute ``nb`` cell by cell; the report that goes to run.json."""
     report = {"cells_run": 0, "errors": [], "died_in": None, "startup_error": None}
-    client = _ErrorsOnlyClient(nb, km=kernel_manager(state, memory_mb), allow_errors=True,
+    client = _ErrorsOnlyClient(nb, km=kernel_manager(state, memory_mb, max_tasks), allow_errors=True,
                                timeout=None, startup_timeout=120, record_timing=False,
                                resources={"metadata": {"path": str(workdir)}})
     cell_file = state / "answers" / CELL_FILE
@@ -98,10 +99,10 @@ def run(nb, state, workdir, memory_mb):
 
 
 def main(argv):
-    notebook, state, workdir, memory_mb = argv
+    notebook, state, workdir, memory_mb, max_tasks = argv
     state = Path(state).resolve()
     nb = nbformat.read(notebook, as_version=4)
-    report = run(nb, state, Path(workdir).resolve(), int(memory_mb))
+    report = run(nb, state, Path(workdir).resolve(), int(memory_mb), int(max_tasks))
     tmp = state / ".run.json.tmp"
     tmp.write_text(json.dumps(report), encoding="utf-8")
     os.replace(tmp, state / "run.json")
