@@ -120,7 +120,7 @@ def _read_report(path):
         return {}
     # written next to a kernel that could have forged it: accept only the runner's shape
     shape = {"cells_run": (int,), "errors": (list,), "died_in": (int, type(None)),
-             "startup_error": (str, type(None))}
+             "startup_error": (str, type(None)), "left_running": (int,)}
     if not isinstance(report, dict) or set(report) != set(shape) \
             or not all(isinstance(report[key], kinds) for key, kinds in shape.items()) \
             or not all(isinstance(error, dict) for error in report["errors"]):

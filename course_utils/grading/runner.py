@@ -7,11 +7,14 @@ its position in the submission. The kernel (``course_utils.grading.kernel``) run
 cwd WORK_DIR and limits itself (MAX_TASKS: its user's processes and threads, 0 for no
 limit: where a cgroup limits the sandbox as a whole); what it records lands in STATE_DIR/answers. This process keeps no output but
 the first error of each cell, so a notebook that floods its output cannot exhaust memory,
-and writes STATE_DIR/run.json: cells run, their errors, and where the kernel died, if it did.
+and writes STATE_DIR/run.json: cells run, their errors, where the kernel died, if it did,
+and, in a bubblewrap sandbox, how many processes the notebook left running after its last cell
+(they die with the sandbox).
 """
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -27,6 +30,37 @@ from .layout import CELL_FILE, POSITION
 KERNEL_NAME = "course-grader"
 MAX_ERRORS = 20
 MAX_TEXT = 500
+SHUTDOWN_WAIT_S = 5.0
+
+
+def _sandbox_processes():
+    """Live processes of this PID namespace other than its init (bwrap) and this runner;
+    None outside a bubblewrap sandbox, where /proc shows the whole machine."""
+    proc = Path("/proc")
+    try:
+        if os.getpid() != 2 or b"bwrap" not in (proc / "1" / "cmdline").read_bytes():
+            return None
+    except OSError:
+        return None
+    alive = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and int(entry.name) > 2:
+            try:
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(int(entry.name))
+            except (OSError, IndexError):
+                pass
+    return alive
+
+
+def left_running():
+    """How many processes the notebook left behind once its kernel has gone (0 if unknown)."""
+    deadline = time.monotonic() + SHUTDOWN_WAIT_S
+    while True:  # the kernel itself takes a moment to exit after its shutdown
+        alive = _sandbox_processes()
+        if not alive or time.monotonic() > deadline:
+            return len(alive or [])
+        time.sleep(0.1)
 
 
 class _ErrorsOnlyClient(NotebookClient):
@@ -66,7 +100,8 @@ def kernel_manager(state, memory_mb, max_tasks):
 
 def run(nb, state, workdir, memory_mb, max_tasks):
     """Execute ``nb`` cell by cell; the report that goes to run.json."""
-    report = {"cells_run": 0, "errors": [], "died_in": None, "startup_error": None}
+    report = {"cells_run": 0, "errors": [], "died_in": None, "startup_error": None,
+              "left_running": 0}
     client = _ErrorsOnlyClient(nb, km=kernel_manager(state, memory_mb, max_tasks), allow_errors=True,
                                timeout=None, startup_timeout=120, record_timing=False,
                                resources={"metadata": {"path": str(workdir)}})
@@ -95,6 +130,7 @@ def run(nb, state, workdir, memory_mb, max_tasks):
             report["startup_error"] = f"{type(err).__name__}: {err}"[:MAX_TEXT]
         elif report["died_in"] is None:
             report["died_in"] = position
+    report["left_running"] = left_running()
     return report
 
 

@@ -227,9 +227,9 @@ class Isolation:
             box = ("bubblewrap sandbox (own PID namespace, no network, course and Python "
                    "read-only, only its own folder writable)")
         else:
-            box = (f"NO SANDBOX: {self.no_bwrap}; a notebook can read the other submissions and "
-                   f"the grader's command line (--seeds), write files for later runs and leave "
-                   f"processes behind")
+            box = (f"NO SANDBOX ({self.no_bwrap}): a notebook can read the other submissions "
+                   f"and the grader's command line (--seeds) and change files for later runs"
+                   + ("" if self.cgroups else ", and its processes can outlive it"))
         if self.cgroups:
             limits = (f"memory {memory_mb} MB for all its processes together, at most "
                       f"{MAX_TASKS} processes and threads (cgroup v{self.cgroups[2]})")

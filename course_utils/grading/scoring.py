@@ -71,6 +71,10 @@ def _first_error(run, memory_mb, timeout):
         elif ename == "BlockingIOError" or "Resource temporarily unavailable" in evalue:
             hint = f" (a submission may run at most {MAX_TASKS} processes and threads)"
         return f"{where} raised {ename}" + (f": {evalue}" if evalue.strip() else "") + hint
+    if report.get("left_running"):
+        count = report["left_running"]
+        return (f"the notebook left {count} process{'es' if count > 1 else ''} running after its "
+                f"last cell (started with subprocess or os.fork); they were killed with the sandbox")
     return None
 
 
