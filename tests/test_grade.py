@@ -137,6 +137,7 @@ finally:
         child.kill()
 exec({add_noise!r})  # reached only if all 400 started'''
 SEED_HUNT = '''import os
+seed = str({below} + 1)  # not the seed itself: the notebook's own source would contain it
 texts = {{"In[1]": In[1]}}
 for pid in os.listdir("/proc"):
     for name in ("cmdline", "environ"):
@@ -151,8 +152,8 @@ for folder, _, files in os.walk(os.path.dirname(os.getcwd())):
         except OSError:
             pass
 for where, text in texts.items():
-    if {seed!r} in text:
-        raise RuntimeError(where + ": " + text[max(0, text.index({seed!r}) - 30):][:120])
+    if seed in text:
+        raise RuntimeError(where + ": " + text[max(0, text.index(seed) - 30):][:120])
 raise RuntimeError("x" + In[1].splitlines()[1])'''
 
 
@@ -221,7 +222,7 @@ def _hostile(folder, out, victim, course):
                                                        victim=victim)],
         "memory_children": [IMPORTS, MEMORY_CHILDREN.format(mb=MEMORY_MB * 6 // 10, add_noise=ADD_NOISE)],
         "process_flood": [IMPORTS, PROCESS_FLOOD.format(add_noise=ADD_NOISE)],
-        "seed_leak": [IMPORTS, SEED_HUNT.format(seed=SECRET_SEEDS.split(",")[0])],
+        "seed_leak": [IMPORTS, SEED_HUNT.format(below=int(SECRET_SEEDS.split(",")[0]) - 1)],
     }
     if ISOLATION.complete:
         notebooks_["persistence"] = [IMPORTS, PERSIST.format(course=str(course), name=ATTACK_PTH)]

@@ -14,7 +14,6 @@ and, in a bubblewrap sandbox, how many processes the notebook left running after
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -30,37 +29,26 @@ from .layout import CELL_FILE, POSITION
 KERNEL_NAME = "course-grader"
 MAX_ERRORS = 20
 MAX_TEXT = 500
-SHUTDOWN_WAIT_S = 5.0
 
 
-def _sandbox_processes():
-    """Live processes of this PID namespace other than its init (bwrap) and this runner;
-    None outside a bubblewrap sandbox, where /proc shows the whole machine."""
+def left_running(kernel_pid):
+    """How many processes the notebook left behind: live processes of this PID namespace
+    but its init (bwrap), this runner and the kernel. 0 outside a bubblewrap sandbox, where
+    /proc shows the whole machine."""
     proc = Path("/proc")
     try:
         if os.getpid() != 2 or b"bwrap" not in (proc / "1" / "cmdline").read_bytes():
-            return None
+            return 0
     except OSError:
-        return None
-    alive = []
+        return 0
+    alive = 0
     for entry in proc.iterdir():
-        if entry.name.isdigit() and int(entry.name) > 2:
+        if entry.name.isdigit() and int(entry.name) not in (1, 2, kernel_pid):
             try:
-                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.append(int(entry.name))
+                alive += (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
             except (OSError, IndexError):
                 pass
     return alive
-
-
-def left_running():
-    """How many processes the notebook left behind once its kernel has gone (0 if unknown)."""
-    deadline = time.monotonic() + SHUTDOWN_WAIT_S
-    while True:  # the kernel itself takes a moment to exit after its shutdown
-        alive = _sandbox_processes()
-        if not alive or time.monotonic() > deadline:
-            return len(alive or [])
-        time.sleep(0.1)
 
 
 class _ErrorsOnlyClient(NotebookClient):
@@ -106,9 +94,10 @@ def run(nb, state, workdir, memory_mb, max_tasks):
                                timeout=None, startup_timeout=120, record_timing=False,
                                resources={"metadata": {"path": str(workdir)}})
     cell_file = state / "answers" / CELL_FILE
-    finished, position = False, 0
+    finished, position, kernel_pid = False, 0, None
     try:
         with client.setup_kernel():
+            kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
             for index, cell in enumerate(nb.cells):
                 position = cell.metadata.get(POSITION, 0)
                 cell_file.write_text(str(position), encoding="ascii")
@@ -130,7 +119,7 @@ def run(nb, state, workdir, memory_mb, max_tasks):
             report["startup_error"] = f"{type(err).__name__}: {err}"[:MAX_TEXT]
         elif report["died_in"] is None:
             report["died_in"] = position
-    report["left_running"] = left_running()
+    report["left_running"] = left_running(kernel_pid)
     return report
 
 
