@@ -193,15 +193,12 @@ def bwrap_arguments(bwrap, readable, writable, workdir):
 
 def python_paths(course_dir, package_parent):
     """What the kernel imports from: the Python installation, its sys.path and the course."""
-    site_dirs = {os.path.realpath(p) for p in sys.path[1:] if p}
+    # the grader's folder and the course's parent (a repository, say) may hold submissions
+    # and grades: of those, the course package alone is mounted
     skip = {os.path.realpath(os.getcwd()), os.path.realpath(package_parent)}
     skip -= {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
     paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(course_dir)]
-    paths += [p for p in sys.path[1:] if p and os.path.realpath(p) not in skip]
-    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-        if entry and os.path.realpath(entry) not in skip | site_dirs:
-            paths.append(entry)
-    return paths
+    return paths + [p for p in sys.path[1:] if p and os.path.realpath(p) not in skip]
 
 
 # ---------------------------------------------------------------------------------------
