@@ -220,7 +220,8 @@ def _hostile(folder, out, victim, course):
         "forged_answers": [IMPORTS, EVIL_PICKLE.format(marker=marker)],
         "forged_grades": [IMPORTS, FORGE_GRADES.format(out=str(out), csv=str(out.with_suffix(".csv")),
                                                        victim=victim)],
-        "memory_children": [IMPORTS, MEMORY_CHILDREN.format(mb=MEMORY_MB * 6 // 10, add_noise=ADD_NOISE)],
+        "memory_children": [IMPORTS, MEMORY_CHILDREN.format(
+            mb=sandbox.sandbox_memory_mb(MEMORY_MB) // 2, add_noise=ADD_NOISE)],
         "process_flood": [IMPORTS, PROCESS_FLOOD.format(add_noise=ADD_NOISE)],
         "seed_leak": [IMPORTS, SEED_HUNT.format(below=int(SECRET_SEEDS.split(",")[0]) - 1)],
     }
@@ -503,7 +504,8 @@ def test_persistence_file_is_refused_and_changes_no_one(hostile):
 def test_memory_of_all_processes_together_is_limited(hostile):
     record = hostile["records"]["memory_children"]
     assert record["score"] == 0, "three children held 1.8x the memory limit"
-    assert f"memory limit of its sandbox ({MEMORY_MB} MB for all its processes together)" \
+    together = sandbox.sandbox_memory_mb(MEMORY_MB)
+    assert f"memory limit of its sandbox ({together} MB for all its processes together)" \
         in record["error"]
 
 
@@ -588,7 +590,7 @@ def test_fallback_with_either_tool_leaves_no_daemon(fallback):
 def test_isolation_line_says_what_each_machine_guarantees():
     full = sandbox.Isolation("/usr/bin/bwrap", (Path("/m"), Path("/p"), 1))
     assert full.complete and full.describe(900).startswith("bubblewrap sandbox (own PID namespace")
-    assert "memory 900 MB for all its processes together" in full.describe(900)
+    assert "memory 900 MB per process, 1156 MB for all its processes together" in full.describe(900)
     bare = sandbox.Isolation(None, None, "bubblewrap is not installed", "no cgroups")
     line = bare.describe(900)
     assert not bare.complete and line.startswith("NO SANDBOX (bubblewrap is not installed)")

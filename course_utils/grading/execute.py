@@ -160,7 +160,8 @@ def run_submission(nb, lesson, cases, tmp, timeout, memory_mb, isolation):
     nbformat.write(prepare(nb, lesson, answers, state / CASES_FILE), str(notebook))
     run = Run(answers, cells={position: _first_line(cell.source)
                               for position, cell in enumerate(nb.cells, 1)})
-    cgroup = sandbox.make_cgroup(isolation.cgroups, memory_mb) if isolation.cgroups else None
+    cgroup = (sandbox.make_cgroup(isolation.cgroups, sandbox.sandbox_memory_mb(memory_mb))
+              if isolation.cgroups else None)
     argv = sandbox.command(isolation, _runner_argv(notebook, state, work, memory_mb, isolation),
                            cgroup, readable=sandbox.python_paths(COURSE_DIR, PACKAGE_PARENT),
                            writable=tmp, workdir=work)

@@ -26,6 +26,9 @@ from pathlib import Path
 
 WITHOUT_ENV = "COURSE_GRADER_WITHOUT"
 MAX_TASKS = 256  # processes and threads of one sandbox (the kernel alone runs ~20 threads)
+# the runner's own memory, on top of --memory: a kernel that passes --memory then gets a
+# MemoryError from its own limit, not a kill of the whole sandbox
+RUNNER_MB = 256
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 NAMESPACES = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -123,8 +126,14 @@ def cgroup_parents(root=CGROUP_ROOT, self_cgroup=Path("/proc/self/cgroup")):
     return "no cgroup memory and pids controllers are mounted under /sys/fs/cgroup"
 
 
+def sandbox_memory_mb(memory_mb):
+    """The memory limit of a whole sandbox whose processes each have ``memory_mb``."""
+    return int(memory_mb) + RUNNER_MB
+
+
 def make_cgroup(parents, memory_mb, max_tasks=MAX_TASKS):
-    """A fresh cgroup below ``parents`` with the sandbox's limits; OSError if not allowed."""
+    """A fresh cgroup below ``parents`` limited to ``memory_mb`` and ``max_tasks``; OSError
+    if not allowed."""
     memory_parent, pids_parent, version = parents
     name = f"course-grade-{uuid.uuid4().hex[:12]}"
     group = Cgroup(memory_parent / name, pids_parent / name, version)
@@ -228,8 +237,9 @@ class Isolation:
                    f"and the grader's command line (--seeds) and change files for later runs"
                    + ("" if self.cgroups else ", and its processes can outlive it"))
         if self.cgroups:
-            limits = (f"memory {memory_mb} MB for all its processes together, at most "
-                      f"{MAX_TASKS} processes and threads (cgroup v{self.cgroups[2]})")
+            limits = (f"memory {memory_mb} MB per process, {sandbox_memory_mb(memory_mb)} MB for "
+                      f"all its processes together, at most {MAX_TASKS} processes and threads "
+                      f"(cgroup v{self.cgroups[2]})")
         else:
             tasks = ("process count not limited (root)" if os.geteuid() == 0 else
                      f"at most {MAX_TASKS} more processes of this user")

@@ -6,7 +6,7 @@ Records come from a kernel that ran student code: they are loaded with
 import torch
 
 from .core import CheckFailed, _describe, list_exercises
-from .sandbox import MAX_TASKS
+from .sandbox import MAX_TASKS, sandbox_memory_mb
 from .submission import SubmissionError
 
 MAX_ANSWER_BYTES = 64 << 20
@@ -39,8 +39,8 @@ def run_error(run, memory_mb, timeout):
     if not run.oom_kills:
         return error
     killed = f"{run.oom_kills} process{'es' if run.oom_kills > 1 else ''}"
-    return (f"the notebook went past the memory limit of its sandbox ({memory_mb} MB for all "
-            f"its processes together) and {killed} were killed" + (f"; {error}" if error else ""))
+    return (f"the notebook went past the memory limit of its sandbox "
+            f"({sandbox_memory_mb(memory_mb)} MB for all its processes together) and {killed} were killed" + (f"; {error}" if error else ""))
 
 
 def _first_error(run, memory_mb, timeout):
