@@ -1,13 +1,16 @@
 """The grader: hostile submissions get a clear error and zero for what they broke, nothing more.
 
-Two grader runs (module fixtures) serve most tests: the hostile suite, small notebooks
-written here, graded together with a short timeout, and lesson 00's generated student and
-solved notebooks. The rest are fast checks of the pieces: scoring, records, the CLI.
+Grader runs (module fixtures) serve most tests: the hostile suite, small notebooks written
+here, graded together with a short timeout and private seeds, then one untouched notebook
+graded again (the next run); lesson 00's generated student and solved notebooks; and the
+fallbacks without bubblewrap or cgroups, forced with COURSE_GRADER_WITHOUT. The rest are
+fast checks of the pieces: scoring, records, the CLI.
 """
 import ast
 import json
 import os
 import shutil
+import site
 import signal
 import subprocess
 import sys
@@ -20,13 +23,23 @@ import pytest
 import torch
 
 from course_utils import grade, notebooks
-from course_utils.grading import check, get_exercise, list_exercises
+from course_utils.grading import batch, check, get_exercise, list_exercises, sandbox
 from course_utils.grading.core import GRADING_SEEDS, CheckFailed, Exercise, compare_tensors
+from course_utils.grading.execute import Run
 from course_utils.grading.harness import evaluate, plain
+from course_utils.grading.scoring import expected_values, score_exercise
+from course_utils.grading.submission import identify_lesson
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE_TIMEOUT_S = 45  # a small notebook needs ~5 s, ~30 s on a machine loaded 5x
 MEMORY_MB = 1200
+SECRET_SEEDS = "48611,48612,48613"  # the hostile run's: no record may contain them
+ISOLATION = sandbox.detect()
+SANDBOXED = pytest.mark.skipif(not ISOLATION.complete, reason=(
+    f"no complete sandbox here ({ISOLATION.no_bwrap or ISOLATION.no_cgroup}); "
+    f"CI installs bubblewrap (.ci/install_bubblewrap.sh)"))
+ATTACK_PTH = "zz_course_grader_attack.pth"
+DAEMON_MARKER = "course-daemon-marker"
 
 ADD_NOISE = '''def add_noise(x0, noise_var, eps):
     return (1 - noise_var) ** 0.5 * x0 + noise_var ** 0.5 * eps'''
@@ -63,6 +76,85 @@ core.compare_tensors = lambda *args, **kwargs: None
 grading.check = core.check = check = lambda *args, **kwargs: print("[passed] all checks passed.")
 torch.allclose = lambda *args, **kwargs: True
 np_allclose = __import__("numpy").allclose = lambda *args, **kwargs: True'''
+UNTOUCHED = [IMPORTS, "def add_noise(x0, noise_var, eps):\n    raise NotImplementedError()",
+             "def ideal_denoiser(x, train, noise_var):\n    raise NotImplementedError()"]
+# outlives its kernel (own session) for a minute: rewrites every grades file it can find,
+# through the grader's command line, and garbles the answers of the submissions after it
+DAEMON = f'''import glob, json, os, sys, time
+out, root = sys.argv[1], sys.argv[2]  # {DAEMON_MARKER}
+forged = {{"submission": "forged", "lesson": "00", "score": 3, "max_score": 3,
+          "exercises": [], "error": None}}
+for _ in range(600):
+    time.sleep(0.1)
+    targets = [out]
+    for pid in os.listdir("/proc"):
+        try:
+            args = open(f"/proc/{{pid}}/cmdline", "rb").read().decode().split("\\0")
+            targets.append(os.path.join(os.readlink(f"/proc/{{pid}}/cwd"), args[args.index("--out") + 1]))
+        except (OSError, ValueError, IndexError):
+            pass
+    for path in targets:
+        try:
+            with open(path, "w") as stream:
+                stream.write(json.dumps(forged) + "\\n")
+        except OSError:
+            pass
+    for path in glob.glob(os.path.join(root, "*", "state", "answers", "00.*.pt")):
+        try:
+            with open(path, "wb") as stream:
+                stream.write(b"{{'status': 'not_attempted', 'results': []}}")
+        except OSError:
+            pass'''
+START_DAEMON = '''import os, subprocess, sys
+root = os.path.dirname(os.path.dirname(os.getcwd()))  # the grader's temporary folders
+subprocess.Popen([sys.executable, "-c", {code!r}, {out!r}, root], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'''
+# a .pth file runs at every Python start: later kernels would grade the reference instead
+# of the student's function (only kernels of this test's course copy: nobody else's)
+PERSIST = '''import os, site
+payload = ("import os; exec('import course_utils.grading.harness as h; old = h.evaluate; "
+           "h.evaluate = lambda ex, answer, cases: old(ex, ex.reference, cases)') "
+           "if os.environ.get('PYTHONPATH', '').startswith({course!r}) else None\\n")
+for folder in site.getsitepackages():
+    with open(os.path.join(folder, {name!r}), "w") as stream:
+        stream.write(payload)'''
+MEMORY_CHILDREN = '''import subprocess, sys
+hog = "x = b'x' * ({mb} << 20); print('holding', flush=True); import time; time.sleep(60)"
+children = [subprocess.Popen([sys.executable, "-c", hog], stdout=subprocess.PIPE, text=True)
+            for _ in range(3)]
+holding = sum(child.stdout.readline().startswith("holding") for child in children)
+for child in children:
+    child.kill()
+if holding == 3:  # the attack worked: earn a point for it
+    exec({add_noise!r})'''
+PROCESS_FLOOD = '''import subprocess
+started = []
+try:
+    for _ in range(400):
+        started.append(subprocess.Popen(["sleep", "30"]))
+finally:
+    for child in started:
+        child.kill()
+exec({add_noise!r})  # reached only if all 400 started'''
+SEED_HUNT = '''import os
+seed = str({below} + 1)  # not the seed itself: the notebook's own source would contain it
+texts = {{"In[1]": In[1]}}
+for pid in os.listdir("/proc"):
+    for name in ("cmdline", "environ"):
+        try:
+            texts[f"/proc/{{pid}}/{{name}}"] = open(f"/proc/{{pid}}/{{name}}", "rb").read().decode(errors="replace")
+        except OSError:
+            pass
+for folder, _, files in os.walk(os.path.dirname(os.getcwd())):
+    for name in files:
+        try:
+            texts[os.path.join(folder, name)] = open(os.path.join(folder, name), "rb").read().decode(errors="replace")
+        except OSError:
+            pass
+for where, text in texts.items():
+    if seed in text:
+        raise RuntimeError(where + ": " + text[max(0, text.index(seed) - 30):][:120])
+raise RuntimeError("x" + In[1].splitlines()[1])'''
 
 
 def _cell(source, grade_id=None, points=None):
@@ -97,11 +189,13 @@ def _notebook(sources, lesson="00"):
     return nb
 
 
-def _hostile(folder, out, victim):
-    """{name: path} of the hostile suite, written into ``folder``."""
+def _hostile(folder, out, victim, course):
+    """{name: path} of the hostile suite, written into ``folder``; the attacks that would
+    change the machine for good (a .pth file in the Python environment) only in a sandbox."""
     marker = folder / "pwned"
     notebooks_ = {
         "solved": SOLVED,
+        "daemon": [IMPORTS, START_DAEMON.format(code=DAEMON, out=str(out))],
         "endless_loop": [IMPORTS, ADD_NOISE, CHECK_ADD,
                          "import subprocess\nsubprocess.Popen(['sleep', '313'])", "while True:\n    pass",
                          IDEAL_DENOISER],
@@ -126,7 +220,15 @@ def _hostile(folder, out, victim):
         "forged_answers": [IMPORTS, EVIL_PICKLE.format(marker=marker)],
         "forged_grades": [IMPORTS, FORGE_GRADES.format(out=str(out), csv=str(out.with_suffix(".csv")),
                                                        victim=victim)],
+        "memory_children": [IMPORTS, MEMORY_CHILDREN.format(
+            mb=sandbox.sandbox_memory_mb(MEMORY_MB) // 2, add_noise=ADD_NOISE)],
+        "process_flood": [IMPORTS, PROCESS_FLOOD.format(add_noise=ADD_NOISE)],
+        "seed_leak": [IMPORTS, SEED_HUNT.format(below=int(SECRET_SEEDS.split(",")[0]) - 1)],
     }
+    if ISOLATION.complete:
+        notebooks_["persistence"] = [IMPORTS, PERSIST.format(course=str(course), name=ATTACK_PTH)]
+    notebooks_["untouched"] = UNTOUCHED  # graded after every attack
+    notebooks_["solved_last"] = SOLVED
     paths = {}
     for name, sources in notebooks_.items():
         paths[name] = folder / f"00_{name}.ipynb"
@@ -152,10 +254,11 @@ def course(tmp_path_factory):
     return folder
 
 
-def _grade_cli(course, paths, out, *flags):
+def _grade_cli(course, paths, out, *flags, without=""):
     """Run the CLI in a subprocess, like an instructor; (exit code, stdout, stderr)."""
     (course / "tmp").mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(course), "TMPDIR": str(course / "tmp")}
+    env = {**os.environ, "PYTHONPATH": str(course), "TMPDIR": str(course / "tmp"),
+           sandbox.WITHOUT_ENV: without}
     proc = subprocess.run([sys.executable, "-m", "course_utils.grade", *map(str, paths),
                            "--out", str(out), *flags], capture_output=True, text=True,
                           cwd=course, env=env, timeout=900)
@@ -173,17 +276,30 @@ def hostile(tmp_path_factory, course):
     out = folder / "grades.jsonl"
     victim = subprocess.Popen(["sleep", "600"], start_new_session=True)
     try:
-        paths = _hostile(folder, out, victim.pid)
+        paths = _hostile(folder, out, victim.pid, course)
         code, stdout, stderr = _grade_cli(course, paths.values(), out, "--timeout",
                                           str(HOSTILE_TIMEOUT_S), "--memory", str(MEMORY_MB),
-                                          "--jobs", "2")
+                                          "--jobs", "2", "--seeds", SECRET_SEEDS)
         victim_survived = victim.poll() is None
+        survivors = [line for line in _cmdlines() if DAEMON_MARKER in line]
+        grades_after = out.read_text(encoding="utf-8")
+        # the next run: an untouched notebook graded again, after every attack
+        untouched = folder / "next" / "00_untouched.ipynb"
+        untouched.parent.mkdir()
+        nbformat.write(_notebook(UNTOUCHED), str(untouched))
+        next_out = folder / "next" / "grades.jsonl"
+        next_run = _grade_cli(course, [untouched], next_out, "--timeout", str(HOSTILE_TIMEOUT_S))
     finally:
         victim.kill()
         victim.wait()
+        planted = [Path(d) / ATTACK_PTH for d in site.getsitepackages() if (Path(d) / ATTACK_PTH).exists()]
+        for path in planted:  # a failed defence must not outlive this test
+            path.unlink()
     return {"code": code, "stdout": stdout, "stderr": stderr, "out": out, "folder": folder,
             "records": _records(out), "paths": paths, "course": course,
-            "victim_survived": victim_survived}
+            "victim_survived": victim_survived, "survivors": survivors,
+            "grades_after": grades_after, "planted": planted, "next_run": next_run,
+            "next_records": _records(next_out) if next_out.exists() else {}}
 
 
 def _exercise(record, exercise_id):
@@ -195,11 +311,16 @@ def test_hostile_run_grades_everyone_and_exits_0(hostile):
     assert "Traceback" not in hostile["stderr"]
     assert set(hostile["records"]) == set(hostile["paths"])
     for record in hostile["records"].values():
-        assert set(record) == {"submission", "lesson", "score", "max_score", "exercises", "error"}
+        assert set(record) == {"submission", "lesson", "score", "max_score", "exercises", "error",
+                               "sandbox"}
+        assert record["sandbox"] == ISOLATION.describe(MEMORY_MB)
+    assert hostile["stdout"].splitlines()[0] == f"sandbox: {ISOLATION.describe(MEMORY_MB)}" \
+        if ISOLATION.complete else hostile["stderr"].startswith("warning: ")
 
 
-def test_solved_small_notebook_scores_full_marks(hostile):
-    record = hostile["records"]["solved"]
+@pytest.mark.parametrize("name", ["solved", "solved_last"])
+def test_solved_small_notebook_scores_full_marks(hostile, name):
+    record = hostile["records"][name]
     assert (record["score"], record["max_score"], record["error"]) == (3, 3, None)
     assert all(ex["feedback"].startswith("passed all") for ex in record["exercises"])
 
@@ -223,7 +344,7 @@ def _cmdlines():
 def test_no_process_or_temporary_file_outlives_the_run(hostile):
     """Kernels, runners and what notebooks spawned (sleep 313) are killed; temp dirs removed."""
     tmp = str(hostile["course"] / "tmp")
-    leftovers = [line for line in _cmdlines() if tmp in line or line.strip() == "sleep 313"]
+    leftovers = [line for line in _cmdlines() if tmp in line or line.strip() in ("sleep 313", "sleep 30")]
     assert not leftovers
     assert not list(Path(tmp).iterdir())
 
@@ -346,10 +467,147 @@ def test_results_do_not_depend_on_jobs(hostile, tmp_path):
     paths = [hostile["paths"][name] for name in ("solved", "deleted_cells", "broken_json")]
     out = tmp_path / "serial.jsonl"
     code, _, stderr = _grade_cli(hostile["course"], paths, out, "--timeout", str(HOSTILE_TIMEOUT_S),
-                                 "--memory", str(MEMORY_MB), "--jobs", "1")
+                                 "--memory", str(MEMORY_MB), "--jobs", "1", "--seeds", SECRET_SEEDS)
     assert code == 0, stderr
     for name, record in _records(out).items():
         assert record == hostile["records"][name]
+
+
+@SANDBOXED
+def test_daemon_dies_with_its_sandbox_and_touches_no_grade(hostile):
+    """It ran for a minute in its own session; every other record, the grades file and the
+    submission after it are the grader's, and nothing of it runs once the grader is done."""
+    assert not hostile["survivors"]
+    record = hostile["records"]["daemon"]
+    assert record["score"] == 0
+    assert "left 1 process running after its last cell" in record["error"]
+    assert "\"submission\": \"forged\"" not in hostile["grades_after"]
+    assert hostile["grades_after"] == hostile["out"].read_text(encoding="utf-8")
+    assert len(hostile["grades_after"].splitlines()) == len(hostile["paths"])
+
+
+@SANDBOXED
+def test_persistence_file_is_refused_and_changes_no_one(hostile):
+    record = hostile["records"]["persistence"]
+    assert record["score"] == 0
+    assert "raised OSError" in record["error"] and "Read-only file system" in record["error"]
+    assert not hostile["planted"]
+    assert hostile["code"] == 0  # nothing in the course or the environment changed
+    for records in (hostile["records"], hostile["next_records"]):  # this run and the next
+        untouched = records["untouched"]
+        assert (untouched["score"], untouched["error"]) == (0, None)
+        assert all(ex["status"] == "not attempted" for ex in untouched["exercises"])
+    assert hostile["next_run"][0] == 0, hostile["next_run"][2]
+
+
+@SANDBOXED
+def test_memory_of_all_processes_together_is_limited(hostile):
+    record = hostile["records"]["memory_children"]
+    assert record["score"] == 0, "three children held 1.8x the memory limit"
+    together = sandbox.sandbox_memory_mb(MEMORY_MB)
+    assert f"memory limit of its sandbox ({together} MB for all its processes together)" \
+        in record["error"]
+
+
+@SANDBOXED
+def test_process_count_is_limited(hostile):
+    record = hostile["records"]["process_flood"]
+    assert record["score"] == 0, "400 processes started"
+    assert "raised BlockingIOError" in record["error"]
+    assert f"at most {sandbox.MAX_TASKS} processes and threads" in record["error"]
+
+
+@SANDBOXED
+def test_seeds_reach_no_file_process_or_feedback_of_the_sandbox(hostile):
+    record = hostile["records"]["seed_leak"]
+    assert record["score"] == 0
+    assert record["error"].startswith("cell 2 (`import os`) raised RuntimeError: x_course_grader_install(")
+    for seed in SECRET_SEEDS.split(","):
+        assert seed not in json.dumps(hostile["records"]) + hostile["stdout"] + hostile["stderr"]
+
+
+# -- the fallbacks: forced with COURSE_GRADER_WITHOUT ---------------------------------------
+
+
+FALLBACKS = {  # what is switched off -> the attacks the rest still holds
+    "bwrap,cgroup": [],
+    "cgroup": ["daemon"],  # bubblewrap alone: the PID namespace
+    "bwrap": ["daemon"],  # a cgroup alone: every process in it killed
+}
+
+
+@pytest.fixture(scope="module", params=list(FALLBACKS), ids=lambda without: f"without-{without}")
+def fallback(request, tmp_path_factory, course):
+    without = request.param
+    if without != "bwrap,cgroup" and not ISOLATION.complete:
+        pytest.skip("needs bubblewrap and cgroups, to switch one of them off")
+    folder = tmp_path_factory.mktemp("fallback")
+    out = folder / "grades.jsonl"
+    names = {"solved": SOLVED, "untouched": UNTOUCHED,
+             "memory_bomb": [IMPORTS, "hog = [bytearray(1 << 20) for _ in range(1 << 20)]", ADD_NOISE]}
+    if "daemon" in FALLBACKS[without]:
+        names["daemon"] = [IMPORTS, START_DAEMON.format(code=DAEMON, out=str(out))]
+    paths = []
+    for name, sources in names.items():
+        paths.append(folder / f"00_{name}.ipynb")
+        nbformat.write(_notebook(sources), str(paths[-1]))
+    code, stdout, stderr = _grade_cli(course, paths, out, "--timeout", str(HOSTILE_TIMEOUT_S),
+                                      "--memory", str(MEMORY_MB), "--jobs", "2", without=without)
+    survivors = [line for line in _cmdlines() if DAEMON_MARKER in line]
+    return {"without": without, "code": code, "stdout": stdout, "stderr": stderr,
+            "records": _records(out), "survivors": survivors}
+
+
+def test_fallback_says_what_is_missing_at_start_and_in_every_record(fallback):
+    assert fallback["code"] == 0, fallback["stderr"]
+    warning = fallback["stderr"].splitlines()[0]
+    assert warning.startswith("warning: ") and f"COURSE_GRADER_WITHOUT={fallback['without']}" in warning
+    assert sum(line.startswith("warning: ") for line in fallback["stderr"].splitlines()) == 1
+    for record in fallback["records"].values():
+        assert record["sandbox"] == warning.removeprefix("warning: ")
+    box = warning.removeprefix("warning: ")
+    if "bwrap" in fallback["without"]:
+        assert box.startswith("NO SANDBOX (switched off") and "--seeds" in box
+    if "cgroup" in fallback["without"]:
+        assert f"memory {MEMORY_MB} MB per process (no cgroup" in box
+
+
+def test_fallback_still_grades_and_limits_each_process(fallback):
+    records = fallback["records"]
+    assert (records["solved"]["score"], records["solved"]["error"]) == (3, None)
+    assert (records["untouched"]["score"], records["untouched"]["error"]) == (0, None)
+    assert "raised MemoryError" in records["memory_bomb"]["error"]
+    assert records["memory_bomb"]["score"] == 1
+
+
+def test_fallback_with_either_tool_leaves_no_daemon(fallback):
+    if "daemon" not in FALLBACKS[fallback["without"]]:
+        pytest.skip("without bubblewrap and cgroups a daemon can outlive the grader (documented)")
+    assert not fallback["survivors"]
+    assert fallback["records"]["daemon"]["score"] == 0
+
+
+def test_isolation_line_says_what_each_machine_guarantees():
+    full = sandbox.Isolation("/usr/bin/bwrap", (Path("/m"), Path("/p"), 1))
+    assert full.complete and full.describe(900).startswith("bubblewrap sandbox (own PID namespace")
+    assert "memory 900 MB per process, 1156 MB for all its processes together" in full.describe(900)
+    bare = sandbox.Isolation(None, None, "bubblewrap is not installed", "no cgroups")
+    line = bare.describe(900)
+    assert not bare.complete and line.startswith("NO SANDBOX (bubblewrap is not installed)")
+    assert "can outlive it" in line and "memory 900 MB per process (no cgroup: no cgroups)" in line
+
+
+def test_cgroup_parents_are_found_or_refused_with_a_reason(tmp_path):
+    own = tmp_path / "self"
+    own.write_text("4:memory:/box/a\n8:pids:/\n0::/\n")
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "pids").mkdir()
+    assert sandbox.cgroup_parents(tmp_path, own) == (tmp_path / "memory/box/a", tmp_path / "pids", 1)
+    (tmp_path / "cgroup.controllers").write_text("memory pids\n")  # now v2 only
+    (tmp_path / "cgroup.subtree_control").write_text("cpu\n")
+    assert "memory and pids controllers" in sandbox.cgroup_parents(tmp_path, own)
+    (tmp_path / "cgroup.subtree_control").write_text("memory pids\n")
+    assert sandbox.cgroup_parents(tmp_path, own) == (tmp_path, tmp_path, 2)
 
 
 # -- lesson 00: the generated notebooks ---------------------------------------------------
@@ -391,7 +649,7 @@ def test_student_lesson_scores_zero_not_attempted(lesson00):
 def test_generator_metadata_is_what_nbgrader_and_the_grader_need(lesson):
     nb = notebooks.generate(lesson, "student")
     assert nb.metadata["course"]["lesson"] == lesson.number
-    assert grade.identify_lesson(nb, Path("renamed.ipynb")) == lesson.number
+    assert identify_lesson(nb, Path("renamed.ipynb")) == lesson.number
     meta = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
     ids = [m["grade_id"] for m in meta]
     assert len(ids) == len(set(ids)), "nbgrader needs unique grade_id"
@@ -433,11 +691,11 @@ def test_each_exercise_is_defined_once_in_its_lesson(lesson):
 def _scored(tmp_path, exercise_id, answer):
     """Score ``answer`` the way a finished run would be scored."""
     ex = get_exercise(exercise_id)
-    record = evaluate(ex, answer, GRADING_SEEDS)
+    _, cases, expected = expected_values("00", GRADING_SEEDS)[ex.id]
+    record = evaluate(ex, answer, cases)
     record.update(exercise=ex.id, cell=2, definitions=1)
     torch.save(record, tmp_path / f"{ex.id}.pt")
-    _, cases, expected = grade.expected_values("00", GRADING_SEEDS)[ex.id]
-    return grade.score_exercise(ex, cases, expected, grade.Run(tmp_path))
+    return score_exercise(ex, cases, expected, Run(tmp_path))
 
 
 def test_reference_scores_full_and_wrong_scores_zero(tmp_path):
@@ -457,8 +715,8 @@ def test_a_record_of_a_broken_run_fails_with_its_message(tmp_path):
     ex = get_exercise("00.add_noise")
     torch.save({"status": "error", "message": "the answer could not be recorded (OSError: File "
                 "too large)", "results": [], "cell": 2, "definitions": 1}, tmp_path / f"{ex.id}.pt")
-    _, cases, expected = grade.expected_values("00", GRADING_SEEDS)[ex.id]
-    verdict = grade.score_exercise(ex, cases, expected, grade.Run(tmp_path))
+    _, cases, expected = expected_values("00", GRADING_SEEDS)[ex.id]
+    verdict = score_exercise(ex, cases, expected, Run(tmp_path))
     assert verdict["points"] == 0 and "could not be run on the grading cases" in verdict["feedback"]
     assert "File too large" in verdict["feedback"]
 
@@ -495,25 +753,26 @@ def test_value_exercises_are_scored_by_value(tmp_path):
                   points=2, kind="value", compare=compare_tensors)
     cases = ex.grading_cases()
     for answer, points in ((3, 2), (np.int64(3), 2), (4, 0), ("three", 0)):
-        torch.save({**evaluate(ex, answer, GRADING_SEEDS), "cell": 1, "definitions": 1},
+        torch.save({**evaluate(ex, answer, cases), "cell": 1, "definitions": 1},
                    tmp_path / f"{ex.id}.pt")
-        verdict = grade.score_exercise(ex, cases, [ex.expected(c) for c in cases], grade.Run(tmp_path))
+        verdict = score_exercise(ex, cases, [ex.expected(c) for c in cases], Run(tmp_path))
         assert verdict["points"] == points, (answer, verdict)
     assert "grading case 1 of 1: values differ" in verdict["feedback"] or "wrong" in verdict["feedback"]
 
 
 def test_course_files_changed_by_a_submission_void_the_rest(monkeypatch, tmp_path):
     prints = iter([{"a.py": "1"}, {"a.py": "1"}, {"a.py": "2"}])
-    monkeypatch.setattr(grade, "fingerprint", lambda: next(prints, {"a.py": "2"}))
-    monkeypatch.setattr(grade, "expected_values", lambda lesson, seeds: {})
-    def fake(path, settings, cache):
-        return grade._record(path, "00", [{"id": "00.add_noise", "points": 1, "max_points": 1,
-                                           "status": "passed", "feedback": "passed"}], None)
-    monkeypatch.setattr(grade, "grade_submission", fake)
+    monkeypatch.setattr(batch, "fingerprint", lambda isolation: next(prints, {"a.py": "2"}))
+    monkeypatch.setattr(batch, "expected_values", lambda lesson, seeds: {})
+    def fake(path, settings, cache, isolation):
+        return batch.make_record(path, "00", [{"id": "00.add_noise", "points": 1, "max_points": 1,
+                                               "status": "passed", "feedback": "passed"}], None)
+    monkeypatch.setattr(batch, "grade_submission", fake)
     paths = [tmp_path / f"00_{name}.ipynb" for name in "abc"]
-    records = grade.grade(paths, grade.Settings(lesson="00"), progress=lambda line: None)
+    records = batch.grade(paths, batch.Settings(lesson="00"), progress=lambda line: None,
+                          isolation=sandbox.Isolation())
     assert [r["score"] for r in records] == [1, 0, 0]
-    assert "course files changed on disk while" in records[1]["error"] and "00_b" in records[1]["error"]
+    assert "course or Python files changed on disk while" in records[1]["error"] and "00_b" in records[1]["error"]
     assert records[2]["internal"] and records[2]["error"] == records[1]["error"]
 
 

@@ -2,15 +2,17 @@
 
 The grader runs one cell of its own before the submission's first cell::
 
-    from course_utils.grading.harness import install; install(ANSWER_DIR, "00", [1, 2, 3])
+    from course_utils.grading.harness import install; install(ANSWER_DIR, "00", CASES_FILE)
 
-After every cell, each exercise whose name is bound to a new function defined in the
+CASES_FILE holds the grading cases, computed by the grader (the seeds that made them stay
+there); it is read here, before any cell of the submission runs, and deleted. After every cell, each exercise whose name is bound to a new function defined in the
 notebook (``__module__ == "__main__"``: the library's own version, imported later in the
 lesson, does not count) or, for value exercises, to a new value, is run on the grading
 cases right away, as ``check`` would be. The results, reduced to plain tensors, numbers and
 strings, go to ``ANSWER_DIR/<id>.pt``. Nothing here decides a score: the grader loads these
 files with ``torch.load(weights_only=True)`` and compares them with its own expected values.
 """
+import copy
 import os
 from pathlib import Path
 
@@ -60,11 +62,12 @@ def _message(err):
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
 
 
-def evaluate(ex, answer, seeds):
-    """The record of ``answer`` on ``ex``'s grading cases: status and one result per case."""
+def evaluate(ex, answer, cases):
+    """The record of ``answer`` on ``cases``: status and one result per case."""
     results = []
+    cases = copy.deepcopy(cases)  # an answer that changes its inputs changes only this copy
     with torch.random.fork_rng(devices=[]):  # the notebook's own random stream is left alone
-        for number, case in enumerate(ex.grading_cases(seeds)):
+        for number, case in enumerate(cases):
             torch.manual_seed(number)
             try:
                 got = ex.run(answer, case)
@@ -100,11 +103,22 @@ def _is_notebook_function(obj):
     return callable(obj) and getattr(obj, "__module__", None) == "__main__"
 
 
-def install(answer_dir, lesson, seeds):
+def load_cases(path):
+    """{exercise id: grading cases} from the grader's file, which is then deleted."""
+    path = Path(path)
+    # written by the grader before any cell of the submission ran; the cases hold objects
+    # (a stand-in network, a denoiser function) that weights_only cannot load
+    cases = torch.load(path, weights_only=False)
+    path.unlink()
+    return cases
+
+
+def install(answer_dir, lesson, cases_file):
     """Record each exercise of ``lesson`` after every cell of this kernel (see module doc)."""
     answer_dir = Path(answer_dir)
     shell = get_ipython()  # noqa: F821 -- defined in every IPython kernel
     exercises = list_exercises(lesson)
+    cases = load_cases(cases_file)
     seen, definitions = {}, {}
 
     def after_cell(result=None):
@@ -124,7 +138,7 @@ def install(answer_dir, lesson, seeds):
             running.write_text(str(cell), encoding="ascii")
             about = {"exercise": ex.id, "cell": cell, "definitions": definitions[ex.id]}
             try:
-                record = {**evaluate(ex, obj, seeds), **about}
+                record = {**evaluate(ex, obj, cases[ex.id]), **about}
             except Exception as err:  # e.g. the notebook broke torch itself
                 record = {"status": "error", "message": _message(err), "results": [], **about}
             try:

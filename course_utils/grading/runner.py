@@ -1,12 +1,15 @@
 """Runs one prepared submission in a fresh, limited kernel (a child process of the grader).
 
-    python -m course_utils.grading.runner NOTEBOOK STATE_DIR WORK_DIR MEMORY_MB
+    python -m course_utils.grading.runner NOTEBOOK STATE_DIR WORK_DIR MEMORY_MB MAX_TASKS
 
 NOTEBOOK holds the grader's set-up cell and the submission's code cells, each tagged with
 its position in the submission. The kernel (``course_utils.grading.kernel``) runs with
-cwd WORK_DIR; what it records lands in STATE_DIR/answers. This process keeps no output but
+cwd WORK_DIR and limits itself (MAX_TASKS: its user's processes and threads, 0 for no
+limit: where a cgroup limits the sandbox as a whole); what it records lands in STATE_DIR/answers. This process keeps no output but
 the first error of each cell, so a notebook that floods its output cannot exhaust memory,
-and writes STATE_DIR/run.json: cells run, their errors, and where the kernel died, if it did.
+and writes STATE_DIR/run.json: cells run, their errors, where the kernel died, if it did,
+and, in a bubblewrap sandbox, how many processes the notebook left running after its last cell
+(they die with the sandbox).
 """
 import json
 import os
@@ -28,6 +31,26 @@ MAX_ERRORS = 20
 MAX_TEXT = 500
 
 
+def left_running(kernel_pid):
+    """How many processes the notebook left behind: live processes of this PID namespace
+    but its init (bwrap), this runner and the kernel. 0 outside a bubblewrap sandbox, where
+    /proc shows the whole machine."""
+    proc = Path("/proc")
+    try:
+        if os.getpid() != 2 or b"bwrap" not in (proc / "1" / "cmdline").read_bytes():
+            return 0
+    except OSError:
+        return 0
+    alive = 0
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and int(entry.name) not in (1, 2, kernel_pid):
+            try:
+                alive += (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            except (OSError, IndexError):
+                pass
+    return alive
+
+
 class _ErrorsOnlyClient(NotebookClient):
     """A NotebookClient that keeps only the first error output of each cell."""
 
@@ -47,13 +70,13 @@ class _ErrorsOnlyClient(NotebookClient):
         await super()._async_check_alive()
 
 
-def kernel_manager(state, memory_mb):
+def kernel_manager(state, memory_mb, max_tasks):
     """A KernelManager for the grading kernel, its spec written under ``state``."""
     folder = state / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"argv": [sys.executable, "-m", "course_utils.grading.kernel",
-                     "--memory-mb", str(memory_mb), "--pid-file", str(state / "kernel.pid"),
-                     "-f", "{connection_file}"],
+                     "--memory-mb", str(memory_mb), "--max-tasks", str(max_tasks),
+                     "--pid-file", str(state / "kernel.pid"), "-f", "{connection_file}"],
             "display_name": "course grader", "language": "python",
             # glibc reserves 64 MB of address space per thread arena: under the memory limit
             # the kernel could not even start its threads
@@ -63,16 +86,18 @@ def kernel_manager(state, memory_mb):
     return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
 
 
-def run(nb, state, workdir, memory_mb):
+def run(nb, state, workdir, memory_mb, max_tasks):
     """Execute ``nb`` cell by cell; the report that goes to run.json."""
-    report = {"cells_run": 0, "errors": [], "died_in": None, "startup_error": None}
-    client = _ErrorsOnlyClient(nb, km=kernel_manager(state, memory_mb), allow_errors=True,
+    report = {"cells_run": 0, "errors": [], "died_in": None, "startup_error": None,
+              "left_running": 0}
+    client = _ErrorsOnlyClient(nb, km=kernel_manager(state, memory_mb, max_tasks), allow_errors=True,
                                timeout=None, startup_timeout=120, record_timing=False,
                                resources={"metadata": {"path": str(workdir)}})
     cell_file = state / "answers" / CELL_FILE
-    finished, position = False, 0
+    finished, position, kernel_pid = False, 0, None
     try:
         with client.setup_kernel():
+            kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
             for index, cell in enumerate(nb.cells):
                 position = cell.metadata.get(POSITION, 0)
                 cell_file.write_text(str(position), encoding="ascii")
@@ -94,14 +119,15 @@ def run(nb, state, workdir, memory_mb):
             report["startup_error"] = f"{type(err).__name__}: {err}"[:MAX_TEXT]
         elif report["died_in"] is None:
             report["died_in"] = position
+    report["left_running"] = left_running(kernel_pid)
     return report
 
 
 def main(argv):
-    notebook, state, workdir, memory_mb = argv
+    notebook, state, workdir, memory_mb, max_tasks = argv
     state = Path(state).resolve()
     nb = nbformat.read(notebook, as_version=4)
-    report = run(nb, state, Path(workdir).resolve(), int(memory_mb))
+    report = run(nb, state, Path(workdir).resolve(), int(memory_mb), int(max_tasks))
     tmp = state / ".run.json.tmp"
     tmp.write_text(json.dumps(report), encoding="utf-8")
     os.replace(tmp, state / "run.json")
