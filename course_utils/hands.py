@@ -157,6 +157,9 @@ _PALM_RADIUS = 5.0      # a palm holds disks this big (the drawn ones: >= 5.6)
 _PALM_SHARE = 0.6       # ... and they cover most of it (hands: >= 0.67; digit strokes: less)
 _MAX_HOLE_AREA = 2.0    # a hand has no holes; an 8, a 6, a 0 do
 _MAX_FOREGROUND = 0.55  # a hand covers well under half the image
+_FINGER_THRESHOLD = -0.2  # fingers are cut at a lower grey level than the palm: faint ones count
+_VALLEY_DEPTH = 0.15    # a pixel this much darker than the mean of two opposite neighbours
+                        # one source pixel away is a gap between fingers, even when grey
 
 
 def _disk(radius):
@@ -184,6 +187,25 @@ def _erode(mask, radius):
 
 def _dilate(mask, radius):
     return _hits(mask, radius) > 0
+
+
+def _valleys(big, gap):
+    """(B, 1, H, W) grey image -> (B, 1, H, W) bool: pixels darker than both neighbours ``gap``
+    pixels away along a row, column or diagonal, by more than ``_VALLEY_DEPTH`` on average.
+
+    Blurred or network-drawn fingers touch through grey gaps that a threshold fills in;
+    the gap is still a valley across the two fingers.
+    """
+    h, w = big.shape[-2:]
+    padded = F.pad(big, (gap,) * 4, mode="replicate")
+
+    def shifted(dy, dx):
+        return padded[..., gap + dy:gap + dy + h, gap + dx:gap + dx + w]
+
+    valley = torch.zeros_like(big, dtype=torch.bool)
+    for dy, dx in ((0, gap), (gap, 0), (gap, gap), (gap, -gap)):
+        valley |= big < (shifted(dy, dx) + shifted(-dy, -dx)) / 2 - _VALLEY_DEPTH
+    return valley
 
 
 def label_components(mask, connectivity=8, wrap=False):
@@ -278,7 +300,8 @@ def count_fingers(images, return_parts=False):
     palm = (labels == biggest.view(-1, 1, 1, 1)) & (biggest.view(-1, 1, 1, 1) > 0)
 
     margin = _dilate(palm, _CUT_RADIUS * unit)
-    finger_labels = label_components(mask & ~margin)
+    ink = (big > _FINGER_THRESHOLD) & ~_valleys(big, _UPSAMPLE)
+    finger_labels = label_components(ink & ~margin)
     finger_areas = _component_areas(finger_labels)
     finger_areas[:, 0] = 0
     # A finger touches the palm's margin: grow it one pixel, see what it reaches.

@@ -1,12 +1,18 @@
-"""Procedural hands, the finger counter and its connected-components labeller."""
+"""Procedural hands, the finger counter (checked against eye labels) and its labeller."""
+import csv
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_utils.data import digits, load_dataset
-from course_utils.hands import count_fingers, hand_dataset, label_components, make_hands
+from course_utils.hands import (NOT_A_HAND, count_fingers, hand_dataset, label_components,
+                                make_hands)
+
+NOT_COUNTABLE = -1  # the fixture's "not countable", compared with the counter's NOT_A_HAND
 
 
 def test_make_hands_shapes_range_and_counts():
@@ -131,3 +137,72 @@ def test_hand_dataset_is_five_fingered_and_registered():
     assert not any(torch.equal(t, s) for t in test[:5] for s in train)
     with pytest.raises(ValueError, match="split"):
         hand_dataset("val")
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _eye_labelled():
+    """The 208 eye-labelled machine and network samples -> (images, eye counts, -1 = not countable)."""
+    with open(FIXTURES / "hand_eye_labels.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    with np.load(FIXTURES / "hand_eye_samples.npz") as data:
+        images = torch.from_numpy(data["images"].astype(np.float32) / 127.5 - 1)
+    eye = torch.tensor([NOT_COUNTABLE if row["fingers_by_eye"] == "not countable"
+                        else int(row["fingers_by_eye"]) for row in rows])
+    return images, eye, rows
+
+
+def test_eye_labelled_fixture_covers_every_machine():
+    images, eye, rows = _eye_labelled()
+    assert images.shape == (len(rows), 1, 24, 24) and len(rows) >= 100
+    sources = {row["source"] for row in rows}
+    assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= sources
+    assert int((eye >= 0).sum()) >= 100
+
+
+def test_counter_agrees_with_the_eye_on_machine_samples():
+    # The issue's target is 0.9 on countable samples; this pins what the counter reaches now
+    # (0.765 = 91 / 119, up from 0.72 before the valley cut) so that it cannot slip back.
+    images, eye, _ = _eye_labelled()
+    counted = count_fingers(images)
+    countable = eye >= 0
+    agreement = (counted[countable] == eye[countable]).double().mean().item()
+    assert agreement >= 0.76, f"{agreement:.3f} agreement with eye labels on countable samples"
+    refused = (counted[~countable] == NOT_A_HAND).double().mean().item()
+    assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
+
+
+def _blur(images, sigma):
+    """(B, 1, H, W) -> the same images blurred by a Gaussian of ``sigma`` pixels."""
+    offsets = torch.arange(-2, 3, dtype=torch.float32)
+    g = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+    kernel = (g[:, None] * g[None, :] / g.sum() ** 2)[None, None]
+    return F.conv2d(F.pad(images, (2, 2, 2, 2), mode="replicate"), kernel)
+
+
+def _degrade(kind, x):
+    """(B, 1, 24, 24) clean hands -> the same hands blurred, noisy, with faint fingers or broken strokes."""
+    if kind == "blurred":
+        return _blur(x, 0.6)
+    if kind == "noisy":
+        gen = torch.Generator().manual_seed(5)
+        return (x + 0.25 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)
+    if kind == "faint fingers":  # the top rows, where the fingers are, at half contrast
+        return torch.where(torch.arange(24).view(1, 1, 24, 1) < 13, (x - 1) / 2 + 0.1, x)
+    broken = x.clone()
+    broken[..., 9, :] = -1  # one row of background across every finger
+    return broken
+
+
+@pytest.mark.parametrize("kind, floor", [
+    ("blurred", 0.9), ("noisy", 0.9), ("faint fingers", 0.8),
+    # Known gap: a finger cut across near its root leaves a stub inside the palm margin
+    # and a tip that touches nothing; the counter gets about half of these hands right.
+    pytest.param("broken strokes", 0.8, marks=pytest.mark.xfail(strict=True, reason=(
+        "cut fingers are not re-joined yet (issue 19): 0.52 counted right"))),
+])
+def test_counter_on_degraded_hands(kind, floor):
+    x, c = make_hands(120, fingers=range(3, 8), seed=77, size=24)
+    accuracy = (count_fingers(_degrade(kind, x)) == c).double().mean().item()
+    assert accuracy >= floor, f"{kind}: {accuracy:.3f} of hands counted right"
