@@ -22,22 +22,19 @@ default: next to ``--out``). Exit status 0 when every submission was graded, wha
 the scores; 2, with a message and no traceback, when the grader is misused.
 """
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from . import cli
+from .cli import UsageError
+from .files import write_text
 from .grading import sandbox
 from .grading.batch import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Settings, csv_text, grade,
-                            jsonl_text, write_atomic)
+                            jsonl_text)
 from .grading.core import GRADING_SEEDS, list_exercises
 from .grading.submission import LESSON, known_lessons
 
 MIN_MEMORY_MB = 512
-
-
-class UsageError(ValueError):
-    """The grader was called wrongly; the message says how to call it."""
 
 
 def _submissions(arguments):
@@ -58,21 +55,6 @@ def _submissions(arguments):
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
     return paths
-
-
-def _writable(path, flag):
-    folder = path.parent
-    if not folder.is_dir():
-        raise UsageError(f"{flag} {path}: the folder {folder} does not exist; create it first")
-    if path.is_dir():
-        raise UsageError(f"{flag} {path} is a folder; give a file name such as grades.jsonl")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    except OSError as err:
-        raise UsageError(f"{flag} {path}: cannot write in {folder} ({err.strerror}); choose "
-                         f"another place") from None
-    os.close(handle)
-    os.unlink(probe)
 
 
 def _seeds(text):
@@ -99,7 +81,7 @@ def _positive(kind, minimum):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m course_utils.grade",
+    p = cli.Parser(prog="python -m course_utils.grade",
                                 description=__doc__.split("\n\n")[0],
                                 epilog="Writes one JSON line per submission and a CSV summary. "
                                        "See docs/GRADING.md.")
@@ -118,23 +100,16 @@ def parser():
     return p
 
 
-def main(argv=None):
-    args = parser().parse_args(argv)
-    try:
-        paths = _submissions(args.submissions)
-        if args.lesson is not None:
-            if not LESSON.match(args.lesson) or not list_exercises(args.lesson):
-                raise UsageError(f"--lesson {args.lesson}: no such graded lesson; known: "
-                                 f"{', '.join(known_lessons()) or 'none'}")
-        out = args.out
-        csv_path = args.csv or out.with_suffix(".csv")
-        if csv_path.resolve() == out.resolve():
-            raise UsageError(f"--csv and --out are the same file ({out}); give different names")
-        _writable(out, "--out")
-        _writable(csv_path, "--csv")
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _grade(args, argv):
+    paths = _submissions(args.submissions)
+    if args.lesson is not None:
+        if not LESSON.match(args.lesson) or not list_exercises(args.lesson):
+            raise UsageError(f"--lesson {args.lesson}: no such graded lesson; known: "
+                             f"{', '.join(known_lessons()) or 'none'}")
+    out = cli.output_file(args.out, "--out")
+    csv_path = cli.output_file(args.csv or out.with_suffix(".csv"), "--csv")
+    if csv_path.resolve() == out.resolve():
+        raise UsageError(f"--csv and --out are the same file ({out}); give different names")
     settings = Settings(args.timeout, args.memory, args.lesson, args.seeds)
     sys.dont_write_bytecode = True  # a change under the Python environment is then a kernel's
     isolation = sandbox.detect()
@@ -142,14 +117,10 @@ def main(argv=None):
         print(f"sandbox: {isolation.describe(args.memory)}")
     else:
         print(f"warning: {isolation.describe(args.memory)}", file=sys.stderr)
+    records = grade(paths, settings, args.jobs, isolation=isolation)
     try:
-        records = grade(paths, settings, args.jobs, isolation=isolation)
-    except KeyboardInterrupt:
-        print("interrupted: every run was stopped and nothing was written", file=sys.stderr)
-        return 130
-    try:
-        write_atomic(out, jsonl_text(records))
-        write_atomic(csv_path, csv_text(records))
+        write_text(out, jsonl_text(records))
+        write_text(csv_path, csv_text(records))
     except OSError as err:
         print(f"error: cannot write the grades ({err}); nothing was written", file=sys.stderr)
         return 2
@@ -160,6 +131,11 @@ def main(argv=None):
     print(f"graded {len(records)} submission{'s' if len(records) != 1 else ''} "
           f"(mean score {total / len(records):.3g}); wrote {out} and {csv_path}")
     return 1 if any(r.get("internal") for r in records) else 0
+
+
+def main(argv=None):
+    return cli.run(_grade, parser(), argv,
+                   interrupted="interrupted: every run was stopped and nothing was written")
 
 
 if __name__ == "__main__":

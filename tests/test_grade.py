@@ -808,7 +808,7 @@ def test_strict_check_raises_for_nbgrader(monkeypatch, capsys):
     (["missing.ipynb"], "no such file: missing.ipynb"),
     (["{nb}", "--lesson", "42"], "--lesson 42: no such graded lesson"),
     (["{folder}"], "no .ipynb files in the folder"),
-    (["{nb}", "--out", "{folder}/nowhere/grades.jsonl"], "does not exist; create it first"),
+    (["{nb}", "--out", "{folder}/nowhere/grades.jsonl"], "does not exist; create the folder first"),
     (["{nb}", "--csv", "{folder}/g.jsonl"], "--csv and --out are the same file"),
 ])
 def test_misuse_exits_2_with_a_message(tmp_path, capsys, argv, message):

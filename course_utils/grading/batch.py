@@ -178,17 +178,6 @@ def _collect(future, futures, paths, records, baseline, tampered, progress):
 # output
 
 
-def write_atomic(path, text):
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def jsonl_text(records):
     return "".join(json.dumps({k: v for k, v in r.items() if k != "internal"}) + "\n"
                    for r in records)

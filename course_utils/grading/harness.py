@@ -13,12 +13,12 @@ strings, go to ``ANSWER_DIR/<id>.pt``. Nothing here decides a score: the grader 
 files with ``torch.load(weights_only=True)`` and compares them with its own expected values.
 """
 import copy
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..files import save_torch
 from .core import list_exercises
 from .layout import CELL_FILE
 
@@ -87,9 +87,7 @@ def evaluate(ex, answer, cases):
 
 
 def _save(record, path):
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, path)
+    save_torch(record, path)
 
 
 def _current_cell(answer_dir):

@@ -24,6 +24,7 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async
 from nbformat.v4 import output_from_msg
 
+from ..files import write_text
 from .layout import CELL_FILE, POSITION
 
 KERNEL_NAME = "course-grader"
@@ -128,9 +129,7 @@ def main(argv):
     state = Path(state).resolve()
     nb = nbformat.read(notebook, as_version=4)
     report = run(nb, state, Path(workdir).resolve(), int(memory_mb), int(max_tasks))
-    tmp = state / ".run.json.tmp"
-    tmp.write_text(json.dumps(report), encoding="utf-8")
-    os.replace(tmp, state / "run.json")
+    write_text(state / "run.json", json.dumps(report))
 
 
 if __name__ == "__main__":
