@@ -129,7 +129,7 @@ def parser():
     sample.add_argument("--steps", type=cli.positive_int, default=10)
     cli.add_patch_sizes(sample, "3,5,7,11")
     sample.add_argument("--cnn", default=None, help="a shipped checkpoint, e.g. hands-resnet-zeros")
-    cli.add_threads(sample, default=2)
+    cli.add_threads(sample)
     return p
 
 
