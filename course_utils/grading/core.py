@@ -252,7 +252,7 @@ def check(exercise_id, answer):
     ex = get_exercise(exercise_id)
     strict = _strict()
     cases = ex.cases(0) + (ex.grading_cases() if strict else [])
-    verdict = _refusal(ex, answer) or _check_cases(ex, answer, cases)
+    verdict = _refusal(ex, answer, cases[0]) or _check_cases(ex, answer, cases)
     passed = verdict.startswith("[passed]")
     if passed:
         _passed[ex.id] = answer
@@ -263,20 +263,33 @@ def check(exercise_id, answer):
     print(verdict)
 
 
-def _refusal(ex, answer):
-    """Why ``answer`` cannot be checked as the student's own function, or None."""
+def _refusal(ex, answer, case):
+    """Why ``answer`` cannot be checked as the student's own function, or None.
+
+    A function not defined in the notebook (``__module__ != "__main__"``) is refused, unless
+    it is the registered reference or still an open stub (reported as not attempted)."""
     if ex.kind != "function":
         return None
     if not callable(answer):
         return (f"[not yet] {ex.id}: `{ex.name}` should be a function, but it is a "
                 f"{_type_name(answer)}; run the exercise cell that defines it, then this cell.")
     module = getattr(answer, "__module__", None)
-    if module == "__main__" or answer is ex.reference:
+    if module == "__main__" or answer is ex.reference or _is_stub(answer, case):
         return None
     where = f"`{module}.{getattr(answer, '__qualname__', ex.name)}`" if module else "not from this notebook"
     return (f"[refused] {ex.id}: this `{ex.name}` is not the one you wrote: it is {where}, imported "
             f"over your name by a later cell.\n{INDENT}Run your exercise cell again (it defines "
             f"`{ex.name}`), then this check.")
+
+
+def _is_stub(answer, case):
+    try:
+        answer(**copy.deepcopy(case))
+    except NotImplementedError:
+        return True
+    except Exception:  # a foreign function failing is still foreign
+        return False
+    return False
 
 
 def _signature_problem(ex, answer, case):

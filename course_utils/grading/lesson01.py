@@ -32,8 +32,10 @@ def _eight_neighbours(u):
               Mistake("zero padding at the edges: the grid must wrap around (periodic)", _zero_padded),
               Mistake("-2 * centre instead of -4 * centre",
                       lambda u: turing.laplacian(u) + 2 * u),
-              Mistake("only two neighbours, along one axis",
+              Mistake("only two neighbours, along one axis (left and right)",
                       lambda u: torch.roll(u, 1, -1) + torch.roll(u, -1, -1) - 4 * u),
+              Mistake("only two neighbours, along one axis (up and down)",
+                      lambda u: torch.roll(u, 1, -2) + torch.roll(u, -1, -2) - 4 * u),
               Mistake("the eight neighbours (diagonals included) instead of four", _eight_neighbours),
               Mistake("the sign is flipped: 4 * centre minus the neighbours",
                       lambda u: -turing.laplacian(u)),
@@ -137,8 +139,8 @@ def _root(q2, jac, Du, Dv, sign=-1.0, branch=1.0, clamp=True):
 
 def _modulus(q2, jac, Du, Dv):
     tr, det = _trace_det(q2, jac, Du, Dv)
-    roots = 0.5 * (tr + torch.sqrt((tr * tr - 4 * det).to(torch.complex128)))
-    return roots.abs()
+    root = torch.sqrt((tr * tr - 4 * det).to(torch.complex128))
+    return torch.maximum((0.5 * (tr + root)).abs(), (0.5 * (tr - root)).abs())
 
 
 @exercise("01.growth_rate", name="growth_rate", cases=_dispersion_cases, points=2,
@@ -155,7 +157,7 @@ def _modulus(q2, jac, Du, Dv):
               Mistake("the smaller eigenvalue (tr - sqrt) instead of the larger",
                       lambda q2, jac, Du, Dv: _root(q2, jac, Du, Dv, branch=-1.0)),
               Mistake("Du and Dv swapped", lambda q2, jac, Du, Dv: _root(q2, jac, Dv, Du)),
-              Mistake("the modulus |lambda| of a complex eigenvalue instead of its real part", _modulus),
+              Mistake("the largest modulus |lambda| instead of the largest real part", _modulus),
               Mistake("q instead of q^2: q2 is already squared, do not take its square root",
                       lambda q2, jac, Du, Dv: _root(q2.sqrt(), jac, Du, Dv)),
           ])
