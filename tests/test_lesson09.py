@@ -62,4 +62,4 @@ def test_ink_overlap_check_catches_swapped_ratios(capsys):
     swapped.__module__ = "__main__"  # as if defined in a notebook cell
     check("09.ink_overlap", swapped)
     out = capsys.readouterr().out
-    assert out.startswith("[not yet] 09.ink_overlap") and "kept:" in out
+    assert out.startswith("[not yet] 09.ink_overlap") and "kept and covered swapped" in out
