@@ -24,7 +24,6 @@ import torch
 
 from course_utils.data import lesson_data, load_dataset
 from course_utils.diffusion import ddim_sample
-from course_utils.grading import check
 from course_utils.metrics import nearest_image
 from course_utils.models import (ResNet, UNet, as_denoiser, gradient_map, load_manifest,
                                  load_pretrained, receptive_field)
@@ -68,6 +67,7 @@ def stack_receptive_field(kernel_sizes):
 
 
 # %%
+from course_utils.grading import check
 check("06.stack_receptive_field", stack_receptive_field)
 
 # %% [markdown]
@@ -116,6 +116,7 @@ def diffusion_loss(model, x0, noise_var, eps):
 
 
 # %%
+from course_utils.grading import check
 check("06.diffusion_loss", diffusion_loss)
 
 # %% [markdown]

@@ -31,7 +31,7 @@ import torch
 
 from course_utils.calibrate import load_schedule
 from course_utils.diffusion import ddim_sample
-from course_utils.grading import check
+from course_utils.grading import use_passing
 from course_utils.hands import count_fingers, sample_noise
 from course_utils.models import as_denoiser, gradient_map, load_pretrained, receptive_field
 from course_utils.plots import image_grid
@@ -78,6 +78,7 @@ def self_attention(tokens, wq, wk, wv):
 
 
 # %%
+from course_utils.grading import check
 check("09.self_attention", self_attention)
 
 # %% [markdown]
@@ -208,6 +209,7 @@ def ink_overlap(sample, mosaic):
 
 
 # %%
+from course_utils.grading import check
 check("09.ink_overlap", ink_overlap)
 
 # %% [markdown]
@@ -219,12 +221,14 @@ check("09.ink_overlap", ink_overlap)
 # - **other**: everything else, coherent images unlike the mosaic among them.
 
 # %%
-from course_utils.grading.lesson09 import ink_overlap  # the reference, if yours is open
+from course_utils.grading import lesson09
+
+overlap_of = use_passing("09.ink_overlap", ink_overlap, lesson09.ink_overlap)
 
 
 def sort_samples(r):
     """One reproduce result -> (S,) list of 'mosaic' / 'carved out' / 'other', and (kept, covered)."""
-    kept, covered = ink_overlap(r["cnn"], r["els"])
+    kept, covered = overlap_of(r["cnn"], r["els"])
     kinds = ["mosaic" if rho >= 0.9 else "carved out" if k >= 0.8 and c < 0.8 else "other"
              for rho, k, c in zip(r["r_els"].tolist(), kept.tolist(), covered.tolist())]
     return kinds, (kept, covered)
