@@ -198,3 +198,56 @@ def test_compare_int(answer, ok):
     else:
         with pytest.raises(CheckFailed):
             compare_int(answer, 5)
+
+
+@pytest.mark.parametrize("exercise_id, library", [("00.add_noise", diffusion.add_noise),
+                                                  ("03.cosine_noise_var", diffusion.cosine_noise_var),
+                                                  ("03.ddim_step", diffusion.ddim_step)])
+def test_library_versions_of_exercises_are_refused(capsys, exercise_id, library):
+    out = _verdict(capsys, exercise_id, library)
+    assert out.startswith(f"[refused] {exercise_id}") and "course_utils.diffusion" in out
+
+
+def _lesson_sources():
+    import jupytext
+    from course_utils import notebooks
+    for lesson in notebooks.find_lessons():
+        yield lesson, jupytext.read(lesson.source)
+
+
+def test_lessons_never_bind_a_name_over_a_learners_function():
+    """No import or assignment in a lesson rebinds an exercise's name: check would refuse it."""
+    import ast
+    for lesson, nb in _lesson_sources():
+        names = {ex.name for ex in list_exercises(lesson.number)}
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                       if not line.lstrip().startswith(("%", "!"))))
+            for node in ast.walk(tree):
+                bound = []
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    bound = [alias.asname or alias.name.split(".")[0] for alias in node.names]
+                elif isinstance(node, ast.Assign):
+                    bound = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                assert not names & set(bound), (lesson.source.name, names & set(bound))
+
+
+def test_check_cells_import_check_themselves():
+    for lesson, nb in _lesson_sources():
+        for cell in nb.cells:
+            if cell.cell_type == "code" and "check(\"" in cell.source:
+                assert "from course_utils.grading import check\n" in cell.source, lesson.source.name
+
+
+def test_every_exercise_is_followed_by_use_passing_or_named_as_library_only():
+    """Once an exercise passes the lesson goes on with the learner's function, where its signature fits."""
+    library_only = {"00.ideal_denoiser", "01.gray_scott_step", "02.count_digits", "04.receptive_field",
+                    "04.local_denoiser", "06.stack_receptive_field", "06.diffusion_loss",
+                    "07.calibrated_schedule", "09.self_attention"}
+    for lesson, nb in _lesson_sources():
+        text = "\n".join(cell.source for cell in nb.cells)
+        for ex in list_exercises(lesson.number):
+            used = f'use_passing("{ex.id}", {ex.name},' in text
+            assert used != (ex.id in library_only), ex.id

@@ -308,7 +308,8 @@ def _signature_problem(ex, answer, case):
 
 def _leaves(value):
     """``value`` as a flat list of float arrays (None for None): what mistake matching compares."""
-    if isinstance(value, (tuple, list)) and not all(isinstance(v, (int, float)) for v in value):
+    numbers = isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)
+    if isinstance(value, (tuple, list)) and not numbers:  # a list of numbers is one array
         return [leaf for item in value for leaf in _leaves(item)]
     if value is None:
         return [None]
