@@ -386,15 +386,6 @@ def _els_loops(x, train, noise_var, k, row, col):
     return torch.softmax(logits.flatten(), 0).reshape(n, h, w)
 
 
-def _els_roll(x, train, noise_var, k, row, col):
-    r, a = k // 2, (1 - noise_var) ** 0.5
-    centred = torch.roll(x, (r - row, r - col), (2, 3))[0, :, :k, :k]   # x's window, moved to the corner
-    windows = F.pad(train, (r,) * 4, mode="circular").unfold(2, k, 1).unfold(3, k, 1)  # (N, C, H, W, k, k)
-    d2 = ((windows - centred[None, :, None, None] / a if a else windows * 0) ** 2)
-    logits = -(a * a) * d2.sum((1, 4, 5)) / (2 * noise_var) if a else torch.zeros(windows.shape[0], *windows.shape[2:4], dtype=x.dtype)
-    return torch.softmax(logits.flatten(), 0).reshape(logits.shape)
-
-
 def _els_variant(x, train, noise_var, k, row, col, mode="circular", per_image=False, swap=False,
                  first_channel=False, transpose_out=False):
     if first_channel:
@@ -492,6 +483,11 @@ def _rate_numpy(counts):
     wrong = (counts.numpy() != 5)
     p = float(wrong.mean())
     return p, math.sqrt(p * (1 - p) / wrong.size)
+
+
+def _rate_no_hand_is_five(counts):
+    p = float(((counts != 5) & (counts >= 0)).float().mean())
+    return p, math.sqrt(p * (1 - p) / len(counts))
 
 
 def _rate_tensor(counts):
@@ -713,8 +709,8 @@ WRONG = {
         (lambda model, x0, noise_var, eps: F.mse_loss(model(x0, noise_var), eps), "clean x0"),
     ],
     "07.pearson_r": [
-        (lambda a, b: _pearson_moments(a - a.mean(), b - b.mean()) * 0 + torch.nn.functional.cosine_similarity(
-            (a - a.mean()).flatten(1), (b - b.mean()).flatten(1)), "one mean over the whole batch"),
+        (lambda a, b: F.cosine_similarity((a - a.mean()).flatten(1), (b - b.mean()).flatten(1)),
+         "one mean over the whole batch"),
         (lambda a, b: F.cosine_similarity(a.flatten(1), b.flatten(1)), "cosine similarity"),
         (lambda a, b: F.cosine_similarity((a - a.mean(0)).flatten(1), (b - b.mean(0)).flatten(1)),
          "across the batch"),
@@ -740,11 +736,7 @@ WRONG = {
         (lambda profile: (profile & ~profile.roll(1, 1)).sum(1).float(), "whole numbers"),
     ],
     "08.not_five_rate": [
-        (lambda counts: _rate_numpy(counts[counts != -1]) if False else (
-            float(((counts != 5) & (counts >= 0)).float().mean()),
-            math.sqrt(float(((counts != 5) & (counts >= 0)).float().mean())
-                      * (1 - float(((counts != 5) & (counts >= 0)).float().mean())) / len(counts))),
-         "-1 (no hand)"),
+        (_rate_no_hand_is_five, "-1 (no hand)"),
         (lambda counts: (1 - _rate_numpy(counts)[0], _rate_numpy(counts)[1]), "1 - p"),
         (lambda counts: (_rate_numpy(counts)[0], _rate_numpy(counts)[1] ** 2), "square root"),
         (lambda counts: (_rate_numpy(counts)[0], math.sqrt(_rate_numpy(counts)[0] * (1 - _rate_numpy(counts)[0])
