@@ -5,7 +5,7 @@ import inspect
 import os
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
