@@ -251,3 +251,11 @@ def test_every_exercise_is_followed_by_use_passing_or_named_as_library_only():
         for ex in list_exercises(lesson.number):
             used = f'use_passing("{ex.id}", {ex.name},' in text
             assert used != (ex.id in library_only), ex.id
+
+
+def test_hints_never_give_code():
+    """The nudge may name a torch function; neither tier is an expression one could paste."""
+    code = (".sum(", ".mean(", "dim=", "return ", "lambda", "**", " @ ", "F.")
+    for ex in list_exercises():
+        assert not [piece for piece in code + ("torch.",) if piece in ex.formula], (ex.id, ex.formula)
+        assert not [piece for piece in code if piece in ex.hint], (ex.id, ex.hint)

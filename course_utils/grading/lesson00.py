@@ -63,8 +63,8 @@ def _naive(x, train, noise_var):
 @exercise("00.ideal_denoiser", name="ideal_denoiser", cases=_denoiser_cases, points=2,
           hint="a softmax over the training points of how likely each one is to have been "
                "noised into x; torch.softmax stays finite where exp() underflows at small b",
-          formula="weights = softmax over training points of -|x - sqrt(1-b) phi|^2 / (2b); "
-                  "D(x) = weights @ train",
+          formula="D(x) = sum over mu of w_mu phi_mu, w_mu = softmax over the "
+                  "training points mu of -|x - sqrt(1 - b) phi_mu|^2 / (2 b)",
           mistakes=[
               Mistake("a = 1: the training points are not scaled by sqrt(1 - b)",
                       lambda x, train, noise_var: _weights(x, train, noise_var, a=1.0) @ train),

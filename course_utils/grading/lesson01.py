@@ -25,8 +25,8 @@ def _eight_neighbours(u):
 @exercise("01.laplacian", name="laplacian", cases=_field_cases, points=1,
           hint="each cell: its four neighbours (up, down, left, right) minus 4 times itself, "
                "with the grid wrapping around at its edges",
-          formula="torch.roll(u, 1, dims=-2) + torch.roll(u, -1, dims=-2) + torch.roll(u, 1, dims=-1) "
-                  "+ torch.roll(u, -1, dims=-1) - 4 * u",
+          formula="lap(u)[i, j] = u[i-1, j] + u[i+1, j] + u[i, j-1] + u[i, j+1] - 4 "
+                  "u[i, j], rows taken modulo H and columns modulo W",
           hidden_cases=lambda: _field_cases(99, shapes=((2, 6, 6), (1, 1, 4), (1, 2, 5))),
           mistakes=[
               Mistake("zero padding at the edges: the grid must wrap around (periodic)", _zero_padded),
@@ -80,8 +80,9 @@ def _gs(u, v, F, k, dt, Du=turing.GS_DU, Dv=turing.GS_DV, order="uv", feed=None,
           compare=compare_parts("u", "v"),
           hint="new value = old value + dt * (rate of change); both rates use the OLD u and v, "
                "and the diffusion constants are the parameters Du, Dv the function receives",
-          formula="uvv = u * v * v; u + dt * (Du * laplacian(u) - uvv + F * (1 - u)), "
-                  "v + dt * (Dv * laplacian(v) + uvv - (F + k) * v)",
+          formula="u' = u + dt (Du lap(u) - u v^2 + F (1 - u)), v' = v + dt (Dv "
+                  "lap(v) + u v^2 - (F + k) v), both right-hand sides from the old u "
+                  "and v",
           mistakes=[
               Mistake("the diffusion constants are hard-coded: use the Du, Dv the function receives",
                       lambda u, v, F, k, dt, Du=None, Dv=None: _gs(u, v, F, k, dt)),

@@ -32,8 +32,8 @@ def _runs(high):
           compare=compare_int,
           hint="threshold halfway between the lowest and the highest value (not at 0, not at the "
                "mean), strictly above it is high; count where a high run starts",
-          formula="high = profile > (profile.max() + profile.min()) / 2; a digit starts where a "
-                  "high cell follows a low one, plus one if the first cell is already high",
+          formula="a cell is high when it is strictly above (max + min) / 2; digits = "
+                  "the number of low-to-high steps, plus 1 if the first cell is high",
           hidden_cases=lambda: [{"profile": torch.full((7,), -2.0, dtype=torch.float64)},
                                 {"profile": torch.tensor([1.0, 0.0] * 7, dtype=torch.float64)},
                                 {"profile": torch.tensor([3.0, 1.0, 2.0, 3.0, 2.0], dtype=torch.float64)}],
@@ -88,8 +88,8 @@ def _noflux(u, mask, circular=False, neighbour_mask=True, final_mask=True):
 @exercise("02.noflux_laplacian", name="noflux_laplacian", cases=_mask_cases, points=2,
           hint="only neighbours inside the domain exchange anything with a cell: no flux across "
                "the edge, and nothing wraps around (the limb is not a torus)",
-          formula="for each of the 4 directions: shift u and the mask with zero padding (F.pad), "
-                  "add mask_n * (u_n - u); finally multiply by the mask",
+          formula="L(u)_p = m_p * sum over the up / down / left / right neighbours n "
+                  "that exist of m_n (u_n - u_p), with m the 0/1 mask; no wrap-around",
           mistakes=[
               Mistake("torch.roll (circular) instead of zero padding: the domain wraps around",
                       lambda u, mask: _noflux(u, mask, circular=True)),

@@ -24,8 +24,7 @@ def _cosine(t, s=OFFSET, square=2, quarter=math.pi / 2, divide=True, signal=Fals
 @exercise("03.cosine_noise_var", name="cosine_noise_var", cases=_schedule_cases, points=1,
           hint="the noise variance is 1 minus the signal variance, and the signal variance is a "
                "squared cosine that falls from (almost) 1 at t = 0 to exactly 0 at t = 1",
-          formula="b(t) = 1 - cos((t + s) / (1 + s) * pi / 2) ** 2 with s = 0.008; "
-                  "torch.cos works elementwise on a tensor t",
+          formula="b(t) = 1 - cos^2((t + s) / (1 + s) * pi / 2) with s = 0.008",
           mistakes=[
               Mistake("no offset: s = 0.008 is missing", lambda t: _cosine(t, s=0.0)),
               Mistake("cos instead of cos^2", lambda t: _cosine(t, square=1)),
@@ -70,8 +69,8 @@ def _naive_weights(x, train, noise_var):
           hint="each weight says how likely training image mu is to have been noised into x, "
                "normalised over the training images; compare whole images (all channels), and "
                "let torch.softmax do the normalising so that tiny b stays finite",
-          formula="flatten images to vectors, logits = -|x - a phi|^2 / (2 b) with a = sqrt(1 - b), "
-                  "then torch.softmax over the training axis (dim=1)",
+          formula="w_mu(x) = softmax over the training images mu of -|x - a phi_mu|^2 "
+                  "/ (2 b), a = sqrt(1 - b), |.| over every pixel and channel",
           hidden_cases=lambda: _weight_cases(99, HIDDEN_WEIGHT_CASES),
           mistakes=[
               Mistake("exp() then a division: exp underflows to 0 at small b and 0/0 = NaN; "

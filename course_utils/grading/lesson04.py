@@ -34,8 +34,7 @@ def receptive_field_mistakes():
           compare=compare_int,
           hint="one pixel sees 1 pixel; each stride-1 layer widens what it sees on both sides; "
                "an empty stack sees only itself. Return an int",
-          formula="each stride-1 layer of kernel size k widens the field by k - 1 pixels: "
-                  "1 + sum(k - 1 for k in kernel_sizes)",
+          formula="field = 1 + sum over the layers of (k - 1)",
           mistakes=receptive_field_mistakes())
 def receptive_field(kernel_sizes):
     """list of odd kernel sizes of stacked stride-1 convolutions -> side of the receptive field (int)."""
@@ -81,9 +80,9 @@ def _local(x, train, noise_var, k, mode="constant", a=None, temperature=None, di
           hint="one softmax per pixel, over the training images: pixel p trusts digit mu as much "
                "as mu's k x k window at p explains x's window at p (zero padding at the edges); "
                "then average the digits' centre pixels",
-          formula="unfold x and train into (B, H*W, k*k) and (N, H*W, k*k) windows "
-                  "(F.unfold(..., k, padding=k // 2)); logits per (b, pixel, mu) = "
-                  "-|x_win - a train_win|^2 / (2 b); softmax over mu; weight the centre pixels",
+          formula="D_p(x) = sum over mu of w_mu(p) phi_mu(p), w_mu(p) = softmax over "
+                  "mu of -|x_[p] - a phi_mu,[p]|^2 / (2 b), with x_[p] the "
+                  "zero-padded k x k window around p and a = sqrt(1 - b)",
           hidden_cases=lambda: _local_cases(77, HIDDEN_LOCAL_CASES),
           mistakes=[
               Mistake("circular padding instead of zero padding",
@@ -127,8 +126,8 @@ def _nlm(y, k, h, mode="constant", temperature=None, dim=2):
           hint="the noisy image is its own patch library: every pixel q of the same image votes "
                "for p with a weight that falls with the distance between their zero-padded "
                "windows; the weights over q sum to 1",
-          formula="d2 between every pair of windows of one image (torch.cdist), weights = softmax "
-                  "over q of -d2 / h**2, then average the centre pixels y_q",
+          formula="y_hat_p = sum over q of w_pq y_q, w_pq = softmax over q of -|y_[p] "
+                  "- y_[q]|^2 / h^2, with y_[p] the zero-padded k x k window around p",
           hidden_cases=lambda: _nlm_cases(55, hs=(0.1, 0.5, 2.0)),
           mistakes=[
               Mistake("h instead of h**2 under the distance", lambda y, k, h: _nlm(y, k, h, temperature=h)),

@@ -75,8 +75,8 @@ def _error(denoiser, x, noise_var, rows, cols, dims=(2, 3), back=1, reduce="max"
           compare=_one_number,
           hint="shift the input and denoise it; denoise the input and shift the result the same "
                "way; the error is how far apart the two are at their worst pixel, as one number",
-          formula="(denoiser(torch.roll(x, shifts=(rows, cols), dims=(2, 3)), b) - torch.roll("
-                  "denoiser(x, b), shifts=(rows, cols), dims=(2, 3))).abs().max().item()",
+          formula="error = max over every entry of |D(S x, b) - S D(x, b)|, S the "
+                  "circular shift by rows along H and cols along W",
           mistakes=[
               Mistake("no abs(): the largest signed difference, not the largest absolute one",
                       lambda denoiser, x, noise_var, rows, cols:
@@ -138,9 +138,10 @@ def _els(x, train, noise_var, k, row, col, mode="circular", a=None, temperature=
           hint="the library is every k x k window (all channels) of every training image at "
                "every position, with the image wrapping around at its edges; one softmax over "
                "all of them together, so the (N, H, W) result sums to 1",
-          formula="circular padding: F.pad(images, (r, r, r, r), mode='circular') with r = k // 2; "
-                  "F.unfold gives every training window; the query is the window of x at "
-                  "(row, col); one softmax over all N * H * W entries, reshaped to (N, H, W)",
+          formula="w_mu,q = softmax over every (mu, q) together of -|x_[p] - a "
+                  "phi_mu,[q]|^2 / (2 b), p = (row, col), windows k x k over all "
+                  "channels with the image wrapping around, a = sqrt(1 - b); shape "
+                  "(N, H, W)",
           hidden_cases=lambda: _weight_cases(66, HIDDEN_ELS_CASES),
           mistakes=[
               Mistake("zero padding instead of circular padding",

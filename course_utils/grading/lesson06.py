@@ -18,7 +18,7 @@ def _stack_cases(seed):
           compare=compare_int,
           hint="one pixel sees 1 pixel; each stride-1 layer widens what it sees on both sides; "
                "an empty stack sees only itself. Return an int",
-          formula="each k x k convolution (stride 1) widens the field by k - 1 pixels: 1 + sum(k - 1)",
+          formula="field = 1 + sum over the layers of (k - 1)",
           mistakes=receptive_field_mistakes())
 def stack_receptive_field(kernel_sizes):
     """List of odd kernel sizes of stacked stride-1 convolutions -> side of the receptive field."""
@@ -94,8 +94,8 @@ def _no_grad_loss(model, x0, noise_var, eps):
           compare=_compare_loss, observe=_with_gradient,
           hint="noise each clean image with its own b (lesson 03's forward process), ask the model "
                "which noise it sees, and score it against the true noise; keep the gradient",
-          formula="b = noise_var.reshape(-1, 1, 1, 1); x = sqrt(1 - b) * x0 + sqrt(b) * eps; "
-                  "return ((model(x, noise_var) - eps) ** 2).mean()",
+          formula="x_i = sqrt(1 - b_i) x0_i + sqrt(b_i) eps_i for each image i with "
+                  "its own b_i; loss = mean over every entry of (model(x, b) - eps)^2",
           mistakes=[
               Mistake("one noise level for the whole batch: each image has its own b "
                       "(reshape b to (B, 1, 1, 1))",

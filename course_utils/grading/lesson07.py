@@ -37,8 +37,9 @@ def _unbiased_std_r(a, b):
 @exercise("07.pearson_r", name="pearson_r", cases=_r_cases, points=2,
           hint="one r per pair of images: centre each image by its own single mean (over all its "
                "pixels and channels), then the cosine of the angle between the two centred images",
-          formula="per sample: subtract its one mean, then r = <a, b> / (|a| |b|); flatten each "
-                  "sample with .flatten(1)",
+          formula="r = sum (a - a_bar)(b - b_bar) / (|a - a_bar| |b - b_bar|) per "
+                  "pair, a_bar the single mean of image a over all its pixels and "
+                  "channels",
           mistakes=[
               Mistake("one mean over the whole batch: centre each image by its own mean",
                       lambda a, b: _r(a, b, over="batch")),
@@ -103,8 +104,9 @@ def _schedule(similarity, ks, pick="argmax", middle="lower", give="k"):
           compare=_compare_schedule,
           hint="for every (step, seed) find the patch size with the highest similarity, then take "
                "per step the middle one over seeds; with an even number of seeds, the lower middle",
-          formula="best k per (step, seed): ks[similarity.argmax(dim=1)]; then per step the median "
-                  "over seeds: torch.median returns the lower middle value for an even count",
+          formula="best(step, seed) = ks[j*] with j* the j of the highest "
+                  "similarity[step, j, seed]; schedule(step) = the lower median over "
+                  "seeds of best(step, seed)",
           mistakes=[
               Mistake("the upper middle value for an even number of seeds: take the lower one "
                       "(torch.median)", lambda similarity, ks: _schedule(similarity, ks, middle="upper")),

@@ -30,8 +30,8 @@ def _starts(profile):
 @exercise("08.count_runs", name="count_runs", cases=_run_cases, points=2, compare=_compare_counts,
           hint="count where a run of True begins; on a circle the pixel before the first one is the "
                "last one, and a ring that is True everywhere has no beginning",
-          formula="a run starts where a True follows a False: (profile & ~profile.roll(1, dims=1))"
-                  ".sum(dim=1); a profile that is True everywhere has 0 runs",
+          formula="runs = the number of positions i with p[i] True and p[i - 1] "
+                  "False, i - 1 taken around the circle (modulo L); all True gives 0",
           mistakes=[
               Mistake("not circular: a run that wraps around the end is counted twice",
                       lambda profile: _starts(profile).sum(1) + profile[:, 0]),

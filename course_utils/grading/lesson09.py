@@ -33,8 +33,8 @@ def _attention(tokens, wq, wk, wv, scale=None, dim=-1, naive=False, transposed=F
           hint="every token asks (query) and offers (key) and carries a value; its output is the "
                "average of all values, weighted by a softmax over how well its query matches "
                "each key, scaled so that the match does not grow with the projection width D",
-          formula="Q = tokens @ wq, K = tokens @ wk, V = tokens @ wv; weights = softmax over the "
-                  "last axis of Q K^T / sqrt(D) (torch.softmax, dim=-1); return weights @ V",
+          formula="out = softmax over the keys of (Q K^T / sqrt(D)) V, with Q = "
+                  "tokens wq, K = tokens wk, V = tokens wv",
           mistakes=[
               Mistake("no 1 / sqrt(D) scaling of Q K^T",
                       lambda tokens, wq, wk, wv: _attention(tokens, wq, wk, wv, scale=1.0)),
@@ -92,9 +92,9 @@ def _overlap(sample, mosaic, threshold=0.0, strict=True, clamp=True, union=False
           hint="ink is a pixel strictly above 0; count the pixels inked in both images, as a share "
                "of the sample's ink (kept) and of the mosaic's ink (covered); an image without "
                "ink shares nothing: 0, not NaN",
-          formula="ink = pixels > 0; kept = |sample ink AND mosaic ink| / |sample ink|, covered = "
-                  "|sample ink AND mosaic ink| / |mosaic ink|, per image (sum over C, H, W); "
-                  "where a denominator is 0 return 0 (e.g. divide by .clamp(min=1))",
+          formula="ink = pixels > 0; kept = |sample ink AND mosaic ink| / |sample "
+                  "ink|, covered = |sample ink AND mosaic ink| / |mosaic ink|, per "
+                  "image; 0 where a denominator is 0",
           mistakes=[
               Mistake(">= 0 counts as ink: a pixel of exactly 0 is background, ink is > 0",
                       lambda sample, mosaic: _overlap(sample, mosaic, strict=False)),
