@@ -49,7 +49,7 @@ def test_a_function_from_another_module_is_refused(capsys):
 
 
 def test_a_value_instead_of_a_function_is_feedback(capsys):
-    assert "should be a function, but it is a int" in _verdict(capsys, "00.add_noise", 3)
+    assert "should be a function, but it is now of type int" in _verdict(capsys, "00.add_noise", 3)
 
 
 def test_wrong_answer_names_the_mistake_and_hints_come_in_tiers(capsys):

@@ -271,7 +271,7 @@ def _refusal(ex, answer, case):
     if ex.kind != "function":
         return None
     if not callable(answer):
-        return (f"[not yet] {ex.id}: `{ex.name}` should be a function, but it is a "
+        return (f"[not yet] {ex.id}: `{ex.name}` should be a function, but it is now of type "
                 f"{_type_name(answer)}; run the exercise cell that defines it, then this cell.")
     module = getattr(answer, "__module__", None)
     if module == "__main__" or answer is ex.reference or _is_stub(answer, case):
