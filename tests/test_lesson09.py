@@ -34,6 +34,8 @@ def test_self_attention_check_catches_mistakes(capsys):
         w = torch.exp(q @ k.transpose(1, 2) / wq.shape[1] ** 0.5)
         return (w / w.sum(-1, keepdim=True)) @ v
 
+    for answer in (unscaled, naive_exp):  # as if defined in a notebook cell: check refuses others
+        answer.__module__ = "__main__"
     check("09.self_attention", self_attention)
     assert capsys.readouterr().out.startswith("[passed]")
     check("09.self_attention", unscaled)
@@ -55,6 +57,9 @@ def test_ink_overlap_by_hand():
 
 
 def test_ink_overlap_check_catches_swapped_ratios(capsys):
-    check("09.ink_overlap", lambda sample, mosaic: ink_overlap(mosaic, sample))
+    def swapped(sample, mosaic):
+        return ink_overlap(mosaic, sample)
+    swapped.__module__ = "__main__"  # as if defined in a notebook cell
+    check("09.ink_overlap", swapped)
     out = capsys.readouterr().out
-    assert out.startswith("[not yet] 09.ink_overlap") and "kept:" in out
+    assert out.startswith("[not yet] 09.ink_overlap") and "kept and covered swapped" in out

@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from .core import exercise
+from .core import CheckFailed, Mistake, compare_tensors, exercise
 
 
 def shift(images, rows, cols):
@@ -10,10 +10,17 @@ def shift(images, rows, cols):
     return torch.roll(images, shifts=(rows, cols), dims=(2, 3))
 
 
+def _depthwise(x, kernel, padding_mode):
+    """(B, C, H, W) -> (B, C, H, W): the same 3x3 kernel on every channel."""
+    channels = x.shape[1]
+    weight = kernel.to(x.dtype).expand(channels, 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode=padding_mode), weight, groups=channels)
+
+
 def _blur(x, noise_var):
     """A circular 3x3 blur: equivariant under circular shifts."""
-    kernel = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], dtype=x.dtype) / 16
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), kernel[None, None]) * (1 - noise_var)
+    kernel = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
+    return _depthwise(x, kernel, "circular") * (1 - noise_var)
 
 
 def _vignette(x, noise_var):
@@ -24,59 +31,142 @@ def _vignette(x, noise_var):
 
 def _zero_padded_blur(x, noise_var):
     """Like _blur but zero-padded: equivariant in the interior only."""
-    kernel = torch.full((3, 3), 1 / 9, dtype=x.dtype)
-    return F.conv2d(x, kernel[None, None], padding=1)
+    return _depthwise(x, torch.full((3, 3), 1 / 9), "constant")
 
 
 def _shift_cases(seed):
+    """Non-square images with two channels, shifts along either axis or both."""
     gen = torch.Generator().manual_seed(5000 + seed)
-    x = torch.randn(2, 1, 8, 8, generator=gen, dtype=torch.float64)
+    x = torch.randn(2, 2, 6, 9, generator=gen, dtype=torch.float64)
     return [{"denoiser": _blur, "x": x, "noise_var": 0.5, "rows": 3, "cols": -2},
             {"denoiser": _vignette, "x": x, "noise_var": 0.3, "rows": 1, "cols": 0},
-            {"denoiser": _zero_padded_blur, "x": x, "noise_var": 0.3, "rows": 2, "cols": 5}]
+            {"denoiser": _zero_padded_blur, "x": x, "noise_var": 0.3, "rows": 2, "cols": 5},
+            {"denoiser": _vignette, "x": -x, "noise_var": 0.6, "rows": 2, "cols": 4}]
 
 
-def _scalar_close(answer, expected, case=None):
-    from .core import compare_tensors
-    compare_tensors(torch.as_tensor(answer, dtype=torch.float64).reshape(()),
-                    torch.as_tensor(expected, dtype=torch.float64).reshape(()), case,
+def _one_number(answer, expected, case=None):
+    if answer is None:
+        raise CheckFailed("your function returned None: did you forget `return`?")
+    if isinstance(answer, torch.Tensor) and answer.numel() != 1:
+        raise CheckFailed(f"return one number, the largest absolute difference (e.g. "
+                          f"`.abs().max().item()`), not a tensor of shape {tuple(answer.shape)}")
+    if isinstance(answer, torch.Tensor):
+        answer = answer.detach().reshape(()).double()
+    elif isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = torch.tensor(float(answer), dtype=torch.float64)
+    else:
+        raise CheckFailed(f"return one number (a Python float), not a {type(answer).__name__}")
+    compare_tensors(answer, torch.as_tensor(expected, dtype=torch.float64).reshape(()), case,
                     rtol=1e-6, atol=1e-9)
 
 
+def _error(denoiser, x, noise_var, rows, cols, dims=(2, 3), back=1, reduce="max", absolute=True,
+           shift_output=True):
+    moved = denoiser(torch.roll(x, shifts=(rows, cols), dims=dims), noise_var)
+    out = denoiser(x, noise_var)
+    if shift_output:
+        out = torch.roll(out, shifts=(back * rows, back * cols), dims=dims)
+    diff = moved - out
+    diff = diff.abs() if absolute else diff
+    return (diff.max() if reduce == "max" else diff.mean()).item()
+
+
 @exercise("05.equivariance_error", name="equivariance_error", cases=_shift_cases, points=2,
-          compare=_scalar_close,
-          hint="compare denoiser(shift(x), b) with shift(denoiser(x, b), ...) using "
-               "torch.roll(..., shifts=(rows, cols), dims=(2, 3)); return a Python float, "
-               "the largest absolute difference")
+          compare=_one_number,
+          hint="shift the input and denoise it; denoise the input and shift the result the same "
+               "way; the error is how far apart the two are at their worst pixel, as one number",
+          formula="error = max over every entry of |D(S x, b) - S D(x, b)|, S the "
+                  "circular shift by rows along H and cols along W",
+          mistakes=[
+              Mistake("no abs(): the largest signed difference, not the largest absolute one",
+                      lambda denoiser, x, noise_var, rows, cols:
+                      _error(denoiser, x, noise_var, rows, cols, absolute=False)),
+              Mistake("the mean difference instead of the largest",
+                      lambda denoiser, x, noise_var, rows, cols:
+                      _error(denoiser, x, noise_var, rows, cols, reduce="mean")),
+              Mistake("rows and cols swapped: rows shift dim 2 (down), cols dim 3 (right)",
+                      lambda denoiser, x, noise_var, rows, cols:
+                      _error(denoiser, x, noise_var, rows, cols, dims=(3, 2))),
+              Mistake("D(x) is not shifted: compare D(S x) with S D(x), not with D(x)",
+                      lambda denoiser, x, noise_var, rows, cols:
+                      _error(denoiser, x, noise_var, rows, cols, shift_output=False)),
+              Mistake("D(x) shifted the opposite way (-rows, -cols)",
+                      lambda denoiser, x, noise_var, rows, cols:
+                      _error(denoiser, x, noise_var, rows, cols, back=-1)),
+          ])
 def equivariance_error(denoiser, x, noise_var, rows, cols):
     """denoiser(x, b), (B, C, H, W) x, shift -> float max |D(shift x) - shift D(x)|."""
-    return (denoiser(shift(x, rows, cols), noise_var)
-            - shift(denoiser(x, noise_var), rows, cols)).abs().max().item()
+    return _error(denoiser, x, noise_var, rows, cols)
 
 
-def _weight_cases(seed, noise_vars=(0.9, 0.3, 0.05)):
+# (b, k, channels, (row, col)): b = 1, tiny b, several channels, pixels at the border;
+# col < H, so that a swapped (col, row) still runs and is recognised
+ELS_CASES = ((0.3, 5, 3, (0, 4)), (1.0, 3, 1, (2, 4)), (1e-4, 3, 2, (4, 0)), (0.05, 5, 1, (3, 1)))
+HIDDEN_ELS_CASES = ((0.6, 3, 1, (0, 0)), (1.0, 5, 2, (1, 3)), (1e-5, 5, 3, (4, 2)), (0.1, 3, 2, (2, 4)))
+
+
+def _weight_cases(seed, settings=ELS_CASES):
+    """Non-square 5 x 7 images (so that swapped H and W show)."""
     gen = torch.Generator().manual_seed(5100 + seed)
     cases = []
-    for noise_var, k, (row, col) in zip(noise_vars, (3, 5, 3), ((2, 3), (0, 5), (5, 0))):
-        train = torch.rand(4, 1, 6, 6, generator=gen, dtype=torch.float64) * 2 - 1
-        x = torch.randn(1, 1, 6, 6, generator=gen, dtype=torch.float64)
+    for noise_var, k, channels, (row, col) in settings:
+        train = torch.rand(4, channels, 5, 7, generator=gen, dtype=torch.float64) * 2 - 1
+        x = torch.randn(1, channels, 5, 7, generator=gen, dtype=torch.float64)
         cases.append({"x": x, "train": train, "noise_var": noise_var, "k": k,
                       "row": row, "col": col})
     return cases
 
 
+def _els(x, train, noise_var, k, row, col, mode="circular", a=None, temperature=None,
+         per_image=False, naive=False):
+    r = k // 2
+    a = (1 - noise_var) ** 0.5 if a is None else a
+    temperature = 2 * noise_var if temperature is None else temperature
+    query = F.pad(x, (r, r, r, r), mode=mode)[0, :, row:row + k, col:col + k].reshape(-1)
+    patches = F.unfold(F.pad(train, (r, r, r, r), mode=mode), k).transpose(1, 2)  # (N, HW, Ckk)
+    logits = -((query - a * patches) ** 2).sum(-1) / temperature                   # (N, HW)
+    if per_image:
+        weights = torch.softmax(logits, dim=1)
+    elif naive:
+        weights = torch.exp(logits) / torch.exp(logits).sum()
+    else:
+        weights = torch.softmax(logits.flatten(), dim=0)
+    return weights.reshape(train.shape[0], *train.shape[2:])
+
+
 @exercise("05.els_weights", name="els_weights", cases=_weight_cases, points=3,
-          hint="circular padding: F.pad(images, (r, r, r, r), mode='circular') with r = k // 2; "
-               "F.unfold gives every training window; the query is the window of x at "
-               "(row, col); one softmax over all N * H * W entries, reshaped to (N, H, W)",
-          hidden_cases=lambda: _weight_cases(66, noise_vars=(1.0, 1e-4, 0.5)))
+          hint="the library is every k x k window (all channels) of every training image at "
+               "every position, with the image wrapping around at its edges; one softmax over "
+               "all of them together, so the (N, H, W) result sums to 1",
+          formula="w_mu,q = softmax over every (mu, q) together of -|x_[p] - a "
+                  "phi_mu,[q]|^2 / (2 b), p = (row, col), windows k x k over all "
+                  "channels with the image wrapping around, a = sqrt(1 - b); shape "
+                  "(N, H, W)",
+          hidden_cases=lambda: _weight_cases(66, HIDDEN_ELS_CASES),
+          mistakes=[
+              Mistake("zero padding instead of circular padding",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x, train, noise_var, k, row, col, mode="constant")),
+              Mistake("one softmax per training image (over q only) instead of one over all (mu, q)",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x, train, noise_var, k, row, col, per_image=True)),
+              Mistake("row and col swapped: the query window is centred on (col, row)",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x, train, noise_var, k, col, row)),
+              Mistake("temperature b instead of 2b in the exponent",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x, train, noise_var, k, row, col, temperature=noise_var)),
+              Mistake("only the first channel is compared: windows must hold every channel",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x[:, :1], train[:, :1], noise_var, k, row, col)),
+              Mistake("a = 1: the training windows are not scaled by sqrt(1 - b)",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x, train, noise_var, k, row, col, a=1.0)),
+              Mistake("exp() then a division: exp underflows to 0 at small b and 0/0 = NaN; "
+                      "use torch.softmax",
+                      lambda x, train, noise_var, k, row, col:
+                      _els(x, train, noise_var, k, row, col, naive=True)),
+          ])
 def els_weights(x, train, noise_var, k, row, col):
     """(1, C, H, W) noisy, (N, C, H, W) training -> (N, H, W) ELS weights of pixel (row, col) over (mu, q)."""
-    r = k // 2
-    a = (1 - noise_var) ** 0.5
-    padded_x = F.pad(x, (r, r, r, r), mode="circular")
-    query = padded_x[0, :, row:row + k, col:col + k].reshape(-1)
-    patches = F.unfold(F.pad(train, (r, r, r, r), mode="circular"), k).transpose(1, 2)  # (N, HW, Ckk)
-    d2 = ((query - a * patches) ** 2).sum(-1)
-    weights = torch.softmax(-d2.flatten() / (2 * noise_var), dim=0)
-    return weights.reshape(train.shape[0], *train.shape[2:])
+    return _els(x, train, noise_var, k, row, col)

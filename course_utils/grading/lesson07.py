@@ -1,40 +1,128 @@
 """Lesson 07, theory meets practice: the agreement metric and the calibration of k(t)."""
 import torch
 
-from .core import exercise
+from .core import CheckFailed, Mistake, compare_tensors, exercise
 
 
 def _r_cases(seed):
     gen = torch.Generator().manual_seed(700 + seed)
     a = torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64)
-    b = 0.7 * a + torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64) + 3.0
+    offsets = torch.arange(5, dtype=torch.float64).reshape(5, 1, 1, 1) * 2 + 3.0
+    b = 0.7 * a + torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64) + offsets
     c = torch.randn(3, 3, 4, 4, generator=gen, dtype=torch.float64)
-    return [{"a": a, "b": b}, {"a": c, "b": -2 * c + 1}, {"a": c, "b": c.flip(0)}]
+    return [{"a": a, "b": b}, {"a": c, "b": -2 * c + 1}, {"a": c, "b": c.flip(0) + offsets[:3]}]
 
 
-@exercise("07.pearson_r", name="pearson_r", cases=_r_cases, points=2,
-          hint="per sample: subtract its one mean (over all pixels and channels), then "
-               "r = <a, b> / (|a| |b|); flatten each sample with .flatten(1)")
-def pearson_r(a, b):
-    """(B, ...) and (B, ...) images -> (B,) Pearson r of each pair over all its pixels and channels."""
-    a, b = a.flatten(1), b.flatten(1)
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
+def _centred(x, over="sample"):
+    x = x.flatten(1)
+    if over == "sample":
+        return x - x.mean(1, keepdim=True)
+    if over == "batch":
+        return x - x.mean()
+    if over == "pixel":
+        return x - x.mean(0, keepdim=True)
+    return x
+
+
+def _r(a, b, over="sample"):
+    a, b = _centred(a, over), _centred(b, over)
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
 
 
+def _unbiased_std_r(a, b):
+    a, b = _centred(a), _centred(b)
+    return (a * b).mean(1) / (a.std(1) * b.std(1))
+
+
+@exercise("07.pearson_r", name="pearson_r", cases=_r_cases, points=2,
+          hint="one r per pair of images: centre each image by its own single mean (over all its "
+               "pixels and channels), then the cosine of the angle between the two centred images",
+          formula="r = sum (a - a_bar)(b - b_bar) / (|a - a_bar| |b - b_bar|) per "
+                  "pair, a_bar the single mean of image a over all its pixels and "
+                  "channels",
+          mistakes=[
+              Mistake("one mean over the whole batch: centre each image by its own mean",
+                      lambda a, b: _r(a, b, over="batch")),
+              Mistake("no mean subtracted: that is the cosine similarity, not Pearson's r",
+                      lambda a, b: _r(a, b, over="none")),
+              Mistake("the mean of each pixel across the batch: centre each image by its own mean",
+                      lambda a, b: _r(a, b, over="pixel")),
+              Mistake("torch.std (with n - 1) under a mean with n: r comes out (n - 1) / n too small",
+                      _unbiased_std_r),
+              Mistake("only the first channel: r runs over every pixel and channel",
+                      lambda a, b: _r(a[:, :1], b[:, :1])),
+              Mistake("r squared: the official code calls r 'r^2', but the number is r",
+                      lambda a, b: _r(a, b) ** 2),
+              Mistake("one r for the whole batch: return one value per pair, shape (B,)",
+                      lambda a, b: _r(a.reshape(1, -1), b.reshape(1, -1))[0]),
+          ])
+def pearson_r(a, b):
+    """(B, ...) and (B, ...) images -> (B,) Pearson r of each pair over all its pixels and channels."""
+    return _r(a, b)
+
+
 def _k_cases(seed):
+    """Odd and even seed counts (the live calibration uses 2, the shipped ones 8)."""
     gen = torch.Generator().manual_seed(710 + seed)
     cases = []
-    for steps, seeds in ((4, 5), (6, 3), (3, 1)):
-        cases.append({"similarity": torch.rand(steps, 4, seeds, generator=gen, dtype=torch.float64),
-                      "ks": [3, 5, 7, 9]})
+    for (steps, seeds), ks in zip(((4, 4), (6, 2), (3, 3), (3, 1)),
+                                  ([3, 5, 7, 9], [3, 5, 7, 9], [1, 3, 5, 7], [3, 5, 7, 9])):
+        similarity = torch.rand(steps, 4, seeds, generator=gen, dtype=torch.float64)
+        if seeds % 2 == 0:  # the two middle seeds pick different k at step 0
+            similarity[0, :, 0] = torch.tensor([0.9, 0.1, 0.2, 0.3], dtype=torch.float64)
+            similarity[0, :, -1] = torch.tensor([0.1, 0.2, 0.3, 0.9], dtype=torch.float64)
+            if seeds == 4:
+                similarity[0, :, 1] = torch.tensor([0.1, 0.9, 0.2, 0.3], dtype=torch.float64)
+                similarity[0, :, 2] = torch.tensor([0.1, 0.2, 0.9, 0.3], dtype=torch.float64)
+        cases.append({"similarity": similarity, "ks": ks})
     return cases
 
 
+def _compare_schedule(answer, expected, case=None):
+    if isinstance(answer, (list, tuple)):  # the library's own schedules are lists of ints
+        if not all(isinstance(k, (int, float)) and not isinstance(k, bool) for k in answer):
+            raise CheckFailed("return the schedule as a (steps,) tensor or a list of ints")
+        answer = torch.tensor(answer)
+    compare_tensors(answer, expected, case)
+
+
+def _schedule(similarity, ks, pick="argmax", middle="lower", give="k"):
+    index = similarity.argmax(dim=1) if pick == "argmax" else similarity.argmin(dim=1)
+    best = index if give == "index" else torch.as_tensor(ks)[index]
+    ordered = best.sort(dim=1).values
+    count = best.shape[1]
+    if middle == "lower":
+        return ordered[:, (count - 1) // 2]
+    if middle == "upper":
+        return ordered[:, count // 2]
+    if middle == "interpolated":
+        return (ordered[:, (count - 1) // 2] + ordered[:, count // 2]).double() / 2
+    return best.double().mean(dim=1)
+
+
 @exercise("07.calibrated_schedule", name="calibrated_schedule", cases=_k_cases, points=2,
-          hint="best k per (step, seed): ks[similarity.argmax(dim=1)]; then per step the median "
-               "over seeds; torch.median returns the lower middle value for an even count")
+          compare=_compare_schedule,
+          hint="for every (step, seed) find the patch size with the highest similarity, then take "
+               "per step the middle one over seeds; with an even number of seeds, the lower middle",
+          formula="best(step, seed) = ks[j*] with j* the j of the highest "
+                  "similarity[step, j, seed]; schedule(step) = the lower median over "
+                  "seeds of best(step, seed)",
+          mistakes=[
+              Mistake("the upper middle value for an even number of seeds: take the lower one "
+                      "(torch.median)", lambda similarity, ks: _schedule(similarity, ks, middle="upper")),
+              Mistake("the interpolated median (mean of the two middle values) for an even number "
+                      "of seeds: take the lower one (torch.median)",
+                      lambda similarity, ks: _schedule(similarity, ks, middle="interpolated")),
+              Mistake("the mean over seeds instead of the median",
+                      lambda similarity, ks: _schedule(similarity, ks, middle="mean")),
+              Mistake("the index of the best patch size instead of the patch size ks[index]",
+                      lambda similarity, ks: _schedule(similarity, ks, give="index")),
+              Mistake("argmin: the best k has the highest similarity",
+                      lambda similarity, ks: _schedule(similarity, ks, pick="argmin")),
+              Mistake("argmax over the seeds (dim=2) instead of over the patch sizes (dim=1)",
+                      lambda similarity, ks: torch.as_tensor(ks)[similarity.argmax(dim=2)]
+                      .median(dim=1).values),
+          ])
 def calibrated_schedule(similarity, ks):
     """(steps, K, S) cosine similarities for patch sizes ``ks`` -> (steps,) int64 median best k."""
     best = torch.as_tensor(ks)[similarity.argmax(dim=1)]

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils.diffusion import Trajectory, cosine_noise_var, ddim_sample, sampling_noise_vars
-from course_utils.grading import check
+from course_utils.grading import use_passing
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)  # a 2-D toy: exactness costs nothing here
@@ -75,14 +75,18 @@ def add_noise(x0, noise_var, eps):
 
 
 # %%
+from course_utils.grading import check
 check("00.add_noise", add_noise)
 
 # %% [markdown]
-# From here on we use the library's version, which also takes one noise level per batch
-# element: `course_utils.diffusion.add_noise`. Watch the five points dissolve.
+# From here on the lesson uses your `add_noise` once its check has passed, else the
+# library's `course_utils.diffusion.add_noise` (which also takes one noise level per batch
+# element); the cell says which. Watch the five points dissolve.
 
 # %%
-from course_utils.diffusion import add_noise
+from course_utils import diffusion
+
+noise_points = use_passing("00.add_noise", add_noise, diffusion.add_noise)
 
 ts = [0.0, 0.3, 0.6, 0.8, 1.0]
 x0 = train[torch.arange(500) % 5]
@@ -90,7 +94,7 @@ eps = torch.randn_like(x0)
 fig, axes = plt.subplots(1, len(ts) + 1, figsize=(15, 2.8))
 for ax, t in zip(axes, ts):
     b = cosine_noise_var(t).item()
-    xt = add_noise(x0, b, eps)
+    xt = noise_points(x0, b, eps)
     ax.scatter(*xt.T, c=colors[torch.arange(500) % 5], s=4)
     ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xticks=[], yticks=[],
            title=f"t = {t:.1f},  b = {b:.3f}")
@@ -134,6 +138,7 @@ def ideal_denoiser(x, train, noise_var):
 
 
 # %%
+from course_utils.grading import check
 check("00.ideal_denoiser", ideal_denoiser)
 
 # %% [markdown]

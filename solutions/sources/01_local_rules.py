@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_utils import turing
-from course_utils.grading import check
+from course_utils.grading import use_passing
 
 # %% [markdown]
 # ## 1. Diffusion on a grid
@@ -62,10 +62,12 @@ def laplacian(u):
 
 
 # %%
+from course_utils.grading import check
 check("01.laplacian", laplacian)
 
 # %% [markdown]
-# From here on we use the library's `turing.laplacian`. One explicit Euler step of pure
+# From here on the lesson uses your `laplacian` once its check has passed, else the
+# library's `turing.laplacian` (the cell says which). One explicit Euler step of pure
 # diffusion is $u \leftarrow u + \Delta t\, D\, \nabla^2 u$. How large may $\Delta t$ be?
 # Take the most jagged pattern a grid can hold, a checkerboard of $\pm 1$: its Laplacian
 # is $-8u$, so each step multiplies it by $1 - 8 D \Delta t$. For
@@ -73,12 +75,13 @@ check("01.laplacian", laplacian)
 # every step, until the numbers overflow. The simulators of this course refuse such a step:
 
 # %%
+grid_laplacian = use_passing("01.laplacian", laplacian, turing.laplacian)
 board = torch.tensor([[(-1.0) ** (i + j) for j in range(8)] for i in range(8)])[None]
 D = 0.16
 for dt in (1.5, 1.6):
     x = board.clone()
     for _ in range(100):
-        x = x + dt * D * turing.laplacian(x)
+        x = x + dt * D * grid_laplacian(x)
     print(f"dt = {dt}: factor per step 1 - 8 D dt = {1 - 8 * D * dt:+.3f}, "
           f"checkerboard after 100 steps: {x.abs().max().item():.3g}")
 
@@ -116,6 +119,7 @@ def gray_scott_step(u, v, F, k, dt, Du=0.16, Dv=0.08):
 
 
 # %%
+from course_utils.grading import check
 check("01.gray_scott_step", gray_scott_step)
 
 # %% [markdown]
@@ -217,22 +221,25 @@ def growth_rate(q2, jac, Du, Dv):
 
 
 # %%
+from course_utils.grading import check
 check("01.growth_rate", growth_rate)
 
 # %% [markdown]
-# With the library's `turing.growth_rate`, plot $\sigma(q)$ for the parameters the course
+# With your `growth_rate` once its check has passed (else the library's
+# `turing.growth_rate`), plot $\sigma(q)$ for the parameters the course
 # uses ($a = 0.1$, $b = 0.9$, $\gamma = 0.06$, $D_v = 1$) and three activator diffusion
 # constants. When the inhibitor is only a few times faster nothing grows; past a critical
 # ratio a band of wavenumbers turns unstable.
 
 # %%
+rate_curve = use_passing("01.growth_rate", growth_rate, turing.growth_rate)
 p = turing.SCHNAKENBERG
 jac = turing.schnakenberg_jacobian(p["a"], p["b"], p["gamma"])
 q = torch.linspace(0, 1.2, 400, dtype=torch.float64)
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 for Du, style in ((0.2, ":"), (0.1, "--"), (p["Du"], "-")):
     ratio = p["Dv"] / Du
-    ax.plot(q, turing.growth_rate(q ** 2, jac, Du, p["Dv"]), style,
+    ax.plot(q, rate_curve(q ** 2, jac, Du, p["Dv"]), style,
             label=f"$D_v/D_u$ = {ratio:.0f}" + ("  (Turing unstable)"
                                                  if turing.turing_unstable(jac, Du, p["Dv"]) else ""))
 q_star, sigma_star = turing.fastest_mode(jac, p["Du"], p["Dv"])

@@ -27,7 +27,7 @@ import torch
 
 from course_utils.data import lesson_data
 from course_utils.diffusion import add_noise, ddim_sample, sampling_noise_vars
-from course_utils.grading import check
+from course_utils.grading import use_passing
 from course_utils.metrics import nearest_image
 from course_utils.plots import show_images, show_trajectory
 
@@ -80,28 +80,32 @@ def cosine_noise_var(t):
 
 
 # %%
+from course_utils.grading import check
 check("03.cosine_noise_var", cosine_noise_var)
 
 # %% [markdown]
-# From now on we use `course_utils.diffusion.cosine_noise_var` (it also knows the
-# paper code's "legacy" variant). One digit, noised to ten times with the *same* noise
+# From now on the lesson uses your `cosine_noise_var` once its check has passed, else
+# `course_utils.diffusion.cosine_noise_var` (which also knows the paper code's "legacy"
+# variant); the cell says which. One digit, noised to ten times with the *same* noise
 # $\varepsilon$, and the schedule beside it. The signal-to-noise ratio
 # $\mathrm{SNR} = (1-b)/b$ falls from about 6,400 at $t = 0$ to 0 at $t = 1$ and crosses 1
 # at $t \approx 0.5$; the digit is still recognisable there and gone by $t \approx 0.8$.
 
 # %%
-from course_utils.diffusion import cosine_noise_var
+from course_utils import diffusion
+
+schedule = use_passing("03.cosine_noise_var", cosine_noise_var, diffusion.cosine_noise_var)
 
 times = torch.linspace(0, 1, 10, dtype=torch.float64)
 eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(3))
-noisy = torch.cat([add_noise(train[:1], cosine_noise_var(t).item(), eps) for t in times])
+noisy = torch.cat([add_noise(train[:1], schedule(t).item(), eps) for t in times])
 
 fig = plt.figure(figsize=(11, 2.6))
 left = fig.add_axes([0.0, 0.1, 0.62, 0.8])
 show_images(noisy, ncols=10, ax=left, title="one digit at t = 0, 1/9, ..., 1 (same noise)")
 right = fig.add_axes([0.7, 0.2, 0.28, 0.7])
 grid = torch.linspace(0, 1, 201, dtype=torch.float64)
-b_grid = cosine_noise_var(grid)
+b_grid = schedule(grid)
 right.plot(grid, b_grid, label="noise variance $b$")
 right.plot(grid, 1 - b_grid, label="signal variance $1-b$")
 right.set(xlabel="t", title="cosine schedule")
@@ -142,6 +146,7 @@ def ideal_weights(x, train, noise_var):
 
 
 # %%
+from course_utils.grading import check
 check("03.ideal_weights", ideal_weights)
 
 # %% [markdown]
@@ -156,19 +161,20 @@ check("03.ideal_weights", ideal_weights)
 # denoise it.
 
 # %%
-from course_utils.grading.lesson03 import ideal_weights as library_weights
+from course_utils.grading import lesson03
 from course_utils.scores import ideal_denoise
 
+weights_of = use_passing("03.ideal_weights", ideal_weights, lesson03.ideal_weights)
 
 clean = test[:1]
 eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(4))
 levels = [0.9, 0.6, 0.4, 0.25, 0.1]
 rows, n_eff = [], []
 for t in levels:
-    b = cosine_noise_var(t).item()
+    b = schedule(torch.tensor(t)).item()
     x = add_noise(clean, b, eps)
     rows.append(torch.cat([x, ideal_denoise(x, train, b)]))
-    n_eff.append(1 / (library_weights(x.double(), train.double(), b) ** 2).sum().item())
+    n_eff.append(1 / (weights_of(x.double(), train.double(), b) ** 2).sum().item())
 show_images(torch.stack(rows, 1).flatten(0, 1), ncols=len(levels),
             title="top: a held-out digit noised to t = " + ", ".join(map(str, levels))
             + "\nbottom: the ideal denoiser's answer D(x)", scale=1.0)
@@ -210,16 +216,18 @@ def ddim_step(x, denoised, noise_var, noise_var_prev):
 
 
 # %%
+from course_utils.grading import check
 check("03.ddim_step", ddim_step)
 
 # %% [markdown]
-# With the library's step the whole sampler is a loop of four lines. We run it with the
-# ideal denoiser from 64 noise seeds, keeping every intermediate $x$ and $D(x)$, and check
-# that `course_utils.diffusion.ddim_sample`, the one sampler every later lesson uses, gives
-# bit-for-bit the same samples.
+# With your step (once its check has passed; else the library's) the whole sampler is a
+# loop of four lines. We run it with the ideal denoiser from 64 noise seeds, keeping every
+# intermediate $x$ and $D(x)$, and check that `course_utils.diffusion.ddim_sample`, the one
+# sampler every later lesson uses, gives the same samples: bit for bit with the library's
+# step, to float32 rounding (about $10^{-5}$) with a step written another way.
 
 # %%
-from course_utils.diffusion import ddim_step
+ddim_update = use_passing("03.ddim_step", ddim_step, diffusion.ddim_step)
 
 
 def is_denoiser(x, noise_var):
@@ -232,7 +240,7 @@ b = sampling_noise_vars(20).tolist()  # b[i] = b(i / 20), i = 0 .. 20
 x, xs, ds = noise, [noise], []
 for i in range(20, 0, -1):
     denoised = is_denoiser(x, b[i])
-    x = ddim_step(x, denoised, b[i], b[i - 1])
+    x = ddim_update(x, denoised, b[i], b[i - 1])
     xs.append(x)
     ds.append(denoised)
 is_samples = x

@@ -29,7 +29,7 @@ import torch
 
 from course_utils.data import lesson_data
 from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
-from course_utils.grading import check
+from course_utils.grading import use_passing
 from course_utils.metrics import nearest_image
 from course_utils.plots import show_images, show_sources
 from course_utils.scores import (PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine,
@@ -73,6 +73,7 @@ def equivariance_error(denoiser, x, noise_var, rows, cols):
 
 
 # %%
+from course_utils.grading import check
 check("05.equivariance_error", equivariance_error)
 
 # %% [markdown]
@@ -81,7 +82,9 @@ check("05.equivariance_error", equivariance_error)
 # defined next, is included already.
 
 # %%
-from course_utils.grading.lesson05 import equivariance_error as reference_error
+from course_utils.grading import lesson05
+
+shift_error = use_passing("05.equivariance_error", equivariance_error, lesson05.equivariance_error)
 
 b = cosine_noise_var(0.5).item()
 x = add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
@@ -93,7 +96,7 @@ machines = {
     "ELS, k = 5, circular": lambda x, b: els_denoise(x, few, b, 5, "circular"),
 }
 for name, denoiser in machines.items():
-    print(f"{name:>22}: max |D(Sx) - S D(x)| = {reference_error(denoiser, x, b, 3, 2):.3g}")
+    print(f"{name:>22}: max |D(Sx) - S D(x)| = {shift_error(denoiser, x, b, 3, 2):.3g}")
 
 # %% [markdown]
 # ## 2. The ELS machine
@@ -135,6 +138,7 @@ def els_weights(x, train, noise_var, k, row, col):
 
 
 # %%
+from course_utils.grading import check
 check("05.els_weights", els_weights)
 
 # %% [markdown]
@@ -144,7 +148,7 @@ check("05.els_weights", els_weights)
 # all pixels at once, streaming over training chunks; here we use the reference weights.
 
 # %%
-from course_utils.grading.lesson05 import els_weights as reference_weights
+weights_at = use_passing("05.els_weights", els_weights, lesson05.els_weights)
 
 clean = test[3:4]
 eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2))
@@ -153,7 +157,7 @@ show_images(clean, ax=axes[0], title="held-out digit\n(red: pixel p)")
 axes[0].plot(8, 5, "r+", ms=9, mew=2)
 for ax, t in zip(axes[1:], (0.8, 0.5, 0.3, 0.1)):
     b = cosine_noise_var(t).item()
-    weights = reference_weights(add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8)
+    weights = weights_at(add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8)
     where = weights.sum(0)
     ax.imshow(where, cmap="magma")
     ax.plot(8, 5, "c+", ms=9, mew=2)

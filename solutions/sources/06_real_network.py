@@ -25,14 +25,12 @@ import torch
 from course_utils.checkpoints import Checkpoint
 from course_utils.data import lesson_data
 from course_utils.diffusion import ddim_sample
-from course_utils.grading import check
 from course_utils.metrics import nearest_image
 from course_utils.models import ResNet, UNet, as_denoiser, gradient_map, receptive_field
 from course_utils.plots import image_grid
 from course_utils.train import fresh_state, train_steps
 
 torch.manual_seed(0)
-torch.set_num_threads(2)
 # The live model of section 4 learns from the bundled digits. Set DATASET to "mnist",
 # "fashion_mnist" or "cifar10" to train it on an optional download instead (README,
 # "Data"); the shipped networks of section 5 stay the digit models they are.
@@ -68,6 +66,7 @@ def stack_receptive_field(kernel_sizes):
 
 
 # %%
+from course_utils.grading import check
 check("06.stack_receptive_field", stack_receptive_field)
 
 # %% [markdown]
@@ -116,6 +115,7 @@ def diffusion_loss(model, x0, noise_var, eps):
 
 
 # %%
+from course_utils.grading import check
 check("06.diffusion_loss", diffusion_loss)
 
 # %% [markdown]

@@ -1,0 +1,837 @@
+"""Every exercise's visible check, tried as learners would: realistic wrong answers are rejected
+with a message that names the mistake, differently written right answers pass, and nothing
+crashes ``check``. Answers are marked as notebook functions (``__module__ == "__main__"``),
+as they are when a learner defines them in a notebook cell."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import turing
+from course_utils.grading import check, core, list_exercises
+
+
+def notebook(fn):
+    """``fn`` as if defined in a notebook cell."""
+    fn.__module__ = "__main__"
+    return fn
+
+
+# -- 00 -------------------------------------------------------------------------------
+
+
+def _add_noise_right_2(x0, noise_var, eps):
+    a, s = math.sqrt(1 - noise_var), math.sqrt(noise_var)
+    return torch.lerp(torch.zeros_like(x0), x0, a) + s * eps
+
+
+def _softmax_loop_denoiser(x, train, noise_var):
+    out = []
+    for point in x:
+        logits = -((point - (1 - noise_var) ** 0.5 * train) ** 2).sum(1) / (2 * noise_var)
+        w = torch.exp(logits - logits.max())
+        out.append((w / w.sum()) @ train)
+    return torch.stack(out)
+
+
+def _naive_denoiser(x, train, noise_var):
+    d2 = ((x[:, None] - (1 - noise_var) ** 0.5 * train[None]) ** 2).sum(-1)
+    w = torch.exp(-d2 / (2 * noise_var))
+    return w @ train / w.sum(1, keepdim=True)
+
+
+# -- 01 -------------------------------------------------------------------------------
+
+
+def _laplacian_loops(u):
+    out = torch.empty_like(u)
+    _, h, w = u.shape
+    for i in range(h):
+        for j in range(w):
+            out[:, i, j] = (u[:, (i - 1) % h, j] + u[:, (i + 1) % h, j] + u[:, i, (j - 1) % w]
+                            + u[:, i, (j + 1) % w] - 4 * u[:, i, j])
+    return out
+
+
+def _laplacian_circular_conv(u):
+    kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=u.dtype)
+    return F.conv2d(F.pad(u[:, None], (1, 1, 1, 1), mode="circular"), kernel[None, None])[:, 0]
+
+
+def _laplacian_zero_conv(u):
+    kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=u.dtype)
+    return F.conv2d(u[:, None], kernel[None, None], padding=1)[:, 0]
+
+
+def _gs_right_2(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    du = Du * turing.laplacian(u) - u * v ** 2 + F * (1 - u)
+    dv = Dv * turing.laplacian(v) + u * v ** 2 - (F + k) * v
+    return u + dt * du, v + dt * dv
+
+
+def _gs_right_3(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    lap = turing.laplacian(torch.stack([u, v]))
+    uvv = u * v.square()
+    return u + dt * (Du * lap[0] - uvv + F - F * u), v + dt * (Dv * lap[1] + uvv - F * v - k * v)
+
+
+def _gs_hard_coded(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    uvv = u * v * v
+    return (u + dt * (0.16 * turing.laplacian(u) - uvv + F * (1 - u)),
+            v + dt * (0.08 * turing.laplacian(v) + uvv - (F + k) * v))
+
+
+def _gs_in_place(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    u = u + dt * (Du * turing.laplacian(u) - u * v * v + F * (1 - u))
+    v = v + dt * (Dv * turing.laplacian(v) + u * v * v - (F + k) * v)
+    return u, v
+
+
+def _gs_no_dt(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    uvv = u * v * v
+    return (u + Du * turing.laplacian(u) - uvv + F * (1 - u),
+            v + Dv * turing.laplacian(v) + uvv - (F + k) * v)
+
+
+def _gs_kill_k(u, v, F, k, dt, Du=0.16, Dv=0.08):
+    uvv = u * v * v
+    return (u + dt * (Du * turing.laplacian(u) - uvv + F * (1 - u)),
+            v + dt * (Dv * turing.laplacian(v) + uvv - k * v))
+
+
+def _growth_eigvals(q2, jac, Du, Dv):
+    mats = jac[None] - q2[:, None, None] * torch.diag(torch.tensor([Du, Dv], dtype=jac.dtype))[None]
+    return torch.linalg.eigvals(mats).real.max(dim=1).values
+
+
+def _growth_complex_sqrt(q2, jac, Du, Dv):
+    a, d = jac[0, 0] - Du * q2, jac[1, 1] - Dv * q2
+    disc = ((a - d) ** 2 + 4 * jac[0, 1] * jac[1, 0]).to(torch.complex128)
+    return (((a + d) + torch.sqrt(disc)) / 2).real
+
+
+def _growth_nan(q2, jac, Du, Dv):
+    a, d = jac[0, 0] - Du * q2, jac[1, 1] - Dv * q2
+    tr, det = a + d, a * d - jac[0, 1] * jac[1, 0]
+    return (tr + torch.sqrt(tr ** 2 - 4 * det)) / 2
+
+
+def _growth_plus(q2, jac, Du, Dv):
+    a, d = jac[0, 0] + Du * q2, jac[1, 1] + Dv * q2
+    tr, det = a + d, a * d - jac[0, 1] * jac[1, 0]
+    return (tr + torch.sqrt((tr ** 2 - 4 * det).clamp(min=0))) / 2
+
+
+def _growth_smaller(q2, jac, Du, Dv):
+    return torch.linalg.eigvals(jac[None] - q2[:, None, None] * torch.diag(
+        torch.tensor([Du, Dv], dtype=jac.dtype))).real.min(dim=1).values
+
+
+def _growth_modulus(q2, jac, Du, Dv):
+    return torch.linalg.eigvals(jac[None] - q2[:, None, None] * torch.diag(
+        torch.tensor([Du, Dv], dtype=jac.dtype))).abs().max(dim=1).values
+
+
+# -- 02 -------------------------------------------------------------------------------
+
+
+def _digits_loop(profile):
+    threshold = (float(profile.max()) + float(profile.min())) / 2
+    count, was_high = 0, False
+    for value in profile.tolist():
+        high = value > threshold
+        count += high and not was_high
+        was_high = high
+    return count
+
+
+def _digits_diff(profile):
+    high = (profile > (profile.max() + profile.min()) / 2).int()
+    return int((torch.cat([torch.zeros(1, dtype=torch.int32), high]).diff() == 1).sum())
+
+
+def _digits_threshold_zero(profile):
+    high = profile > 0
+    return int(high[0]) + int((high[1:] & ~high[:-1]).sum())
+
+
+def _digits_mean(profile):
+    high = profile > profile.mean()
+    return int(high[0]) + int((high[1:] & ~high[:-1]).sum())
+
+
+def _digits_ge(profile):
+    high = profile >= (profile.max() + profile.min()) / 2
+    return int(high[0]) + int((high[1:] & ~high[:-1]).sum())
+
+
+def _digits_no_first(profile):
+    high = profile > (profile.max() + profile.min()) / 2
+    return int((high[1:] & ~high[:-1]).sum())
+
+
+def _digits_tensor(profile):
+    high = profile > (profile.max() + profile.min()) / 2
+    return high[0].long() + (high[1:] & ~high[:-1]).sum()
+
+
+def _noflux_loops(u, mask):
+    out = torch.zeros_like(u)
+    _, h, w = u.shape
+    for i in range(h):
+        for j in range(w):
+            for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                ni, nj = i + di, j + dj
+                if 0 <= ni < h and 0 <= nj < w:
+                    inside = mask[:, ni, nj] & mask[:, i, j]
+                    out[:, i, j] += inside * (u[:, ni, nj] - u[:, i, j])
+    return out
+
+
+def _noflux_conv(u, mask):
+    m = mask.to(u.dtype)[:, None]
+    cross = torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=u.dtype)[None, None]
+    neighbours_sum = F.conv2d(u[:, None] * m, cross, padding=1)
+    neighbours_count = F.conv2d(m, cross, padding=1)
+    return ((neighbours_sum - neighbours_count * u[:, None]) * m)[:, 0]
+
+
+def _noflux_roll(u, mask):
+    m = mask.to(u.dtype)
+    total = sum(m.roll(s, d) * (u.roll(s, d) - u) for s in (1, -1) for d in (-2, -1))
+    return total * m
+
+
+def _noflux_no_final(u, mask):
+    m = mask.to(u.dtype)
+    pu, pm = F.pad(u, (1, 1, 1, 1)), F.pad(m, (1, 1, 1, 1))
+    h, w = u.shape[-2:]
+    return sum(pm[:, a:a + h, b:b + w] * (pu[:, a:a + h, b:b + w] - u)
+               for a, b in ((0, 1), (2, 1), (1, 0), (1, 2)))
+
+
+def _noflux_leaky(u, mask):
+    return _laplacian_zero_conv(u) * mask.to(u.dtype)
+
+
+def _noflux_minus_four(u, mask):
+    m = mask.to(u.dtype)
+    pu, pm = F.pad(u, (1, 1, 1, 1)), F.pad(m, (1, 1, 1, 1))
+    h, w = u.shape[-2:]
+    total = sum(pm[:, a:a + h, b:b + w] * pu[:, a:a + h, b:b + w]
+                for a, b in ((0, 1), (2, 1), (1, 0), (1, 2)))
+    return (total - 4 * u) * m
+
+
+# -- 03 -------------------------------------------------------------------------------
+
+
+def _weights_log_softmax(x, train, noise_var):
+    a = math.sqrt(1 - noise_var)
+    d2 = ((x.flatten(1)[:, None] - a * train.flatten(1)[None]) ** 2).sum(-1)
+    return torch.log_softmax(-d2 / (2 * noise_var), dim=-1).exp()
+
+
+def _weights_einsum(x, train, noise_var):
+    a = (1 - noise_var) ** 0.5
+    xs, ts = x.reshape(len(x), -1), a * train.reshape(len(train), -1)
+    d2 = (xs ** 2).sum(1, keepdim=True) - 2 * torch.einsum("bd,nd->bn", xs, ts) + (ts ** 2).sum(1)
+    logits = -d2 / (2 * noise_var)
+    logits = logits - logits.max(dim=1, keepdim=True).values
+    return logits.exp() / logits.exp().sum(1, keepdim=True)
+
+
+def _weights_naive(x, train, noise_var):
+    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
+    w = torch.exp(-d2 / (2 * noise_var))
+    return w / w.sum(dim=1, keepdim=True)
+
+
+def _weights_one_channel(x, train, noise_var):
+    d2 = torch.cdist(x[:, 0].flatten(1), (1 - noise_var) ** 0.5 * train[:, 0].flatten(1)) ** 2
+    return torch.softmax(-d2 / (2 * noise_var), dim=1)
+
+
+def _weights_temperature(x, train, noise_var):
+    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
+    return torch.softmax(-d2 / noise_var, dim=1)
+
+
+def _weights_dim0(x, train, noise_var):
+    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
+    return torch.softmax(-d2 / (2 * noise_var), dim=0)
+
+
+def _ddim_via_snr(x, denoised, noise_var, noise_var_prev):
+    a, a_prev = math.sqrt(1 - noise_var), math.sqrt(1 - noise_var_prev)
+    s, s_prev = math.sqrt(noise_var), math.sqrt(noise_var_prev)
+    return a_prev * denoised + (s_prev / s) * (x - a * denoised)
+
+
+def _ddim_tensor_ops(x, denoised, noise_var, noise_var_prev):
+    b, bp = torch.tensor(noise_var), torch.tensor(noise_var_prev)
+    eps = (x - torch.sqrt(1 - b) * denoised) / torch.sqrt(b)
+    return torch.sqrt(1 - bp) * denoised + torch.sqrt(bp) * eps
+
+
+# -- 04 -------------------------------------------------------------------------------
+
+
+def _local_loops(x, train, noise_var, k):
+    a, r = (1 - noise_var) ** 0.5, k // 2
+    px, pt = F.pad(x, (r, r, r, r)), F.pad(train, (r, r, r, r))
+    out = torch.empty_like(x)
+    _, _, h, w = x.shape
+    for i in range(h):
+        for j in range(w):
+            qx = px[:, 0, i:i + k, j:j + k].flatten(1)        # (B, kk)
+            qt = pt[:, 0, i:i + k, j:j + k].flatten(1)        # (N, kk)
+            weights = torch.softmax(-torch.cdist(qx, a * qt) ** 2 / (2 * noise_var), dim=1)
+            out[:, 0, i, j] = weights @ train[:, 0, i, j]
+    return out
+
+
+def _local_einsum(x, train, noise_var, k):
+    a = math.sqrt(1 - noise_var)
+    q = F.unfold(x, k, padding=k // 2)                         # (B, kk, P)
+    t = F.unfold(train, k, padding=k // 2)                     # (N, kk, P)
+    d2 = (q ** 2).sum(1)[:, :, None] - 2 * a * torch.einsum("bkp,nkp->bpn", q, t) \
+        + a * a * (t ** 2).sum(1).T[None]
+    weights = torch.softmax(-d2 / (2 * noise_var), dim=-1)
+    return torch.einsum("bpn,np->bp", weights, train.flatten(1)).reshape(x.shape)
+
+
+def _local_circular(x, train, noise_var, k):
+    r, a = k // 2, (1 - noise_var) ** 0.5
+    q = F.unfold(F.pad(x, (r,) * 4, mode="circular"), k).transpose(1, 2)
+    t = F.unfold(F.pad(train, (r,) * 4, mode="circular"), k).transpose(1, 2)
+    d2 = ((q[:, :, None] - a * t.transpose(0, 1)[None]) ** 2).sum(-1)
+    return (torch.softmax(-d2 / (2 * noise_var), 2) * train.flatten(1).T[None]).sum(-1).reshape(x.shape)
+
+
+def _local_variant(x, train, noise_var, k, a=None, temperature=None, dim=2, naive=False):
+    a = (1 - noise_var) ** 0.5 if a is None else a
+    q = F.unfold(x, k, padding=k // 2).transpose(1, 2)
+    t = F.unfold(train, k, padding=k // 2).transpose(1, 2)
+    d2 = ((q[:, :, None] - a * t.transpose(0, 1)[None]) ** 2).sum(-1)
+    logits = -d2 / (temperature or 2 * noise_var)
+    w = torch.exp(logits) / torch.exp(logits).sum(dim, keepdim=True) if naive else torch.softmax(logits, dim)
+    return (w * train.flatten(1).T[None]).sum(-1).reshape(x.shape)
+
+
+def _nlm_loops(y, k, h):
+    out = torch.empty_like(y)
+    windows = F.unfold(y, k, padding=k // 2).transpose(1, 2)    # (B, P, kk)
+    pixels = y.flatten(1)
+    for b in range(len(y)):
+        for p in range(windows.shape[1]):
+            d2 = ((windows[b] - windows[b, p]) ** 2).sum(1)
+            out.view(len(y), -1)[b, p] = torch.softmax(-d2 / h ** 2, 0) @ pixels[b]
+    return out
+
+
+def _nlm_manual_softmax(y, k, h):
+    w = F.unfold(y, k, padding=k // 2).transpose(1, 2)
+    logits = -torch.cdist(w, w).pow(2) / (h * h)
+    logits = logits - logits.amax(-1, keepdim=True)
+    weights = logits.exp() / logits.exp().sum(-1, keepdim=True)
+    return torch.bmm(weights, y.flatten(2).transpose(1, 2)).reshape(y.shape)
+
+
+def _nlm_variant(y, k, h, temperature=None, mode="constant", dim=2):
+    r = k // 2
+    w = F.unfold(F.pad(y, (r,) * 4, mode=mode), k).transpose(1, 2)
+    weights = torch.softmax(-torch.cdist(w, w) ** 2 / (temperature or h ** 2), dim=dim)
+    return (weights @ y.flatten(2).transpose(1, 2)).reshape(y.shape)
+
+
+# -- 05 -------------------------------------------------------------------------------
+
+
+def _equivariance_numpy(denoiser, x, noise_var, rows, cols):
+    shifted = denoiser(x.roll(rows, 2).roll(cols, 3), noise_var)
+    expected = denoiser(x, noise_var).roll(rows, 2).roll(cols, 3)
+    return float((shifted - expected).abs().detach().numpy().max())
+
+
+def _equivariance_amax(denoiser, x, noise_var, rows, cols):
+    d = denoiser(torch.roll(x, (rows, cols), (2, 3)), noise_var) \
+        - torch.roll(denoiser(x, noise_var), (rows, cols), (2, 3))
+    return torch.amax(torch.abs(d))  # a 0-d tensor is one number too
+
+
+def _equivariance_variant(denoiser, x, noise_var, rows, cols, dims=(2, 3), reduce="max",
+                          shift_back=True, item=True):
+    d = denoiser(torch.roll(x, (rows, cols), dims), noise_var) - (
+        torch.roll(denoiser(x, noise_var), (rows, cols), dims) if shift_back else denoiser(x, noise_var))
+    d = d.abs()
+    if reduce == "none":
+        return d
+    value = d.max() if reduce == "max" else d.mean()
+    return value.item() if item else value
+
+
+def _els_loops(x, train, noise_var, k, row, col):
+    r, a = k // 2, (1 - noise_var) ** 0.5
+    n, c, h, w = train.shape
+    px = F.pad(x, (r,) * 4, mode="circular")
+    pt = F.pad(train, (r,) * 4, mode="circular")
+    query = px[0, :, row:row + k, col:col + k]
+    logits = torch.empty(n, h, w, dtype=x.dtype)
+    for mu in range(n):
+        for i in range(h):
+            for j in range(w):
+                logits[mu, i, j] = -((query - a * pt[mu, :, i:i + k, j:j + k]) ** 2).sum() / (2 * noise_var)
+    return torch.softmax(logits.flatten(), 0).reshape(n, h, w)
+
+
+def _els_variant(x, train, noise_var, k, row, col, mode="circular", per_image=False, swap=False,
+                 first_channel=False, transpose_out=False):
+    if first_channel:
+        x, train = x[:, :1], train[:, :1]
+    if swap:
+        row, col = col, row
+    r, a = k // 2, (1 - noise_var) ** 0.5
+    q = F.pad(x, (r,) * 4, mode=mode)[0, :, row:row + k, col:col + k].reshape(-1)
+    t = F.unfold(F.pad(train, (r,) * 4, mode=mode), k).transpose(1, 2)
+    logits = -((q - a * t) ** 2).sum(-1) / (2 * noise_var)
+    w = torch.softmax(logits, 1) if per_image else torch.softmax(logits.flatten(), 0)
+    n, _, h, wd = train.shape
+    return w.reshape(n, wd, h) if transpose_out else w.reshape(n, h, wd)
+
+
+# -- 06 -------------------------------------------------------------------------------
+
+
+def _loss_manual(model, x0, noise_var, eps):
+    b = noise_var[:, None, None, None]
+    x = (1 - b).sqrt() * x0 + b.sqrt() * eps
+    return F.mse_loss(model(x, noise_var), eps)
+
+
+def _loss_loop(model, x0, noise_var, eps):
+    x = torch.stack([(1 - b) ** 0.5 * x0[i] + b ** 0.5 * eps[i] for i, b in enumerate(noise_var)])
+    return ((model(x, noise_var) - eps) ** 2).sum() / eps.numel()
+
+
+def _loss_variant(model, x0, noise_var, eps, batch_b=False, target=None, reduce="mean", item=False,
+                  no_grad=False):
+    b = noise_var[0] if batch_b else noise_var.reshape(-1, 1, 1, 1)
+    x = (1 - b).sqrt() * x0 + b.sqrt() * eps
+    with torch.set_grad_enabled(not no_grad):
+        err = (model(x, noise_var) - (eps if target is None else target)) ** 2
+        loss = err.mean() if reduce == "mean" else err.sum()
+    return loss.item() if item else loss
+
+
+# -- 07 -------------------------------------------------------------------------------
+
+
+def _pearson_corrcoef(a, b):
+    return torch.stack([torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1]
+                        for x, y in zip(a, b)])
+
+
+def _pearson_moments(a, b):
+    a, b = a.flatten(1), b.flatten(1)
+    cov = (a * b).mean(1) - a.mean(1) * b.mean(1)
+    return cov / (a.std(1, unbiased=False) * b.std(1, unbiased=False))
+
+
+def _schedule_sort(similarity, ks):
+    best = torch.tensor(ks)[similarity.argmax(1)]
+    ordered = best.sort(dim=1).values
+    return ordered[:, (ordered.shape[1] - 1) // 2]
+
+
+def _schedule_list(similarity, ks):
+    best = similarity.argmax(dim=1)                     # (steps, S)
+    return [int(torch.tensor([ks[i] for i in row]).median()) for row in best]
+
+
+def _schedule_variant(similarity, ks, middle="lower", argmin=False, index=False):
+    pick = similarity.argmin(1) if argmin else similarity.argmax(1)
+    best = pick if index else torch.tensor(ks)[pick]
+    if middle == "upper":
+        return best.sort(1).values[:, best.shape[1] // 2]
+    if middle == "quantile":
+        return best.double().quantile(0.5, dim=1)
+    return best.median(1).values
+
+
+# -- 08 -------------------------------------------------------------------------------
+
+
+def _runs_loop(profile):
+    counts = []
+    for row in profile.tolist():
+        counts.append(sum(1 for i in range(len(row)) if row[i] and not row[i - 1]))
+    return torch.tensor(counts)
+
+
+def _runs_diff(profile):
+    p = profile.long()
+    return (torch.diff(p, dim=1, prepend=p[:, -1:]) == 1).sum(1)
+
+
+def _runs_linear(profile):
+    return (profile[:, 1:] & ~profile[:, :-1]).sum(1) + profile[:, 0].long()
+
+
+def _rate_numpy(counts):
+    wrong = (counts.numpy() != 5)
+    p = float(wrong.mean())
+    return p, math.sqrt(p * (1 - p) / wrong.size)
+
+
+def _rate_no_hand_is_five(counts):
+    p = float(((counts != 5) & (counts >= 0)).float().mean())
+    return p, math.sqrt(p * (1 - p) / len(counts))
+
+
+def _rate_tensor(counts):
+    p = (counts != 5).float().mean()
+    return p, (p * (1 - p) / counts.numel()).sqrt()
+
+
+# -- 09 -------------------------------------------------------------------------------
+
+
+def _attention_sdpa(tokens, wq, wk, wv):
+    return F.scaled_dot_product_attention(tokens @ wq, tokens @ wk, tokens @ wv)
+
+
+def _attention_einsum(tokens, wq, wk, wv):
+    q, k, v = (torch.einsum("blc,cd->bld", tokens, w) for w in (wq, wk, wv))
+    scores = torch.einsum("bid,bjd->bij", q, k) / math.sqrt(q.shape[-1])
+    scores = scores - scores.max(-1, keepdim=True).values
+    return torch.einsum("bij,bjd->bid", scores.exp() / scores.exp().sum(-1, keepdim=True), v)
+
+
+def _attention_variant(tokens, wq, wk, wv, scale=None, dim=-1, naive=False):
+    q, k, v = tokens @ wq, tokens @ wk, tokens @ wv
+    s = q @ k.transpose(-1, -2) / (scale or math.sqrt(q.shape[-1]))
+    w = s.exp() / s.exp().sum(dim, keepdim=True) if naive else s.softmax(dim)
+    return w @ v
+
+
+def _overlap_loop(sample, mosaic):
+    kept, covered = [], []
+    for s, m in zip(sample, mosaic):
+        a, b = s > 0, m > 0
+        both = (a & b).sum().item()
+        kept.append(both / a.sum().item() if a.any() else 0.0)
+        covered.append(both / b.sum().item() if b.any() else 0.0)
+    return torch.tensor(kept), torch.tensor(covered)
+
+
+def _overlap_nan_to_num(sample, mosaic):
+    a, b = sample.flatten(1) > 0, mosaic.flatten(1) > 0
+    both = (a & b).float().sum(1)
+    return (both / a.float().sum(1)).nan_to_num(0.0), (both / b.float().sum(1)).nan_to_num(0.0)
+
+
+def _overlap_variant(sample, mosaic, ge=False, swap=False, clamp=True, union=False):
+    a = sample.flatten(1) >= 0 if ge else sample.flatten(1) > 0
+    b = mosaic.flatten(1) >= 0 if ge else mosaic.flatten(1) > 0
+    both = ((a | b) if union else (a & b)).sum(1).float()
+    na, nb = a.sum(1).float(), b.sum(1).float()
+    if clamp:
+        na, nb = na.clamp(min=1), nb.clamp(min=1)
+    kept, covered = both / na, both / nb
+    return (covered, kept) if swap else (kept, covered)
+
+
+# (answer, words the message must contain)
+WRONG = {
+    "00.add_noise": [
+        (lambda x0, noise_var, eps: x0 + math.sqrt(noise_var) * eps, "a = 1"),
+        (lambda x0, noise_var, eps: (1 - noise_var) ** 0.5 * x0 + noise_var * eps, "b instead of sqrt(b)"),
+        (lambda x0, noise_var, eps: (1 - noise_var) * x0 + noise_var * eps, "no square roots"),
+        (lambda x0, noise_var, eps: noise_var ** 0.5 * x0 + (1 - noise_var) ** 0.5 * eps, "swapped"),
+        (lambda x0, noise_var, eps: (1 - noise_var) * x0 + noise_var ** 0.5 * eps, "1 - b instead of sqrt"),
+        (lambda x0, noise_var, eps: None, "forget `return`"),
+        (lambda x, noise_var, eps: x, "Keep the parameter names"),
+    ],
+    "00.ideal_denoiser": [
+        (_naive_denoiser, "exp() then a division"),
+        (lambda x, train, noise_var: torch.softmax(-torch.cdist(x, train) ** 2 / (2 * noise_var), 1) @ train,
+         "a = 1"),
+        (lambda x, train, noise_var: torch.softmax(
+            -torch.cdist(x, (1 - noise_var) ** 0.5 * train) ** 2 / noise_var, 1) @ train, "temperature b"),
+        (lambda x, train, noise_var: torch.softmax(
+            -torch.cdist(x, (1 - noise_var) ** 0.5 * train) ** 2 / (2 * noise_var), 0) @ train, "wrong axis"),
+        (lambda x, train, noise_var: torch.softmax(
+            -torch.cdist(x, (1 - noise_var) ** 0.5 * train) / (2 * noise_var), 1) @ train, "not squared"),
+    ],
+    "01.laplacian": [
+        (_laplacian_zero_conv, "zero padding"),
+        (lambda u: u.roll(1, -1) + u.roll(-1, -1) + u.roll(1, -2) + u.roll(-1, -2) - 2 * u, "-2 * centre"),
+        (lambda u: u.roll(1, 1) + u.roll(-1, 1) - 4 * u, "only two neighbours"),
+        (lambda u: 4 * u - (u.roll(1, 1) + u.roll(-1, 1) + u.roll(1, 2) + u.roll(-1, 2)), "sign is flipped"),
+        (lambda u: u.roll(1, 0) + u.roll(-1, 0) + u.roll(1, 2) + u.roll(-1, 2) - 4 * u, "batch axis"),
+        (lambda u: (u.roll(1, -1) + u.roll(-1, -1) + u.roll(1, -2) + u.roll(-1, -2) - 4 * u)[0],
+         "shape"),
+    ],
+    "01.gray_scott_step": [
+        (_gs_hard_coded, "hard-coded"),
+        (_gs_in_place, "u updated before v"),
+        (_gs_no_dt, "dt is missing"),
+        (_gs_kill_k, "rate k instead of F + k"),
+        (lambda u, v, F, k, dt, Du=0.16, Dv=0.08: _gs_right_2(u, v, F, k, dt, Du, Dv)[::-1], "wrong order"),
+        (lambda u, v, F, k, dt, Du=0.16, Dv=0.08: _gs_right_2(u, v, F, k, dt, Du, Dv)[0], "return a tuple (u, v)"),
+        (lambda u, v, F, k, dt: _gs_right_2(u, v, F, k, dt), "Keep the parameter names"),
+    ],
+    "01.growth_rate": [
+        (_growth_nan, "negative discriminant"),
+        (_growth_plus, "added to J instead of subtracted"),
+        (_growth_smaller, "smaller eigenvalue"),
+        (_growth_modulus, "modulus"),
+        (lambda q2, jac, Du, Dv: _growth_eigvals(q2, jac, Dv, Du), "Du and Dv swapped"),
+        (lambda q2, jac, Du, Dv: torch.linalg.eigvals(jac[None] - q2[:, None, None] * torch.diag(
+            torch.tensor([Du, Dv], dtype=jac.dtype)))[:, 0], "complex tensor"),
+    ],
+    "02.count_digits": [
+        (_digits_threshold_zero, "threshold at 0"),
+        (_digits_mean, "threshold at the mean"),
+        (_digits_ge, ">= instead of >"),
+        (_digits_no_first, "first cell"),
+        (lambda profile: int((profile > (profile.max() + profile.min()) / 2).sum()), "high cells, not the runs"),
+        (lambda profile: str(_digits_loop(profile)), "whole number"),
+        (lambda profile: float(_digits_loop(profile)), "whole number"),
+    ],
+    "02.noflux_laplacian": [
+        (_noflux_roll, "circular"),
+        (_noflux_no_final, "not multiplied by the mask"),
+        (_noflux_leaky, "neighbour's mask is ignored"),
+        (_noflux_minus_four, "-4 * centre"),
+    ],
+    "03.cosine_noise_var": [
+        (lambda t: 1 - torch.cos(t * math.pi / 2) ** 2, "no offset"),
+        (lambda t: 1 - torch.cos((t + 0.008) / 1.008 * math.pi / 2), "cos instead of cos^2"),
+        (lambda t: torch.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2, "signal variance"),
+        (lambda t: 1 - torch.cos((t + 0.008) / 1.008 * math.pi) ** 2, "pi instead of pi / 2"),
+        (lambda t: 1 - torch.cos((t + 0.008) * math.pi / 2) ** 2, "not divided by (1 + s)"),
+        (lambda t: [1 - math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2 for s in t.tolist()],
+         "expected a torch.Tensor"),
+    ],
+    "03.ideal_weights": [
+        (_weights_naive, "exp() then a division"),
+        (_weights_one_channel, "first channel"),
+        (_weights_temperature, "temperature b"),
+        (_weights_dim0, "wrong axis"),
+        (lambda x, train, noise_var: torch.softmax(-torch.cdist(x.flatten(1), train.flatten(1)) ** 2
+                                                   / (2 * noise_var), 1), "a = 1"),
+        (lambda x, train, noise_var: _weights_log_softmax(x, train, noise_var).T, "shape"),
+    ],
+    "03.ddim_step": [
+        (lambda x, denoised, noise_var, noise_var_prev: _ddim_via_snr(x, denoised, noise_var_prev, noise_var),
+         "b and b_prev swapped"),
+        (lambda x, denoised, noise_var, noise_var_prev:
+         (1 - noise_var_prev) ** 0.5 * denoised + noise_var_prev ** 0.5 * (x - (1 - noise_var) ** 0.5 * denoised)
+         / noise_var, "divides by b instead of sqrt(b)"),
+        (lambda x, denoised, noise_var, noise_var_prev:
+         (1 - noise_var_prev) ** 0.5 * denoised + noise_var_prev ** 0.5 * (x - denoised) / noise_var ** 0.5,
+         "a = 1"),
+        (lambda x, denoised, noise_var, noise_var_prev:
+         (1 - noise_var_prev) ** 0.5 * denoised + noise_var_prev ** 0.5 * x, "x itself is re-noised"),
+        (lambda x, denoised, noise_var, noise_var_prev:
+         (1 - noise_var_prev) * denoised + noise_var_prev * (x - (1 - noise_var) ** 0.5 * denoised)
+         / noise_var ** 0.5, "no square roots when re-noising"),
+        (lambda x, denoised, b, b_prev: x, "Keep the parameter names"),
+    ],
+    "04.receptive_field": [
+        (lambda kernel_sizes: sum(kernel_sizes), "sum of the kernel sizes"),
+        (lambda kernel_sizes: sum(k - 1 for k in kernel_sizes), "off by one"),
+        (lambda kernel_sizes: 1 + sum(k // 2 for k in kernel_sizes), "half-widths"),
+        (lambda kernel_sizes: math.prod(kernel_sizes), "product"),
+        (lambda kernel_sizes: str(1 + sum(k - 1 for k in kernel_sizes)), "whole number"),
+        (lambda kernel_sizes: 1 + sum(k - 1 for k in kernel_sizes) / 1, "whole number"),
+    ],
+    "04.local_denoiser": [
+        (_local_circular, "circular padding"),
+        (lambda x, train, noise_var, k: _local_variant(x, train, noise_var, k, temperature=noise_var),
+         "temperature b"),
+        (lambda x, train, noise_var, k: _local_variant(x, train, noise_var, k, a=1.0), "a = 1"),
+        (lambda x, train, noise_var, k: _local_variant(x, train, noise_var, k, dim=1), "over the pixels"),
+        (lambda x, train, noise_var, k: _local_variant(x, train, noise_var, k, naive=True), "exp() then"),
+    ],
+    "04.nonlocal_means": [
+        (lambda y, k, h: _nlm_variant(y, k, h, temperature=h), "h instead of h**2"),
+        (lambda y, k, h: _nlm_variant(y, k, h, temperature=2 * h * h), "2 h^2"),
+        (lambda y, k, h: _nlm_variant(y, k, h, mode="circular"), "circular padding"),
+        (lambda y, k, h: _nlm_variant(y, k, h, dim=1), "wrong axis"),
+        (lambda y, k, h: _nlm_variant(y, k, h)[:, 0], "shape"),
+    ],
+    "05.equivariance_error": [
+        (lambda denoiser, x, noise_var, rows, cols: None, "forget `return`"),
+        (lambda denoiser, x, noise_var, rows, cols: _equivariance_variant(denoiser, x, noise_var, rows, cols,
+                                                                          reduce="none"), "return one number"),
+        (lambda denoiser, x, noise_var, rows, cols: _equivariance_variant(denoiser, x, noise_var, rows, cols,
+                                                                          reduce="mean"), "mean difference"),
+        (lambda denoiser, x, noise_var, rows, cols: _equivariance_variant(denoiser, x, noise_var, rows, cols,
+                                                                          dims=(3, 2)), "rows and cols swapped"),
+        (lambda denoiser, x, noise_var, rows, cols: _equivariance_variant(denoiser, x, noise_var, rows, cols,
+                                                                          shift_back=False), "is not shifted"),
+        (lambda denoiser, x, noise_var, rows, cols: (denoiser(x.roll((rows, cols), (2, 3)), noise_var)
+                                                     - denoiser(x, noise_var).roll((rows, cols), (2, 3))).max().item(),
+         "no abs()"),
+        (lambda denoiser, x, noise_var, row, col: 0.0, "Keep the parameter names"),
+    ],
+    "05.els_weights": [
+        (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col, mode="constant"),
+         "zero padding"),
+        (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col, per_image=True),
+         "one softmax per training image"),
+        (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col, swap=True),
+         "row and col swapped"),
+        (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col,
+                                                               first_channel=True), "first channel"),
+        (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col,
+                                                               transpose_out=True), "two axes swapped"),
+    ],
+    "06.stack_receptive_field": [
+        (lambda kernel_sizes: sum(kernel_sizes), "sum of the kernel sizes"),
+        (lambda kernel_sizes: sum(k - 1 for k in kernel_sizes), "off by one"),
+        (lambda kernel_sizes: 1 + sum((k - 1) / 2 for k in kernel_sizes), "whole number"),
+        (lambda kernel_sizes: 1 + len(kernel_sizes) * (kernel_sizes[0] - 1) if kernel_sizes else 1,
+         "first layer's kernel size"),
+        (lambda kernel_sizes: math.prod(kernel_sizes), "product"),
+    ],
+    "06.diffusion_loss": [
+        (lambda model, x0, noise_var, eps: _loss_variant(model, x0, noise_var, eps, no_grad=True), "no gradient"),
+        (lambda model, x0, noise_var, eps: _loss_variant(model, x0, noise_var, eps, item=True), "not a number"),
+        (lambda model, x0, noise_var, eps: _loss_variant(model, x0, noise_var, eps, batch_b=True),
+         "one noise level for the whole batch"),
+        (lambda model, x0, noise_var, eps: _loss_variant(model, x0, noise_var, eps, target=x0), "compared with x0"),
+        (lambda model, x0, noise_var, eps: _loss_variant(model, x0, noise_var, eps, reduce="sum"), "sum instead"),
+        (lambda model, x0, noise_var, eps: F.mse_loss(model(x0, noise_var), eps), "clean x0"),
+    ],
+    "07.pearson_r": [
+        (lambda a, b: F.cosine_similarity((a - a.mean()).flatten(1), (b - b.mean()).flatten(1)),
+         "one mean over the whole batch"),
+        (lambda a, b: F.cosine_similarity(a.flatten(1), b.flatten(1)), "cosine similarity"),
+        (lambda a, b: F.cosine_similarity((a - a.mean(0)).flatten(1), (b - b.mean(0)).flatten(1)),
+         "across the batch"),
+        (lambda a, b: ((a.flatten(1) - a.flatten(1).mean(1, keepdim=True))
+                       * (b.flatten(1) - b.flatten(1).mean(1, keepdim=True))).mean(1)
+         / (a.flatten(1).std(1) * b.flatten(1).std(1)), "torch.std"),
+        (lambda a, b: _pearson_corrcoef(a, b) ** 2, "r squared"),
+        (lambda a, b: torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1], "one r for the whole batch"),
+    ],
+    "07.calibrated_schedule": [
+        (lambda similarity, ks: _schedule_variant(similarity, ks, middle="upper"), "upper middle"),
+        (lambda similarity, ks: _schedule_variant(similarity, ks, middle="quantile"), "interpolated median"),
+        (lambda similarity, ks: _schedule_variant(similarity, ks, index=True), "index of the best"),
+        (lambda similarity, ks: _schedule_variant(similarity, ks, argmin=True), "argmin"),
+        (lambda similarity, ks: torch.tensor(ks)[similarity.argmax(1)].double().mean(1), "mean over seeds"),
+    ],
+    "08.count_runs": [
+        (_runs_linear, "not circular"),
+        (lambda profile: (profile[:, 1:] & ~profile[:, :-1]).sum(1), "starting at index 0 is missed"),
+        (lambda profile: profile.sum(1), "True pixels"),
+        (lambda profile: (profile != profile.roll(1, 1)).sum(1), "every change"),
+        (lambda profile: (profile & ~profile.roll(1, 1)).sum(1) + profile.all(1).long(), "True everywhere"),
+        (lambda profile: (profile & ~profile.roll(1, 1)).sum(1).float(), "whole numbers"),
+    ],
+    "08.not_five_rate": [
+        (_rate_no_hand_is_five, "-1 (no hand)"),
+        (lambda counts: (1 - _rate_numpy(counts)[0], _rate_numpy(counts)[1]), "1 - p"),
+        (lambda counts: (_rate_numpy(counts)[0], _rate_numpy(counts)[1] ** 2), "square root"),
+        (lambda counts: (_rate_numpy(counts)[0], math.sqrt(_rate_numpy(counts)[0] * (1 - _rate_numpy(counts)[0])
+                                                           / (len(counts) - 1))), "n - 1"),
+        (lambda counts: _rate_numpy(counts)[0], "return a tuple (rate, standard error)"),
+        (lambda counts: (float((counts > 5).float().mean()),
+                         math.sqrt(float((counts > 5).float().mean()) * (1 - float((counts > 5).float().mean()))
+                                   / len(counts))), "more than five"),
+    ],
+    "09.self_attention": [
+        (lambda tokens, wq, wk, wv: _attention_variant(tokens, wq, wk, wv, scale=1.0), "no 1 / sqrt(D)"),
+        (lambda tokens, wq, wk, wv: _attention_variant(tokens, wq, wk, wv, scale=wq.shape[1]), "1 / D"),
+        (lambda tokens, wq, wk, wv: _attention_variant(tokens, wq, wk, wv, scale=math.sqrt(tokens.shape[-1])),
+         "sqrt(C)"),
+        (lambda tokens, wq, wk, wv: _attention_variant(tokens, wq, wk, wv, dim=1), "wrong axis"),
+        (lambda tokens, wq, wk, wv: _attention_variant(tokens, wq, wk, wv, naive=True), "overflows"),
+    ],
+    "09.ink_overlap": [
+        (lambda sample, mosaic: _overlap_variant(sample, mosaic, ge=True), ">= 0"),
+        (lambda sample, mosaic: _overlap_variant(sample, mosaic, swap=True), "kept and covered swapped"),
+        (lambda sample, mosaic: _overlap_variant(sample, mosaic, clamp=False), "NaN"),
+        (lambda sample, mosaic: _overlap_variant(sample, mosaic, union=True), "union"),
+        (lambda sample, mosaic: _overlap_variant(sample, mosaic)[0], "return a tuple (kept, covered)"),
+    ],
+}
+
+RIGHT = {
+    "00.add_noise": [lambda x0, noise_var, eps: math.sqrt(1 - noise_var) * x0 + math.sqrt(noise_var) * eps,
+                     _add_noise_right_2],
+    "00.ideal_denoiser": [_softmax_loop_denoiser,
+                          lambda x, train, noise_var: torch.softmax(
+                              -((x[:, None] - (1 - noise_var) ** 0.5 * train) ** 2).sum(-1) / (2 * noise_var),
+                              dim=-1) @ train],
+    "01.laplacian": [_laplacian_loops, _laplacian_circular_conv],
+    "01.gray_scott_step": [_gs_right_2, _gs_right_3],
+    "01.growth_rate": [_growth_eigvals, _growth_complex_sqrt],
+    "02.count_digits": [_digits_loop, _digits_diff, _digits_tensor],
+    "02.noflux_laplacian": [_noflux_loops, _noflux_conv],
+    "03.cosine_noise_var": [lambda t: torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2,
+                            lambda t: (1 - torch.cos((t + 0.008) / 1.008 * torch.pi)) / 2],
+    "03.ideal_weights": [_weights_log_softmax, _weights_einsum],
+    "03.ddim_step": [_ddim_via_snr, _ddim_tensor_ops],
+    "04.receptive_field": [lambda kernel_sizes: len(kernel_sizes) and sum(kernel_sizes) - len(kernel_sizes) + 1 or 1,
+                           lambda kernel_sizes: int(torch.tensor([1, *kernel_sizes]).sum()) - len(kernel_sizes)],
+    "04.local_denoiser": [_local_loops, _local_einsum],
+    "04.nonlocal_means": [_nlm_loops, _nlm_manual_softmax],
+    "05.equivariance_error": [_equivariance_numpy, _equivariance_amax],
+    "05.els_weights": [_els_loops, lambda x, train, noise_var, k, row, col: _els_variant(
+        x, train, noise_var, k, row, col)],
+    "06.stack_receptive_field": [lambda kernel_sizes: sum(kernel_sizes, 1 - len(kernel_sizes)),
+                                 lambda kernel_sizes: 1 + 2 * sum(k // 2 for k in kernel_sizes)],
+    "06.diffusion_loss": [_loss_manual, _loss_loop],
+    "07.pearson_r": [_pearson_corrcoef, _pearson_moments],
+    "07.calibrated_schedule": [_schedule_sort, _schedule_list],
+    "08.count_runs": [_runs_loop, _runs_diff],
+    "08.not_five_rate": [_rate_numpy, _rate_tensor],
+    "09.self_attention": [_attention_sdpa, _attention_einsum],
+    "09.ink_overlap": [_overlap_loop, _overlap_nan_to_num],
+}
+
+
+def _verdict(capsys, exercise_id, answer):
+    check(exercise_id, notebook(answer))
+    return capsys.readouterr().out
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hints(monkeypatch):
+    monkeypatch.setattr(core, "_failures", {})
+
+
+def test_every_exercise_has_its_answer_lists():
+    ids = {ex.id for ex in list_exercises()}
+    assert set(WRONG) == ids and set(RIGHT) == ids
+    assert all(len(WRONG[i]) >= 4 and len(RIGHT[i]) >= 2 for i in ids)
+    assert all(len(ex.mistakes) >= 4 for ex in list_exercises())
+
+
+@pytest.mark.parametrize("exercise_id, number", [(i, n) for i in sorted(WRONG) for n in range(len(WRONG[i]))])
+def test_wrong_answers_are_rejected_and_named(capsys, exercise_id, number):
+    answer, words = WRONG[exercise_id][number]
+    out = _verdict(capsys, exercise_id, answer)
+    assert out.startswith((f"[not yet] {exercise_id}", f"[error] {exercise_id}")), out
+    assert words in out, out
+
+
+@pytest.mark.parametrize("exercise_id, number", [(i, n) for i in sorted(RIGHT) for n in range(len(RIGHT[i]))])
+def test_differently_written_right_answers_pass(capsys, exercise_id, number):
+    out = _verdict(capsys, exercise_id, RIGHT[exercise_id][number])
+    assert out.startswith(f"[passed] {exercise_id}"), out
+
+
+@pytest.mark.parametrize("ex", list_exercises(), ids=lambda ex: ex.id)
+def test_every_registered_mistake_is_caught_by_the_visible_check(capsys, ex):
+    for mistake in ex.mistakes:
+        out = _verdict(capsys, ex.id, mistake.answer)
+        assert out.startswith(f"[not yet] {ex.id}") and f"this looks like: " in out, (mistake.says, out)
+        assert mistake.says in out, (mistake.says, out)
