@@ -54,3 +54,36 @@ def test_lesson00_text_quotes_the_printed_memorisation_rate():
         text = _markdown(notebook)
         assert rate == "100.0" and "100 % of the samples are copies" in text
         assert f"within {share} % of the spacing" in text
+
+
+def _digit_lists(notebook):
+    """Lesson 02's printed polydactyly lines -> {kind: [digits of the six buds]}."""
+    found = {}
+    for line in _printed_lines(notebook):
+        match = re.match(r"\s*(normal|wider bud|shorter wavelength): digits of the six buds "
+                         r"\[([\d, ]+)\]", line)
+        if match:
+            found[match.group(1)] = [int(d) for d in match.group(2).split(",")]
+    return found
+
+
+def test_lesson02_text_matches_the_printed_digit_counts():
+    for notebook in ["solutions/02_morphogenesis.ipynb", "lessons/02_morphogenesis.ipynb"]:
+        counts, text = _digit_lists(notebook), " ".join(_markdown(notebook).split())
+        assert counts["normal"] == [5] * 6 and "grows five digits every time" in text
+        assert counts["shorter wavelength"] == [6] * 6 and "six digits in all six buds" in text
+        wider = counts["wider bud"]
+        assert sorted(wider) == [6] * 3 + [7] * 3
+        assert "six in three buds and seven in the other three" in text
+
+
+def test_lesson02_digits_are_real_digits_not_wall_slivers():
+    from course_utils import turing
+
+    widths = torch.tensor([60.0] * 6 + [72.0] * 6 + [60.0] * 6)
+    Du = torch.tensor([0.05] * 12 + [0.028] * 6)
+    record, shape = turing.limb_bud(widths, rows=100, steps_per_row=100, seed=2, Du=Du)
+    digits = [turing.count_digits(r[-1], m[-1], min_width_share=0.5) for r, m in zip(record, shape)]
+    assert digits[:6] == [5] * 6 and digits[12:] == [6] * 6 and min(digits[6:12]) >= 6
+    for r, m in zip(record, shape):  # every counted digit is at least 2 cells wide
+        assert all(stop - start >= 2 for start, stop in turing.digit_runs(r[-1], m[-1], 0.5))
