@@ -347,16 +347,31 @@ def dominant_wavelength(field):
 
 
 # ---------------------------------------------------------------- digits of a limb
-def count_digits(profile, mask=None):
-    """(W,) activator across the limb -> number of digits: runs above the midpoint of its range inside ``mask``."""
+def digit_runs(profile, mask=None, min_width_share=0.0):
+    """(W,) activator across the limb -> list of (start, stop) runs above the midpoint of its range inside ``mask``.
+
+    Positions count cells inside ``mask``. A run narrower than ``min_width_share`` times
+    the median run width is dropped: a peak cut in half by a no-flux wall is a sliver, not
+    a digit.
+    """
     profile = torch.as_tensor(profile, dtype=torch.float64)
     inside = torch.ones_like(profile, dtype=torch.bool) if mask is None else torch.as_tensor(mask)
     values = profile[inside]
     if values.numel() == 0:
-        return 0
+        return []
     high = (values > (values.max() + values.min()) / 2).to(torch.int8)
-    # a run starts wherever a high cell follows a low one (or opens the limb)
-    return int(high[0]) + int((high[1:] - high[:-1] == 1).sum())
+    edges = torch.diff(torch.cat([high.new_zeros(1), high, high.new_zeros(1)]))
+    runs = list(zip(torch.nonzero(edges == 1).flatten().tolist(),
+                    torch.nonzero(edges == -1).flatten().tolist()))
+    if not runs:
+        return []
+    median_width = torch.tensor([stop - start for start, stop in runs]).median().item()
+    return [(start, stop) for start, stop in runs if stop - start >= min_width_share * median_width]
+
+
+def count_digits(profile, mask=None, min_width_share=0.0):
+    """(W,) activator across the limb -> number of digits: ``digit_runs`` inside ``mask``."""
+    return len(digit_runs(profile, mask, min_width_share))
 
 
 def limb_bud(widths, rows=100, start_width=6.0, steps_per_row=200, seed=0, dt=0.2, **kinetics):

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from course_utils import turing
-from course_utils.turing import (check_dt, count_digits, dominant_wavelength, fastest_mode,
+from course_utils.turing import (check_dt, count_digits, digit_runs, dominant_wavelength, fastest_mode,
                                  gray_scott, gray_scott_seed, growth_rate, laplacian,
                                  noflux_laplacian, pattern_class, schnakenberg,
                                  schnakenberg_jacobian, texture_dataset, turing_unstable)
@@ -257,6 +257,21 @@ def test_count_digits_ignores_cells_outside_the_limb():
     profile = torch.tensor([5.0, 0, 1, 0, 1, 0, 1, 0, 5])
     mask = torch.tensor([False] + [True] * 7 + [False])
     assert count_digits(profile, mask) == 3 and count_digits(profile) == 2
+
+
+def test_digit_runs_locates_runs_inside_the_limb():
+    profile = torch.tensor([5.0, 1, 1, 0, 0, 1, 0, 5])
+    mask = torch.tensor([False] + [True] * 6 + [False])
+    assert digit_runs(profile, mask) == [(0, 2), (4, 5)]
+
+
+def test_slivers_at_the_wall_are_not_digits():
+    # a half-peak of 1 cell at each wall, three full digits of 4 cells
+    profile = torch.tensor([1.0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1])
+    assert count_digits(profile) == 5
+    assert count_digits(profile, min_width_share=0.5) == 3
+    assert digit_runs(profile, min_width_share=0.5) == [(3, 7), (9, 13), (15, 19)]
+    assert count_digits(torch.full((20,), 0.3), min_width_share=0.5) == 0
 
 
 def test_wider_buds_grow_more_digits():

@@ -144,7 +144,7 @@ elapsed = 0
 for col, (steps, frame) in enumerate(zip((0, 500, 1500, 4000), snapshots)):
     elapsed += steps
     for row, name in enumerate(names):
-        axes[row, col].imshow(frame[row], cmap="magma", vmin=0, vmax=0.45)
+        image = axes[row, col].imshow(frame[row], cmap="magma", vmin=0, vmax=0.45)
         axes[row, col].set(xticks=[], yticks=[])
         if row == 0:
             axes[row, col].set_title(f"step {elapsed:,}")
@@ -152,12 +152,54 @@ for col, (steps, frame) in enumerate(zip((0, 500, 1500, 4000), snapshots)):
             axes[row, col].set_ylabel(f"{name}\nF={F[row]:.4f}, k={k[row]:.4f}", fontsize=9)
 fig.suptitle("Gray-Scott: one local rule, four parameter pairs (activator v)")
 plt.tight_layout()
+fig.colorbar(image, ax=axes, shrink=0.5, label="activator v")
 plt.show()
 
 # %% [markdown]
 # Nothing in the rule mentions spots, stripes or their spacing. Each cell only looks at
 # four neighbours, yet the patterns have a clear length scale of about ten cells, the same
-# everywhere on the grid. Where does it come from? Section 4 answers that.
+# everywhere on the grid.
+#
+# **Careful: most of these are not Turing patterns.** A Turing pattern grows out of
+# *tiny* noise on a uniform state that diffusion destabilises (section 4). Gray-Scott's
+# uniform states solve $u v^2 = F(1 - u)$ and $u v^2 = (F + k) v$: the empty state
+# $(u, v) = (1, 0)$ always, and two states with $v > 0$ only if $F \ge 4 (F + k)^2$.
+# At $(1, 0)$ the reaction terms' Jacobian is $\operatorname{diag}(-F, -(F + k))$:
+# diffusion only adds $-D q^2$ to it, so the empty state is stable at **every**
+# wavenumber. Three of the four presets have $F < 4(F + k)^2$, so the empty state is
+# their only one; their patterns need the *finite* seeds we planted and are sustained
+# by the nonlinearity (Pearson 1993 mapped these self-replicating spots). Only the
+# *stripes* preset has a uniform state that diffusion destabilises:
+
+# %%
+def gray_scott_uniform_states(F, k):
+    """Floats F, k -> list of the uniform states (u, v) with v > 0 (empty when F < 4(F+k)^2)."""
+    discriminant = F ** 2 - 4 * F * (F + k) ** 2
+    if discriminant < 0:
+        return []
+    roots = [(F + sign * discriminant ** 0.5) / (2 * (F + k)) for sign in (1, -1)]
+    return [((F + k) / v, v) for v in roots]
+
+
+def gray_scott_jacobian(u, v, F, k):
+    """Uniform state (u, v) -> (2, 2) Jacobian of the Gray-Scott reaction terms."""
+    return torch.tensor([[-v ** 2 - F, -2 * u * v], [v ** 2, 2 * u * v - (F + k)]],
+                        dtype=torch.float64)
+
+
+for name, (F_, k_) in turing.PRESETS.items():
+    states = gray_scott_uniform_states(F_, k_)
+    unstable = [turing.turing_unstable(gray_scott_jacobian(*state, F_, k_), 0.16, 0.08)
+                for state in states]
+    verdict = "Turing-unstable uniform state" if any(unstable) else "no Turing instability"
+    print(f"{name:16s} F = {F_:.4f}, 4(F+k)^2 = {4 * (F_ + k_) ** 2:.4f}: "
+          f"{len(states)} uniform states with v > 0 -> {verdict}")
+
+# %% [markdown]
+# So spots, labyrinths and splitting spots are *excitable* patterns, not Turing's. They
+# are local rules all the same, and section 5 marks on a map which $(F, k)$ pairs are
+# which. Where does the length scale come from when the pattern *is* a Turing pattern?
+# Section 4 answers that, in a cleaner model.
 #
 # ## 3. Explore it yourself
 #
@@ -176,15 +218,18 @@ GrayScottExplorer(size=128, preset="splitting spots")
 # %% [markdown]
 # ## 4. Turing's instability: where the wavelength comes from
 #
-# Turing's insight: diffusion, which smooths everything out on its own, can *destabilise*
-# a uniform state when two chemicals diffuse at different speeds. The cleanest place to
-# see it is a textbook activator-inhibitor model, **Schnakenberg's**:
+# Turing's insight ([Turing 1952](https://doi.org/10.1098/rstb.1952.0012)): diffusion,
+# which smooths everything out on its own, can *destabilise* a uniform state when two
+# chemicals diffuse at different speeds. The cleanest place to see it is a textbook
+# **activator-substrate** (or *depletion*) model, **Schnakenberg's**:
 #
 # $$\partial_t u = D_u \nabla^2 u + \gamma\,(a - u + u^2 v), \qquad
 #   \partial_t v = D_v \nabla^2 v + \gamma\,(b - u^2 v).$$
 #
-# $u$ activates itself ($u^2 v$); $v$ is used up by it and so acts as an inhibitor that
-# diffuses much faster ($D_v / D_u = 20$). The uniform state $u^* = a + b$,
+# $u$ activates itself ($u^2 v$) by consuming the substrate $v$; where $u$ grows it
+# depletes $v$ around it, and $v$ diffuses much faster ($D_v / D_u = 20$), so a peak of
+# $u$ starves its surroundings. (In an activator-*inhibitor* model the activator would
+# instead produce its own inhibitor; both kinds make Turing patterns.) The uniform state $u^* = a + b$,
 # $v^* = b/(a + b)^2$ balances both reactions.
 #
 # **Linearise.** Write $u = u^* + \delta u$, $v = v^* + \delta v$ and keep first-order
@@ -202,6 +247,18 @@ GrayScottExplorer(size=128, preset="splitting spots")
 # diffusion ($q = 0$) the state is stable, $\sigma(0) < 0$. If a band of $q$ has
 # $\sigma(q) > 0$, those waves grow out of any tiny noise: a pattern is born, and the
 # fastest-growing $q^*$ sets its wavelength $\lambda = 2\pi / q^*$.
+#
+# **Turing's conditions.** Write $J = \begin{pmatrix} f_u & f_v \\ g_u & g_v\end{pmatrix}$.
+# Stable without diffusion means $\operatorname{tr} J = f_u + g_v < 0$ and $\det J > 0$.
+# Diffusion only lowers the trace of $A(q)$, so an instability must come from
+# $\det A(q) = D_u D_v q^4 - (D_v f_u + D_u g_v)\, q^2 + \det J$ turning negative at
+# some $q^2 > 0$. That happens exactly when
+#
+# $$D_v f_u + D_u g_v > 2\sqrt{D_u D_v \det J},$$
+#
+# which needs one self-enhancing species ($f_u > 0$ here) that diffuses more slowly than
+# the other. With $f_u > 0 > g_v$ the ratio $d = D_v / D_u$ must exceed a critical value
+# $d_c$, the larger root of $(d f_u + g_v)^2 = 4 d \det J$.
 #
 # **Exercise 3.** Write `growth_rate(q2, jac, Du, Dv)`: for each squared wavenumber in the
 # tensor `q2` return $\sigma$. For a $2 \times 2$ matrix the eigenvalues are
@@ -228,13 +285,26 @@ check("01.growth_rate", growth_rate)
 # With your `growth_rate` once its check has passed (else the library's
 # `turing.growth_rate`), plot $\sigma(q)$ for the parameters the course
 # uses ($a = 0.1$, $b = 0.9$, $\gamma = 0.06$, $D_v = 1$) and three activator diffusion
-# constants. When the inhibitor is only a few times faster nothing grows; past a critical
-# ratio a band of wavenumbers turns unstable.
+# constants. First the critical ratio these parameters need:
 
 # %%
 rate_curve = use_passing("01.growth_rate", growth_rate, turing.growth_rate)
 p = turing.SCHNAKENBERG
 jac = turing.schnakenberg_jacobian(p["a"], p["b"], p["gamma"])
+(fu, fv), (gu, gv) = jac.tolist()
+det_J = fu * gv - fv * gu
+# (d fu + gv)^2 = 4 d det J  <=>  fu^2 d^2 + (2 fu gv - 4 det J) d + gv^2 = 0
+quad_b = 2 * fu * gv - 4 * det_J
+critical_ratio = (-quad_b + (quad_b ** 2 - 4 * fu ** 2 * gv ** 2) ** 0.5) / (2 * fu ** 2)
+print(f"Jacobian: f_u = {fu:.4f}, f_v = {fv:.4f}, g_u = {gu:.4f}, g_v = {gv:.4f}; "
+      f"tr = {fu + gv:.4f}, det = {det_J:.2e}")
+print(f"critical diffusion ratio d_c = D_v / D_u = {critical_ratio:.2f}")
+
+# %% [markdown]
+# With the substrate only 5 times faster (below $d_c$) nothing grows; at 10, just above
+# $d_c$, a narrow band grows slowly; at 20 a clear band of wavenumbers turns unstable.
+
+# %%
 q = torch.linspace(0, 1.2, 400, dtype=torch.float64)
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 for Du, style in ((0.2, ":"), (0.1, "--"), (p["Du"], "-")):
@@ -255,6 +325,15 @@ ax.legend(fontsize=8, loc="lower left")
 plt.tight_layout()
 plt.show()
 print(f"predicted wavelength: {predicted:.3g} cells (growth rate {sigma_star:.3g} per unit time)")
+
+# %% [markdown]
+# **The cusp.** At small $q$ the two eigenvalues of $A(q)$ are complex
+# ($\operatorname{tr}^2 A < 4 \det A$): perturbations oscillate while they decay, and
+# both eigenvalues share the real part $\tfrac12 \operatorname{tr} A$, which falls in a
+# straight line in $q^2$. Where $\det A(q)$ has dropped to $\tfrac14 \operatorname{tr}^2 A$
+# the eigenvalues meet and become real; from there one of them moves up and the other
+# down, so $\sigma(q)$ turns sharply upward: the kink in each curve. Only the real branch
+# can cross zero, because only $\det A < 0$ can make an eigenvalue positive here.
 
 # %% [markdown]
 # **Test the prediction.** Start from the uniform state plus 1 % noise on a periodic
@@ -321,6 +400,17 @@ u, v = turing.gray_scott_seed(FF.numel(), 48, seed=1, patches=6, patch=6)
 u, v = turing.gray_scott(u, v, FF.flatten(), KK.flatten(), 4000)
 classes = turing.pattern_class(v).reshape(FF.shape)
 
+def turing_region(F, k, Du=0.16, Dv=0.08):
+    """(...) F, k -> (...) bool: a uniform state with v > 0 exists and meets Turing's conditions."""
+    discriminant = F ** 2 - 4 * F * (F + k) ** 2
+    v = (F + discriminant.clamp(min=0).sqrt()) / (2 * (F + k))  # the other state is a saddle
+    u = (F + k) / v
+    fu, fv, gu, gv = -v ** 2 - F, -2 * u * v, v ** 2, 2 * u * v - (F + k)
+    det = fu * gv - fv * gu
+    return ((discriminant >= 0) & (fu + gv < 0) & (det > 0)
+            & (Dv * fu + Du * gv > 2 * (Du * Dv * det.clamp(min=0)).sqrt()))
+
+
 colors = {"uniform": "0.75", "spots": "C1", "stripes": "C0", "mixed": "C2"}
 fig, ax = plt.subplots(figsize=(9, 9.5))
 for i in range(len(F_values)):
@@ -333,27 +423,59 @@ for i in range(len(F_values)):
                                    extent[3] - extent[2], fill=False, lw=3, color=colors[name]))
 for name, color in colors.items():
     ax.plot([], [], "s", color=color, label=name, markersize=10)
+fine_F, fine_k = torch.meshgrid(torch.linspace(0.0065, 0.0735, 400, dtype=torch.float64),
+                                torch.linspace(0.0435, 0.0715, 400, dtype=torch.float64),
+                                indexing="ij")
+in_turing_region = turing_region(fine_F, fine_k)
+with plt.rc_context({"hatch.color": "w"}):
+    ax.contourf(fine_k.numpy(), fine_F.numpy(), in_turing_region.double().numpy(),
+                levels=[0.5, 1.5], colors="none", hatches=["////"])
+ax.contour(fine_k.numpy(), fine_F.numpy(), in_turing_region.double().numpy(), levels=[0.5],
+           colors="w", linewidths=1.5)
+ax.add_patch(plt.Rectangle((0, 0), 0, 0, facecolor="0.3", edgecolor="w", hatch="////",
+                           label="Turing-unstable uniform state"))
+F_curve = torch.linspace(0.0065, 0.0735, 200)
+ax.plot((F_curve.sqrt() / 2 - F_curve).tolist(), F_curve.tolist(), "w--", lw=1.5,
+        label="$F = 4(F+k)^2$")
+for name, (F_, k_) in turing.PRESETS.items():
+    ax.plot(k_, F_, "*", color="w", mec="k", ms=16)
+    ax.annotate(name, (k_, F_), xytext=(6, 6), textcoords="offset points", color="w",
+                fontsize=10, fontweight="bold")
 ax.set(xlim=(0.0435, 0.0715), ylim=(0.0065, 0.0735), aspect="auto", xlabel="kill rate k",
        ylabel="feed rate F", title="Gray-Scott after 4,000 steps: the pattern of each (F, k)")
-ax.legend(loc="upper left", ncol=4, fontsize=9)
+ax.legend(loc="upper left", ncol=3, fontsize=9)
 plt.tight_layout()
 plt.show()
 counts = torch.bincount(classes.flatten(), minlength=4).tolist()
 print("grids per class: " + ", ".join(f"{n} {c}" for n, c in zip(turing.PATTERN_CLASSES, counts)))
+preset_F, preset_k = torch.tensor(list(turing.PRESETS.values()), dtype=torch.float64).T
+print("Turing region (the conditions above), presets: "
+      + ", ".join(f"{name} {bool(inside)}" for name, inside
+                  in zip(turing.PRESETS, turing_region(preset_F, preset_k))))
+print(f"share of the plotted (F, k) plane in the Turing region: "
+      f"{100 * in_turing_region.double().mean().item():.1f} %")
 
 # %% [markdown]
 # Patterns live in a narrow diagonal band. Left of it (low kill) the activator takes over
 # the whole grid: uniform, but not empty (the coloured squares). Right of it (high kill),
 # and at very low feed, every seed dies (black). Along the band, moving to higher $k$
-# turns labyrinths and stripes into worms and then isolated spots. A tiny change of one *local* rate re-organises the *global* picture.
+# turns labyrinths and stripes into worms and then isolated spots. A tiny change of one
+# *local* rate re-organises the *global* picture. Only left of the dashed curve
+# $F = 4(F+k)^2$ do uniform states with $v > 0$ exist, and only in the thin hatched strip
+# along it does diffusion destabilise one (Turing's mechanism); everywhere else the patterns grow from
+# the finite seeds, as [Pearson 1993](https://doi.org/10.1126/science.261.5118.189)
+# ([arXiv patt-sol/9304003](https://arxiv.org/abs/patt-sol/9304003)) found when he first
+# mapped this plane. Of the four presets (stars) only *stripes* lies in a Turing region.
 #
 # **Summary**
 # - A local rule: each cell sees its four neighbours through the 5-point Laplacian and
 #   reacts; explicit Euler is stable only for $\Delta t \le \Delta x^2 / (4 D)$.
 # - Gray-Scott turns a uniform state and a few seeds into spots, stripes, labyrinths and
-#   splitting spots, depending only on $(F, k)$.
+#   splitting spots, depending only on $(F, k)$; most of them grow from finite seeds,
+#   not from Turing's instability (Pearson 1993).
 # - Turing's instability: linearising gives a growth rate $\sigma(q)$ per wavenumber; with
-#   a fast inhibitor a band of $q$ grows, and $2\pi/q^*$ predicted the wavelength of the
+#   a fast-diffusing substrate ($D_v / D_u$ above the critical ratio $d_c$) a band of $q$
+#   grows, and $2\pi/q^*$ predicted the wavelength of the
 #   newborn pattern to within a few per cent.
 # - The pattern's scale comes from the rule, not from the size of the domain.
 #

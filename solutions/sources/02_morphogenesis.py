@@ -170,11 +170,14 @@ check("02.count_digits", count_digits)
 
 # %% [markdown]
 # The library's `turing.count_digits(profile, mask)` does the same on the cells inside the
-# bud. Follow the widest bud from shoulder to fingertips:
+# bud, with one refinement the rest of the lesson uses: a peak that sits against a
+# no-flux wall is cut in half, and can leave a sliver of 1-2 cells above the threshold
+# that is no digit. `min_width_share=0.5` drops every run narrower than half the median
+# run width. Follow the widest bud from shoulder to fingertips:
 
 # %%
 limb, bud = record[-1], shape[-1]
-along = [turing.count_digits(limb[r], bud[r]) for r in range(0, 100, 11)]
+along = [turing.count_digits(limb[r], bud[r], min_width_share=0.5) for r in range(0, 100, 11)]
 print("elements from shoulder to fingertips, every 11th row:", along)
 
 # %% [markdown]
@@ -185,7 +188,7 @@ print("elements from shoulder to fingertips, every 11th row:", along)
 # %%
 many = torch.arange(12.0, 90.0, 6.0).repeat(3)
 record_many, shape_many = turing.limb_bud(many, rows=100, steps_per_row=100, seed=1)
-digits = torch.tensor([turing.count_digits(limb[-1], bud[-1])
+digits = torch.tensor([turing.count_digits(limb[-1], bud[-1], min_width_share=0.5)
                        for limb, bud in zip(record_many, shape_many)])
 
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -201,11 +204,17 @@ plt.show()
 for width in (12.0, 36.0, 60.0, 84.0):
     found = digits[many == width].tolist()
     print(f"width {width:.0f} ({width / wavelength:.2g} λ): digits {found}")
+disagree = [f"{width / wavelength:.2f} λ {digits[many == width].tolist()}"
+            for width in many[:13].tolist() if len(set(digits[many == width].tolist())) > 1]
+print("widths where the three seeds disagree: " + ", ".join(disagree))
 
 # %% [markdown]
-# The count climbs one digit per extra wavelength of width. Nothing in the rule counts:
-# the number is simply how many wavelengths fit. Near a half-integer the noise decides
-# between two neighbouring counts, so buds of the same width can differ by one.
+# The count climbs about one digit per extra wavelength of width. Nothing in the rule
+# counts: the number is simply how many wavelengths fit. The seeds agree at most widths;
+# where they disagree (printed above) they differ by one, and those widths are not simply
+# the half-integers: the count is settled while the bud grows, each time the widening zone
+# splits an element, so which width is "on the edge" depends on that history, not on the
+# final width / wavelength alone.
 #
 # ## 4. Polydactyly: a sixth digit from a local change
 #
@@ -220,38 +229,56 @@ for width in (12.0, 36.0, 60.0, 84.0):
 
 # %%
 kinds = ("normal", "wider bud", "shorter wavelength")
-widths_poly = torch.tensor([56.0] * 6 + [68.0] * 6 + [56.0] * 6)
+widths_poly = torch.tensor([60.0] * 6 + [72.0] * 6 + [60.0] * 6)
 Du_poly = torch.tensor([0.05] * 12 + [0.028] * 6)
 record_poly, shape_poly = turing.limb_bud(widths_poly, rows=100, steps_per_row=100, seed=2,
                                           Du=Du_poly)
-digits_poly = [turing.count_digits(limb[-1], bud[-1]) for limb, bud in zip(record_poly, shape_poly)]
+digits_poly = [turing.count_digits(limb[-1], bud[-1], min_width_share=0.5)
+               for limb, bud in zip(record_poly, shape_poly)]
 short = 2 * math.pi / turing.fastest_mode(jac, 0.028, params["Dv"])[0]
 
 fig, axes = plt.subplots(1, 3, figsize=(11, 4.6))
 for ax, kind, i in zip(axes, kinds, (0, 6, 12)):
     ax.imshow(torch.where(shape_poly[i], record_poly[i], torch.nan), cmap="magma",
               origin="lower", aspect="auto")
+    columns = torch.nonzero(shape_poly[i, -1]).flatten()
+    centres = [columns[(start + stop - 1) // 2].item() for start, stop
+               in turing.digit_runs(record_poly[i, -1], shape_poly[i, -1], min_width_share=0.5)]
+    ax.plot(centres, [shape_poly.shape[1] - 1] * len(centres), "v", color="C2", mec="w", ms=9,
+            clip_on=False, label="counted digit")
     ax.set(xticks=[], yticks=[], title=f"{kind}: {digits_poly[i]} digits")
-axes[0].set_xlabel(f"width 56, λ = {wavelength:.3g}")
-axes[1].set_xlabel(f"width 68, λ = {wavelength:.3g}")
-axes[2].set_xlabel(f"width 56, λ = {short:.3g}")
+axes[0].legend(loc="lower left", fontsize=8)
+axes[0].set_xlabel(f"width 60, λ = {wavelength:.3g}")
+axes[1].set_xlabel(f"width 72, λ = {wavelength:.3g}")
+axes[2].set_xlabel(f"width 60, λ = {short:.3g}")
 plt.tight_layout()
 plt.show()
 for k, kind in enumerate(kinds):
     print(f"{kind:>20}: digits of the six buds {digits_poly[6 * k:6 * k + 6]}")
 
 # %% [markdown]
-# A 20 % wider bud, or a 15 % shorter wavelength, and the hand has six digits. (Now and
-# then a bud lands on five or seven: near the threshold the noise decides. Real
-# polydactyly shows the same *variable penetrance*.)
+# A normal bud of 60 cells grows five digits every time. A 15 % shorter wavelength gives
+# six digits in all six buds; a 20 % wider bud gives six in three buds and seven in the
+# other three (the one drawn has seven, its last one against the wall): the noise decides
+# between neighbouring counts, as real polydactyly shows *variable penetrance*. The green
+# marks show the runs counted as digits.
 #
 # ## 5. No local rule knows how many digits the hand has
 #
 # Look at what each cell does: it reads its own concentrations and those of its four
 # neighbours, and applies the same rule as every other cell. Nowhere is there a variable
-# "number of digits". The count is an *emergent* property of a local rule and a global
-# shape, so any change to either can change it, and nothing in the rule can notice that
-# six is wrong.
+# "number of digits". In this model the count is an *emergent* property of a local rule
+# and a global shape, so any change to either can change it, and nothing in *this* rule
+# can notice that six is wrong.
+#
+# Real limbs are not so defenceless. Local rules *can* make a pattern scale with the size
+# of its tissue: in expander-repressor circuits a diffusing molecule reports the tissue's
+# size back to the pattern, so the number of elements stays fixed as the tissue grows
+# ([Ben-Zvi & Barkai 2010](https://doi.org/10.1073/pnas.0912734107)). In the limb, the
+# Shh gradient from the posterior edge and the Hox genes it regulates set the wavelength
+# and the identity of the digits (Sheth et al. 2012), which is why the digit count is
+# usually robust and polydactyly follows mutations in exactly these signals. What the model
+# shows is narrower: a Turing mechanism *alone*, with no such feedback, counts nothing.
 #
 # Hold this picture for the rest of the course. A convolutional denoiser is also a local
 # rule applied everywhere: each output pixel depends on a small window of the noisy image
@@ -266,8 +293,9 @@ for k, kind in enumerate(kinds):
 # - A thin tip zone patterning while the bud grows lays down a skeleton that branches
 #   from one element to two and on to five, as a real limb does.
 # - The number of digits follows bud width / wavelength, one digit per wavelength.
-# - A wider bud or a shorter wavelength gives a sixth digit: polydactyly from one local
-#   parameter, because no cell knows the total.
+# - A wider bud or a shorter wavelength gives a sixth (or seventh) digit: polydactyly from one local
+#   parameter, because no cell of a bare Turing mechanism knows the total (real limbs add
+#   size feedback and the Shh/Hox gradients).
 #
 # **Next.** Lesson 03 leaves biology for diffusion models: the forward process, the
 # cosine schedule, the DDIM sampler and the ideal denoiser that can only copy.
