@@ -1,6 +1,8 @@
-"""Shared test set-up: a per-notebook timing table at the end of every run."""
+"""Shared test set-up: every unit test runs outside the working tree; a per-notebook timing table."""
 import os
 from collections import defaultdict
+
+import pytest
 
 os.environ.setdefault("COURSE_PROGRESS", "off")
 # Kernels started by nbval inherit this environment: they must draw inline, as when the
@@ -10,6 +12,13 @@ os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 import matplotlib  # noqa: E402
 
 matplotlib.use("agg")
+
+
+@pytest.fixture(autouse=True)
+def _outside_the_working_tree(tmp_path, monkeypatch):
+    """A test that writes to a relative path (a CLI's default --out or state folder) writes to its tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
 
 LESSON_BUDGET_S = 180
 NOTEBOOKS_BUDGET_S = 30 * 60
