@@ -11,8 +11,10 @@ export COURSE_PROGRESS ?= auto
 
 .PHONY: lab test setup notebooks check-notebooks bench clean
 
+# As root (containers, some JupyterHubs) JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab lessons/00_paradox.ipynb
+	@echo "JupyterLab prints the address to open below (http://127.0.0.1:8888/lab...?token=...)."
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/00_paradox.ipynb
 
 test: $(STAMP)
 	@sh .ci/install_browser.sh "$(BIN)/python"  # best effort: the browser test skips without it

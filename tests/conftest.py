@@ -1,6 +1,9 @@
-"""Shared test set-up: figures compared with the stored ones; a per-notebook timing table."""
+"""Shared test set-up: every unit test runs outside the working tree with a private state folder;
+stored figures are compared with the re-drawn ones; a per-notebook timing table."""
 import os
 from collections import defaultdict
+
+import pytest
 
 os.environ.setdefault("COURSE_PROGRESS", "off")
 # Kernels started by nbval inherit this environment: they must draw inline, as when the
@@ -16,6 +19,13 @@ os.environ["MATPLOTLIBRC"] = os.path.join(matplotlib.get_data_path(), "matplotli
 
 import pytest  # noqa: E402
 from figure_compare import FigureComparison  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _outside_the_working_tree(tmp_path, monkeypatch):
+    """A test that writes to a relative path (a CLI's default --out or state folder) writes to its tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
 
 LESSON_BUDGET_S = 180
 NOTEBOOKS_BUDGET_S = 30 * 60

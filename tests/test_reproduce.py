@@ -214,3 +214,19 @@ def test_shipped_networks_meet_the_papers_bar(name, least_r):
     """The course's claim: the ELS machine predicts its own trained networks as well as the paper's."""
     s = rep.summary(Checkpoint(name).results())
     assert s["median_r_els"] >= least_r and s["els_beats_ideal"] >= 0.9
+
+
+def test_one_shipped_seed_is_recomputed():
+    """The shipped comparison is what the code gives: seed 0 of digits-unet-zeros, sampled again."""
+    checkpoint = Checkpoint("digits-unet-zeros")
+    shipped = checkpoint.results()
+    i = shipped["seeds"].tolist().index(0)
+    noise = shipped["noise"][i:i + 1]
+    assert torch.equal(noise, rep.seed_noise([0], noise.shape[1:]))
+    again = rep.sample_all(checkpoint.model(), checkpoint.train_data(), checkpoint.boundary, noise,
+                           checkpoint.schedule("els"), checkpoint.schedule("ls"), shipped["steps"])
+    for name in ("cnn", *rep.MACHINES):
+        assert (again[name][0] - shipped[name][i]).abs().max() < 1e-3, name
+    for name in rep.MACHINES:
+        r = rep.pearson_r(again[name], again["cnn"]).item()
+        assert abs(r - shipped[f"r_{name}"][i].item()) < 1e-4, name

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from course_utils import scores
 from course_utils.scores import (PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine,
                                  nearest_patches)
 
@@ -142,6 +143,22 @@ def test_els_matches_brute_force(channels, k, boundary):
                           cache=cache)
         assert got.dtype == torch.float32 and got.shape == x.shape
         assert (got.double() - expected).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("boundary", ["circular", "zeros"])
+def test_els_tiles_of_query_rows_match_brute_force(boundary, monkeypatch):
+    """More query rows than one tile (shrunk from 1024 so the brute force stays small), the last one partial."""
+    monkeypatch.setattr(scores, "ROW_TILE", 7)
+    x0, train, eps = _data(2, 5, 1, 5, 6, seed=13)
+    b = [0.1, 0.4]
+    x = _noisy(x0, eps, b)
+    assert x.shape[0] * 5 * 6 > 3 * scores.ROW_TILE  # circular: one bank of 60 rows, 9 tiles
+    got = els_denoise(x, train, torch.tensor(b), 3, boundary=boundary, chunk_size=4)
+    assert (got.double() - brute_local(x, train, b, 3, boundary, equivariant=True)).abs().max() < 1e-4
+    near = nearest_patches(x0, train, 3, boundary=boundary, chunk_size=4)
+    expected = brute_nearest(x0, train, 3, boundary)
+    for key in ("image", "row", "col"):
+        assert torch.equal(near[key], expected[key]), key
 
 
 @pytest.mark.parametrize("channels,k,boundary", CASES)
