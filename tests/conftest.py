@@ -17,7 +17,6 @@ matplotlib.use("agg")
 # matplotlib's own defaults, as the generator does, whatever a personal matplotlibrc says.
 os.environ["MATPLOTLIBRC"] = os.path.join(matplotlib.get_data_path(), "matplotlibrc")
 
-import pytest  # noqa: E402
 from figure_compare import FigureComparison  # noqa: E402
 
 
