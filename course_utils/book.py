@@ -85,10 +85,8 @@ def _widget_models(state, model_id):
 
 
 def _readout(model):
-    """'description = value' for a control, the text of a label, or None."""
+    """'description = value' for a control (a dropdown, slider or text box), else None."""
     values = model["state"]
-    if model["model_name"] == "LabelModel":
-        return values.get("value") or None
     if "_options_labels" in values and values.get("index") is not None:
         return f"{values.get('description', '')} = {values['_options_labels'][values['index']]}"
     if values.get("description") and isinstance(values.get("value"), (int, float, str)) \
