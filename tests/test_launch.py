@@ -1,6 +1,8 @@
 """course.cfg names the public repository once; the README badges and every notebook's first
 cell derive from it, and that cell installs the course only where it is missing."""
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -114,11 +116,21 @@ def test_launch_cell_does_nothing_where_the_course_is_installed(tmp_path):
 def test_launch_cell_installs_the_course_in_a_fresh_venv(tmp_path):
     """A hosted notebook's situation: the dependencies are there, course_utils is not.
 
-    The cell installs a wheel of this checkout, named by COURSE_INSTALL_FROM, offline.
+    The cell installs a wheel of a copy of this checkout, named by COURSE_INSTALL_FROM,
+    offline: the wheel is built with this environment's setuptools, not a downloaded one.
     """
+    if importlib.util.find_spec("setuptools") is None:
+        pytest.skip("setuptools is not installed here, so the wheel cannot be built offline: "
+                    "`.venv/bin/pip install setuptools`")
+    copy = tmp_path / "copy"
+    for name in ("pyproject.toml", "README.md"):
+        copy.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "course_utils", copy / "course_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(wheels), str(ROOT)], env=_clean_env(), check=True,
+                    "--wheel-dir", str(wheels), str(copy)], env=_clean_env(), check=True,
                    capture_output=True, timeout=300)
     wheel = next(wheels.glob("course_utils-*.whl"))
     python, site = _bare_venv(tmp_path / "venv")
