@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from .launch import AddressError, read_repository
+from .launch import README_BEGIN, README_END, AddressError, read_repository
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "build" / "book"
@@ -65,8 +65,11 @@ def rewrite_links(markdown, page, in_book, repository):
 
 def home_markdown(readme, repository, lessons):
     """The home page: the README, its badges (remote images) replaced by plain launch links."""
-    from .launch import README_BEGIN, README_END
-    start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
+    start, end = readme.find(README_BEGIN), readme.find(README_END)
+    if start < 0 or end < start:
+        raise BookError("README.md has lost its launch block; restore it from git, then run "
+                        "`python -m course_utils.launch readme`")
+    end += len(README_END)
     links = (f"Lesson 00 on [Binder]({repository.binder_url(lessons[0])}) or "
              f"[Colab]({repository.colab_url(lessons[0])}); every lesson page has the same "
              f"buttons (the rocket at its top).")
@@ -151,8 +154,8 @@ def book_config(repository):
             # Jupyter Book's own list less sphinx_thebe (live code through Binder, which
             # is off; its script is added twice and fails on every page) and the PDF one.
             "extensions": ["sphinx_togglebutton", "sphinx_copybutton", "myst_nb", "jupyter_book",
-                           "sphinx_comments", "sphinx_external_toc", "sphinx.ext.intersphinx", "sphinx_design",
-                           "sphinx_book_theme", "sphinx_multitoc_numbering"],
+                           "sphinx_comments", "sphinx_external_toc", "sphinx.ext.intersphinx",
+                           "sphinx_design", "sphinx_book_theme", "sphinx_multitoc_numbering"],
             # An explicit mode: without one the theme logs an error on every page.
             "html_context": {"default_mode": "auto"},
             "html_static_path": [STATIC],
@@ -164,10 +167,11 @@ def book_config(repository):
 
 def book_toc(lessons):
     """Jupyter Book's _toc.yml: the home page, the lessons, the pages for teachers."""
-    strip = lambda path: path.rsplit(".", 1)[0]  # noqa: E731
-    return {"format": "jb-book", "root": strip(HOME), "parts": [
-        {"caption": "Lessons", "chapters": [{"file": strip(p)} for p in lessons]},
-        {"caption": "Teaching and contributing", "chapters": [{"file": strip(p)} for p in PAGES]},
+    def entries(paths):
+        return [{"file": path.rsplit(".", 1)[0]} for path in paths]
+    return {"format": "jb-book", "root": HOME.rsplit(".", 1)[0], "parts": [
+        {"caption": "Lessons", "chapters": entries(lessons)},
+        {"caption": "Teaching and contributing", "chapters": entries(PAGES)},
     ]}
 
 
@@ -240,7 +244,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m course_utils.book", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="stage and build the website")
-    build_cmd.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the build (default: build/book)")
+    build_cmd.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                           help="folder of the build (default: build/book)")
     args = parser.parse_args(argv)
     try:
         html = build(args.out)
