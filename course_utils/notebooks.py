@@ -8,7 +8,9 @@ notebook ``lessons/NN_slug.ipynb`` each ``### BEGIN SOLUTION`` / ``### END SOLUT
 block becomes ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` (markdown:
 ``YOUR ANSWER HERE``); ``solutions/NN_slug.ipynb`` keeps the answers. Cells carry
 nbgrader metadata: answer cells are solution cells, ``check("NN.id", ...)`` cells are
-locked, graded test cells worth the registered points.
+locked, graded test cells worth the registered points. Every notebook opens with a launch
+cell (``course_utils.launch.first_cell``): Binder and Colab links from course.cfg, and the
+install that a hosted notebook needs.
 """
 import hashlib
 import json
@@ -125,6 +127,20 @@ def _exercise_points(exercise_id, path):
                                 f"({err.args[0]})") from None
 
 
+def _launch_cell(lesson, version):
+    """Every notebook's first cell: its Binder and Colab links, and the install a hosted notebook needs."""
+    from .launch import AddressError, first_cell, read_repository
+    path = lesson.student_path if version == "student" else lesson.solved_path
+    try:
+        repository = read_repository()
+    except AddressError as err:
+        raise LessonSourceError(str(err)) from None
+    relative = path.relative_to(lesson.source.parents[2]).as_posix()
+    cell = nbformat.v4.new_code_cell(first_cell(repository, relative))
+    cell["id"] = f"l{lesson.number}-launch"
+    return cell
+
+
 def generate(lesson, version):
     """The unexecuted ``"student"`` or ``"solution"`` notebook of ``lesson``."""
     text = lesson.source.read_text(encoding="utf-8")
@@ -165,7 +181,7 @@ def generate(lesson, version):
     if pending:
         raise LessonSourceError(f"{lesson.source}: an answer cell has no check(...) cell after it; "
                                 f"add one so the exercise can be graded")
-    nb.cells = cells
+    nb.cells = [_launch_cell(lesson, version)] + cells
     nb.nbformat, nb.nbformat_minor = 4, 5
     return nb
 

@@ -4,7 +4,12 @@ A notebook is opened in JupyterLab, run with Run > Run All Cells, its "F" slider
 with the keyboard, and the picture next to it must change. Needs Debian's Chromium and
 Playwright for Python (.ci/install_browser.sh installs both when it can); without them
 the tests skip and say why. Screenshots land in test-output/.
+
+The built website (`make book`) is checked here too, with the same browser: each lesson
+page, the home page and search.
 """
+import functools
+import http.server
 import json
 import os
 import re
@@ -14,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -275,3 +281,109 @@ def test_lesson01_explorer_in_jupyterlab(lab):
     name = _copy_without_outputs(sources[0], lab[2])
     before, after = _run_and_move_slider(lab, name, "browser_lesson01.png")
     assert float(after) > float(before), f"F readout went {before} -> {after}"
+
+
+# The course as a website (`make book`): every lesson page in Chromium, served from
+# 127.0.0.1 the way GitHub Pages serves it, with every request to another host refused.
+BOOK_HTML = ROOT / "build" / "book" / "html"
+LESSON_PAGES = sorted(BOOK_HTML.glob("lessons/*.html"))
+FIGURES = "article .cell_output img"
+FIGURES_LOADED = f"""() => {{
+  const images = [...document.querySelectorAll('{FIGURES}')];
+  return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0);
+}}"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test reports failures itself
+        pass
+
+
+@pytest.fixture(scope="module")
+def book_site():
+    """(base url, playwright page, console errors, refused requests) for the built book."""
+    chromium, sync_api = _browser_tools()
+    if not (BOOK_HTML / "index.html").exists():
+        pytest.skip(f"the book is not built ({BOOK_HTML} is missing): run `make book`")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(BOOK_HTML)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    errors, refused = [], []
+
+    def local_only(route):
+        if route.request.url.startswith(base + "/"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.route("**/*", local_only)
+            try:
+                yield base, page, errors, refused
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _open(book_site, path):
+    base, page, errors, refused = book_site
+    errors.clear(), refused.clear()
+    page.goto(f"{base}/{path}", timeout=PAGE_LOAD_S * 1000)
+    return page
+
+
+@pytest.mark.parametrize("page_path", LESSON_PAGES, ids=lambda p: p.stem)
+def test_book_lesson_page(book_site, page_path):
+    """Figures load, an equation is typeset, launch links are there, "next" leads on; no error."""
+    from course_utils.launch import read_repository
+    repository = read_repository()
+    _, _, errors, refused = book_site
+    page = _open(book_site, f"lessons/{page_path.name}")
+    # Times out (and fails) when the page has no figure or one did not load.
+    page.wait_for_function(FIGURES_LOADED, timeout=PAGE_LOAD_S * 1000, polling=250)
+    prose = " ".join(page.locator("article p, article li").all_inner_texts())
+    assert not re.search(r"\$\\[A-Za-z]|\$\$", prose), f"{page_path.name}: TeX left untypeset"
+    maths = page.locator("article mjx-container")
+    maths.first.wait_for(timeout=PAGE_LOAD_S * 1000)  # MathJax has typeset an equation
+    assert maths.first.bounding_box()["width"] > 0
+    notebook = f"lessons/{page_path.stem}.ipynb"
+    for url in (repository.colab_url(notebook), repository.binder_url(notebook)):
+        assert page.locator(f'a[href="{url}"]').count() == 1, f"no launch link {url}"
+    following = page.locator("a.right-next")
+    if page_path != LESSON_PAGES[-1]:
+        target = LESSON_PAGES[LESSON_PAGES.index(page_path) + 1]
+        following.click()
+        page.wait_for_url(f"**/lessons/{target.name}", timeout=PAGE_LOAD_S * 1000)
+        page.locator("article h1").first.wait_for(timeout=PAGE_LOAD_S * 1000)
+    if page_path.stem.startswith("01_"):
+        _open(book_site, f"lessons/{page_path.name}")
+        snapshot = page.get_by_text("A snapshot of an interactive widget").first
+        snapshot.scroll_into_view_if_needed()
+        print(f"screenshot: {_save_screenshot(page, 'book_lesson01_widget.png')}")
+    assert not errors, f"console errors on {page_path.name}: {errors}"
+    assert not refused, f"{page_path.name} asked for assets from other hosts: {refused}"
+
+
+def test_book_home_and_search(book_site):
+    """The home page lists the lessons; search finds a word in them; no error, nothing remote."""
+    _, _, errors, refused = book_site
+    page = _open(book_site, "index.html")
+    page.wait_for_url("**/README.html", timeout=PAGE_LOAD_S * 1000)
+    table_links = page.locator('article table a[href*="lessons/"]')
+    assert table_links.count() == len(LESSON_PAGES), "the lesson table does not link every lesson"
+    print(f"screenshot: {_save_screenshot(page, 'book_home.png')}")
+    page = _open(book_site, "search.html?q=denoiser")
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=PAGE_LOAD_S * 1000)
+    assert results.count() >= 3
+    print(f"screenshot: {_save_screenshot(page, 'book_search.png')}")
+    assert not errors and not refused, (errors, refused)

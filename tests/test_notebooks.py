@@ -88,9 +88,9 @@ def test_student_version_replaces_answers_and_sets_nbgrader_metadata(tmp_path):
         """)
     student = notebooks.generate(lesson, "student")
     solved = notebooks.generate(lesson, "solution")
-    answer, graded = student.cells[1], student.cells[2]
+    answer, graded = student.cells[2], student.cells[3]  # cells[0]: the launch cell
     assert answer.source.splitlines()[-2:] == ["    # YOUR CODE HERE", "    raise NotImplementedError()"]
-    assert "return x0" in solved.cells[1].source
+    assert "return x0" in solved.cells[2].source
     assert answer.metadata["nbgrader"]["solution"] and not answer.metadata["nbgrader"]["grade"]
     assert answer.metadata["nbgrader"]["grade_id"] == "00_add_noise_answer"
     assert graded.metadata["nbgrader"] == {
@@ -109,7 +109,8 @@ def test_stale_notebook_is_detected(tmp_path):
     lesson = _lesson_from(tmp_path, "# %%\nx = 1\n")
     for version, path in (("student", lesson.student_path), ("solution", lesson.solved_path)):
         nb = notebooks.generate(lesson, version)
-        nb.cells[0].execution_count = 1
+        for cell in nb.cells:  # the launch cell and the lesson's one
+            cell.execution_count = 1
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, path)
     assert notebooks.stale([lesson], root=tmp_path) == []

@@ -233,8 +233,8 @@ GrayScottExplorer(size=128, preset="splitting spots")
 # $v^* = b/(a + b)^2$ balances both reactions.
 #
 # **Linearise.** Write $u = u^* + \delta u$, $v = v^* + \delta v$ and keep first-order
-# terms. The perturbation obeys $\partial_t (\delta u, \delta v) = J\,(\delta u, \delta v)
-# + \operatorname{diag}(D_u, D_v)\,\nabla^2(\delta u, \delta v)$ with $J$ the Jacobian of
+# terms. The perturbation obeys $\partial_t (\delta u, \delta v) = J\,(\delta u, \delta v) +
+# \operatorname{diag}(D_u, D_v)\,\nabla^2(\delta u, \delta v)$ with $J$ the Jacobian of
 # the reactions at the uniform state. A wave $e^{i q \cdot x}$ is an eigenfunction of
 # $\nabla^2$ with eigenvalue $-q^2$, so each wavenumber $q$ evolves on its own:
 #
