@@ -20,7 +20,6 @@ import http.client
 import os
 import socket
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..files import sha256, write_atomic
 from ..progress import progress
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
@@ -107,21 +107,14 @@ def data_dir():
     return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download(url, target, remote, timeout):
     """Stream ``url`` to a temporary file beside ``target``; rename it only once size and SHA-256 match."""
-    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    partial = Path(partial)
-    digest, received = hashlib.sha256(), 0
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response, \
+    received = 0
+
+    def fetch(out):
+        nonlocal received
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=timeout) as response, \
                 progress(total=remote.size, desc=remote.name, unit="B", unit_scale=True) as bar:
             while block := response.read(BLOCK):
                 received += len(block)
@@ -135,13 +128,12 @@ def _download(url, target, remote, timeout):
         if digest.hexdigest() != remote.sha256:
             raise DownloadError(f"sha256 mismatch: got {digest.hexdigest()}, "
                                 f"expected {remote.sha256}")
-        partial.chmod(0o644)  # mkstemp's 0600 would hide a shared class cache from its users
-        partial.replace(target)
+
+    try:
+        write_atomic(target, fetch)
     except http.client.IncompleteRead as error:
         raise DownloadError(f"truncated: the connection closed after "
                             f"{received + len(error.partial):,} of {remote.size:,} bytes") from None
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _reason(error):
@@ -178,7 +170,7 @@ def fetch(dataset, names=None, timeout=TIMEOUT_S, download=True):
     for remote in files:
         target = folder / remote.name
         if target.exists():
-            if target.stat().st_size != remote.size or _sha256(target) != remote.sha256:
+            if target.stat().st_size != remote.size or sha256(target) != remote.sha256:
                 raise DownloadError(
                     f"{target} is not the published {remote.name} (size or sha256 differs): "
                     f"delete it to download it again, or replace it with the file from "
