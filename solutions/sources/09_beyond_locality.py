@@ -325,12 +325,15 @@ for label, model in hand_models.items():
 # small-window machines of lesson 08. The UNets, whose fields cover the whole 24 x 24
 # image, draw one coherent hand almost every time: seeing the whole image is what
 # coherence needs. Second, among the hands that are hands, how many have five fingers?
-# Here a field covering the hand, with or without attention, is plainly *not* enough:
-# fans of four and six remain common. (The counter was validated on drawn hands in
-# lesson 08; look at the images to judge whether a "4" is four fingers or two that
-# merged, which is itself a miscount.) Nothing in the training objective says "five"; it
-# only rewards removing noise well, window by window or, with attention, also across the
-# image. The paper makes no claim about fingers; these counts are ours, from small
+# Here the counter alone cannot settle it. It reads many of the UNets' hands as "4", but
+# lesson 08 measured it against eye labels (about three right in four, its errors mostly
+# undercounts of a faint finger), and by eye most of these "4"s are five fingers with one
+# faint finger. So the bars overstate the miscounts, and with 64 hands and this counter
+# the data do not show that a field covering the hand, with or without attention, leaves
+# four- and six-fingered fans common; look at the images above before you believe a bar.
+# Nothing in the training objective says "five"; it only rewards removing noise well,
+# window by window or, with attention, also across the image. The paper's argument about
+# fingers is the locality of lesson 08; these counts are ours, from small
 # networks trained for 10 to 20 CPU minutes each, and capstone project 1 asks you to
 # push them further.
 #
@@ -438,10 +441,11 @@ for field, rate, error in miscount_curve(["hands-resnet-zeros"]):
 #   How much attention lowers the agreement depends on the model: a lot in the paper's
 #   CIFAR-10 UNet (0.90 to 0.77), little in our small digit model (the table above).
 # - The paper finds attention models often keep part of the ELS mosaic and erase the
-#   rest: a coherent object carved out of a patch mosaic. `ink_overlap` makes that a
-#   measurement instead of an impression.
-# - A field that covers the whole hand gives coherent hands, not correct counts: networks
-#   with global fields, attention included, still draw four and six fingers.
+#   rest: a coherent object carved out of a patch mosaic. `ink_overlap` measures it; at our
+#   scale it finds no carved-out digit, so here the effect does not appear.
+# - A field that covers the whole hand gives coherent hands; whether their finger counts
+#   are right, our counter (three in four right on eye-labelled hands) cannot tell apart
+#   from its own undercounts.
 # - "Creative" here means combinatorial novelty forced by architectural constraints; a
 #   perfect denoiser would only copy. Where models memorise, and who authors a mosaic,
 #   are open questions that this mechanism sharpens but does not settle.
