@@ -303,5 +303,7 @@ def test_lesson_data_switches_to_a_download_at_the_lessons_scale(server, monkeyp
     assert data.lesson_data("mnist", "test")[0].shape == (3, 1, 16, 16)
     bundled, _ = data.lesson_data("digits", "test")
     assert torch.equal(bundled, data.digits("test")[0])
-    with pytest.raises(ValueError, match="DATASET must be 'digits', 'mnist'"):
+    default, _ = data.lesson_data(split="test")
+    assert torch.equal(default, data.load_dataset("mnist5k", "test")[0])
+    with pytest.raises(ValueError, match="DATASET must be 'mnist5k', 'digits', 'mnist'"):
         data.lesson_data("imagenet")

@@ -53,22 +53,25 @@ def digits(split="train", size=16, classes=None):
     return x.contiguous(), y
 
 
-def lesson_data(name="digits", split="train"):
+def lesson_data(name="mnist5k", split="train"):
     """(N, C, 16, 16) images in [-1, 1] and (N,) labels at the lessons' scale (lessons 03-06).
 
-    "digits" is the bundled set (1,700 train / 97 held out). The optional downloads
-    ("mnist", "fashion_mnist", "cifar10") are resized to 16 x 16 and cut to the same
-    counts, so that a lesson switched to them by its ``DATASET`` variable keeps its cost.
+    "mnist5k" (the default) is the shipped real MNIST (4,500 train / 500 held out);
+    "digits" the small UCI set (1,700 / 97). The optional downloads ("mnist",
+    "fashion_mnist", "cifar10") are resized to 16 x 16 and cut to the default's counts, so
+    that a lesson switched to them by its ``DATASET`` variable keeps its cost.
     """
     if name == "digits":
         return digits(split)
+    if name == "mnist5k":
+        return mnist5k(split, 16)
     if name not in ("mnist", "fashion_mnist", "cifar10"):
-        raise ValueError(f"DATASET must be 'digits', 'mnist', 'fashion_mnist' or 'cifar10', "
-                         f"not {name!r}")
+        raise ValueError(f"DATASET must be 'mnist5k', 'digits', 'mnist', 'fashion_mnist' or "
+                         f"'cifar10', not {name!r}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     images, labels = DATASETS[name](split, size=16)
-    count = DIGITS_TRAIN if split == "train" else len(_digits_8x8()[0]) - DIGITS_TRAIN
+    count = len(mnist5k(split, 16)[1])
     return images[:count].contiguous(), labels[:count]
 
 
