@@ -14,9 +14,9 @@ def _field_cases(seed):
             {"kernel_sizes": [7]}, {"kernel_sizes": []}]
 
 
-def receptive_field_mistakes():
-    """Common wrong receptive fields, shared by every exercise that asks for one."""
-    return [
+def receptive_field_checks():
+    """The grading of every exercise that asks for a receptive field (lessons 04 and 06)."""
+    mistakes = [
         Mistake("the sum of the kernel sizes: consecutive layers overlap, each adds only k - 1",
                 lambda kernel_sizes: sum(kernel_sizes)),
         Mistake("off by one: the centre pixel itself (the 1 in 1 + sum(k - 1)) is missing",
@@ -28,14 +28,13 @@ def receptive_field_mistakes():
         Mistake("every layer taken to have the first layer's kernel size",
                 lambda kernel_sizes: 1 + len(kernel_sizes) * (kernel_sizes[0] - 1)),
     ]
+    return dict(points=1, compare=compare_int, mistakes=mistakes,
+                hint="one pixel sees 1 pixel; each stride-1 layer widens what it sees on both "
+                     "sides; an empty stack sees only itself. Return an int",
+                formula="field = 1 + sum over the layers of (k - 1)")
 
 
-@exercise("04.receptive_field", name="receptive_field", cases=_field_cases, points=1,
-          compare=compare_int,
-          hint="one pixel sees 1 pixel; each stride-1 layer widens what it sees on both sides; "
-               "an empty stack sees only itself. Return an int",
-          formula="field = 1 + sum over the layers of (k - 1)",
-          mistakes=receptive_field_mistakes())
+@exercise("04.receptive_field", name="receptive_field", cases=_field_cases, **receptive_field_checks())
 def receptive_field(kernel_sizes):
     """list of odd kernel sizes of stacked stride-1 convolutions -> side of the receptive field (int)."""
     return 1 + sum(k - 1 for k in kernel_sizes)

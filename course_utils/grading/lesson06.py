@@ -1,8 +1,8 @@
 """Lesson 06, a real network: receptive fields of conv stacks and the noise-prediction loss."""
 import torch
 
-from .core import CheckFailed, Mistake, compare_int, compare_tensors, exercise
-from .lesson04 import receptive_field_mistakes
+from .core import CheckFailed, Mistake, compare_tensors, exercise
+from .lesson04 import receptive_field, receptive_field_checks
 
 
 def _stack_cases(seed):
@@ -14,15 +14,9 @@ def _stack_cases(seed):
     return cases + [{"kernel_sizes": [7, *sizes]}]
 
 
-@exercise("06.stack_receptive_field", name="stack_receptive_field", cases=_stack_cases, points=1,
-          compare=compare_int,
-          hint="one pixel sees 1 pixel; each stride-1 layer widens what it sees on both sides; "
-               "an empty stack sees only itself. Return an int",
-          formula="field = 1 + sum over the layers of (k - 1)",
-          mistakes=receptive_field_mistakes())
-def stack_receptive_field(kernel_sizes):
-    """List of odd kernel sizes of stacked stride-1 convolutions -> side of the receptive field."""
-    return 1 + sum(k - 1 for k in kernel_sizes)
+# Lesson 04's exercise asked again of the network's own stack: the same answer and checks.
+exercise("06.stack_receptive_field", name="stack_receptive_field", cases=_stack_cases,
+         **receptive_field_checks())(receptive_field)
 
 
 class _AffineNet(torch.nn.Module):
