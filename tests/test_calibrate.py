@@ -84,3 +84,33 @@ def test_cli_writes_a_readable_schedule_with_its_command(train, tmp_path, monkey
     assert payload["seeds"] == [0, 1] and payload["ks"] == [1, 3] and len(payload["schedules"]["els"]) == 3
     assert payload["command"] == f"python -m course_utils.calibrate --model tiny --seeds 0,1 --ks 1,3 --steps 3 --out {out}"
     assert stat.S_IMODE(out.stat().st_mode) == 0o644 and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_an_interrupted_calibration_continues_and_refuses_other_settings(train, tmp_path, monkeypatch):
+    import course_utils.calibrate as cal
+    from course_utils.cli import UsageError
+    from course_utils.models import ResNet
+    torch.manual_seed(0)
+    model = ResNet(width=8, depth=2).eval()
+    args = (model, train, "zeros", [0, 1], [1, 3], 3)
+    straight = cal.calibrate_model(*args)
+    partial = tmp_path / "c.state.pt"
+    real, calls = cal.similarity_column, []
+
+    def flaky(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cal, "similarity_column", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        cal.calibrate_model(*args, partial=partial)
+    assert sorted(torch.load(partial, weights_only=True)["payload"]) == ["els/1", "els/3"]
+    resumed = cal.calibrate_model(*args, partial=partial)
+    assert len(calls) == 5  # the two saved columns were not computed again
+    for name in ("els", "local"):
+        assert torch.equal(resumed[name]["similarity"], straight[name]["similarity"])
+        assert resumed[name]["schedule"] == straight[name]["schedule"]
+    with pytest.raises(UsageError, match="ks differ"):
+        cal.calibrate_model(model, train, "zeros", [0, 1], [1, 5], 3, partial=partial)

@@ -80,7 +80,7 @@ UNTOUCHED = [IMPORTS, "def add_noise(x0, noise_var, eps):\n    raise NotImplemen
              "def ideal_denoiser(x, train, noise_var):\n    raise NotImplementedError()"]
 # outlives its kernel (own session) for a minute: rewrites every grades file it can find,
 # through the grader's command line, and garbles the answers of the submissions after it
-DAEMON = f'''import glob, json, os, sys, time
+DAEMON = f'''import glob, json, os, sys, tempfile, time
 out, root = sys.argv[1], sys.argv[2]  # {DAEMON_MARKER}
 forged = {{"submission": "forged", "lesson": "00", "score": 3, "max_score": 3,
           "exercises": [], "error": None}}
@@ -90,9 +90,13 @@ for _ in range(600):
     for pid in os.listdir("/proc"):
         try:
             args = open(f"/proc/{{pid}}/cmdline", "rb").read().decode().split("\\0")
-            targets.append(os.path.join(os.readlink(f"/proc/{{pid}}/cwd"), args[args.index("--out") + 1]))
+            target = os.path.join(os.readlink(f"/proc/{{pid}}/cwd"), args[args.index("--out") + 1])
         except (OSError, ValueError, IndexError):
-            pass
+            continue
+        # only the temporary folders the tests run in: unsandboxed (the fallback tests), it
+        # must not reach other programs' outputs on the developer's machine
+        if os.path.realpath(target).startswith(os.path.realpath(tempfile.gettempdir()) + os.sep):
+            targets.append(target)
     for path in targets:
         try:
             with open(path, "w") as stream:
