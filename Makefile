@@ -23,7 +23,7 @@ lab: $(STAMP)
 
 test: $(STAMP) book
 	@sh .ci/install_browser.sh "$(BIN)/python"  # best effort: the browser test skips without it
-	@sh .ci/install_bubblewrap.sh  # best effort: the grader then falls back and says so
+	@sh .ci/apt_install.sh "grader sandbox" bwrap bubblewrap  # best effort: the grader then falls back and says so
 	COURSE_PROGRESS=off $(BIN)/python -m pytest
 
 setup: $(STAMP)

@@ -48,36 +48,29 @@ def test_results_do_not_depend_on_the_batch(setup):
 def test_an_interrupted_run_continues(setup, tmp_path, monkeypatch):
     straight = _run(setup, batch=1)
     partial = tmp_path / "r.pt.partial"
-    real, calls = rep.sample_all, []
-
-    def flaky(*args, **kw):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kw)
-
-    monkeypatch.setattr(rep, "sample_all", flaky)
+    undo = _stop_at_batch(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         _run(setup, batch=1, partial=partial)
-    monkeypatch.setattr(rep, "sample_all", real)
+    undo()
     assert sorted(torch.load(partial, weights_only=True)["payload"]) == [0, 1]
     resumed = _run(setup, batch=1, partial=partial)
     for key in ("cnn", "els", "r_els"):
         assert torch.equal(resumed[key], straight[key])
     model, train = setup  # a longer seed list samples only the new seed
-    monkeypatch.setattr(rep, "sample_all", lambda *a, **kw: calls.append(a[3].shape[0]) or real(*a, **kw))
+    real, sampled = rep.sample_all, []
+    monkeypatch.setattr(rep, "sample_all", lambda *a, **kw: sampled.append(a[3].shape[0]) or real(*a, **kw))
     longer = rep.reproduce(model, train, "zeros", [0, 1, 2, 3], SCHEDULE, SCHEDULE, STEPS,
                            batch=1, partial=partial)
-    assert calls[-1] == 1 and len(calls) == 4 and torch.equal(longer["els"][:3], straight["els"])
+    assert sampled == [1] and torch.equal(longer["els"][:3], straight["els"])
 
 
-def _stop_at_second_batch(monkeypatch):
-    """Make the comparison stop with Ctrl-C in its second batch; returns the undo."""
+def _stop_at_batch(monkeypatch, number):
+    """Make the comparison stop with Ctrl-C in its ``number``-th batch; returns the undo."""
     real, calls = rep.sample_all, []
 
     def flaky(*args, **kw):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == number:
             raise KeyboardInterrupt
         return real(*args, **kw)
 
@@ -88,7 +81,7 @@ def _stop_at_second_batch(monkeypatch):
 def test_saved_seeds_of_another_network_or_dataset_are_never_reused(setup, tmp_path, monkeypatch):
     model, train = setup
     partial = tmp_path / "r.partial.pt"
-    undo = _stop_at_second_batch(monkeypatch)
+    undo = _stop_at_batch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         _run(setup, batch=1, partial=partial)
     undo()
@@ -128,7 +121,7 @@ def _cli_args(out):
 
 def test_cli_resumes_an_interrupted_run_and_removes_its_state(tiny_cli, setup, tmp_path, monkeypatch):
     out = tmp_path / "r.pt"
-    undo = _stop_at_second_batch(monkeypatch)
+    undo = _stop_at_batch(monkeypatch, 2)
     assert rep.main(_cli_args(out)) == 130
     partial = rep.state_files.state_file("reproduce", out)
     assert partial.exists() and not out.exists()
@@ -146,7 +139,7 @@ def test_cli_with_a_retrained_checkpoint_does_not_reuse_the_old_seeds(tiny_cli, 
     tiny_cli()  # retrained under the same name after a finished run: a fresh start
     assert rep.main(_cli_args(out)) == 0
     assert not torch.equal(first["cnn"], torch.load(out, weights_only=True)["cnn"])
-    undo = _stop_at_second_batch(monkeypatch)
+    undo = _stop_at_batch(monkeypatch, 2)
     assert rep.main(_cli_args(out)) == 130
     undo()
     tiny_cli()  # retrained while a run was interrupted: its saved seeds are refused

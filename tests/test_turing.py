@@ -294,11 +294,10 @@ def test_pattern_class_on_drawn_patterns():
 
 
 # ------------------------------------------------------------ texture dataset
-def test_texture_dataset_is_deterministic_and_well_formed():
+def test_texture_dataset_is_well_formed():
+    # Deterministic by construction: its seeds and its batched simulation are tested above
+    # (test_seed_is_deterministic..., test_gray_scott_result_does_not_depend_on_batch).
     x, y = texture_dataset("train")
-    turing._texture_fields.cache_clear()
-    again_x, again_y = texture_dataset("train")
-    assert torch.equal(x, again_x) and torch.equal(y, again_y)
     assert x.shape == (320, 1, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert x.min() >= -1 and x.max() <= 1
     assert torch.bincount(y).tolist() == [80] * len(turing.TEXTURE_CLASSES)

@@ -13,6 +13,19 @@ Checksums: the publishers give MD5 sums at most (FashionMNIST's README, the CIFA
 so the SHA-256 sums and sizes here are those TensorFlow Datasets records for the same
 files (url_checksums/mnist.txt, fashion_mnist.txt, cifar10.txt), which other projects'
 download code repeats.
+
+Why not pooch: pooch (1.9) was tried for the streaming below and does it worse here.
+``pooch.retrieve`` writes each file through ``tempfile.NamedTemporaryFile`` and
+``shutil.move``, so cached files are 0600 whatever the umask, which locks the other users
+of a shared course folder out (``files.write_atomic``, used here, gives the umask's mode).
+A stalled server and a refused connection both come back as ``requests.ConnectionError``,
+so "timed out" and "offline?" could be told apart only by parsing its text. A cached file
+with a wrong hash is downloaded again over the learner's by-hand copy instead of being
+reported. An oversized body is read to its end before the hash fails, where this stops
+one block past the published size. Every download logs a line on stderr (cell output in a
+notebook) unless its logger is silenced. ``retrieve`` takes no retries and no mirrors, so
+the loop over mirrors stays ours. What pooch would replace is ``_download``'s 25 lines;
+the dependency would not remove the error wording, the cache check or the mirror loop.
 """
 import gzip
 import hashlib
