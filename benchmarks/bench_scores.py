@@ -251,7 +251,9 @@ def table(result, mem, busy_record=None):
         "# Benchmarks",
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine_description()}; "
-        f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at the end. "
+        f"torch {torch.__version__}; load average {s['load_before']:.1f} before and "
+        f"{s['load_after']:.1f} after the whole-trajectory section, {os.getloadavg()[0]:.1f} at "
+        "the end (a quiet machine stays below its core count). "
         "Regenerate: `python -m benchmarks` (`make bench`). Ratios are measured in one run, "
         "the two machines side by side at every step; CPU time (all threads) is the steadier "
         "measure on a shared machine.",
@@ -346,7 +348,9 @@ def parser():
 
 def _bench(args, argv):
     results = cli.output_file(args.results, "--results")
+    load_before = os.getloadavg()[0]
     result, xs = speed(args.train, args.batch)
+    result["load_before"], result["load_after"] = load_before, os.getloadavg()[0]
     busy_record = None if args.no_busy else busy(digits("train")[0][:args.train], result["ks"], xs)
     mem = None if args.no_memory else memory()
     text = table(result, mem, busy_record)
