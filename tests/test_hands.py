@@ -183,8 +183,8 @@ def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
 
 @pytest.mark.xfail(strict=True, reason=(
     "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.765 (threshold, "
-    "valley and palm-size changes tried in 2026-12 all stayed within 0.75-0.82 or broke the digit, "
-    "refusal and degraded-hand tests)"))
+    "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
+    "digit, refusal and degraded-hand tests)"))
 def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
     eye, counted = eye_and_counted
     countable = eye >= 0

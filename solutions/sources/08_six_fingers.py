@@ -410,18 +410,18 @@ for name in machines:
 # %% [markdown]
 # Two local failures, one lesson. The LS machine keeps every pixel in its place: its hands
 # mostly look like hands, and some of their fans are not five. How many depends on who
-# counts: the counter says a third or more at every k, the eye fewer (last column; the
-# counter's extra "not five"s are mostly its own errors, section 2). Either way the trend
-# with k is within the error bars of 16 samples. The ELS
-# machine fails harder: with windows of 3 to 7 pixels not even a palm appears (dotted
-# line: no hand at all), because a palm is wider than the window and every stroke of a
-# finger matches some training patch. At k = 11, a window about as wide as a palm, hands
-# come back in about half the samples, and those that the counter sees have five fingers
-# or more, none fewer (the tally in section 4): each window at a fingertip sees one
-# fingertip, each window between two fingers sees a gap, each agrees with some training
-# patch, and nothing ever counts them. (The
-# machines of lessons 05 and 07 let k grow with the noise level, k(t); a fixed k shows the
-# effect of the window alone.)
+# counts: the counter says about a third or more at every k, the eye fewer (last column;
+# the counter's extra "not five"s are mostly its own errors, section 2). Either way the
+# trend with k is within the error bars of 16 samples. The ELS machine fails harder: with
+# windows of 3 and 5 pixels not even a palm appears, and at 7 rarely (dotted line: no
+# hand at all; the eye finds 3 hands of 16 at k = 7), because a palm is wider than the
+# window and every stroke of a finger matches some training patch. At k = 11, a window
+# about as wide as a palm, hands come back in about half the samples, and those that the
+# counter sees have five fingers or more, none fewer (the tally in section 4): each
+# window at a fingertip sees one fingertip, each window between two fingers sees a gap,
+# each agrees with some training patch, and nothing ever counts them. (The machines of
+# lessons 05 and 07 let k grow with the noise level, k(t); a fixed k shows the effect of
+# the window alone.)
 #
 # With 16 samples per machine the error bars are wide: take the trend, not the third
 # digit. `python -m course_utils.hands sample --n 64` gives tighter bars (and takes longer).
@@ -441,8 +441,8 @@ for name in machines:
 # - A finger count is global; a window of k x k pixels sees at most a few fingers, so a
 #   local denoiser cannot enforce it.
 # - On hands that all have five fingers, the IS machine returns five (it copies); the LS
-#   machine's fans often gain or lose a finger; the ELS machine draws no hand at all with
-#   windows smaller than a palm, and at k = 11 hands with five fingers or more.
+#   machine's fans sometimes gain or lose a finger; the ELS machine rarely draws a hand
+#   with windows smaller than a palm, and at k = 11 hands with five fingers or more.
 # - "No hand" and "a hand with the wrong count" are two failures: report them apart.
 # - A measurement needs a counter you trust: test it on images with known answers (here
 #   > 95 % on fresh hands) *and* on the images you measure (about three in four against
