@@ -161,16 +161,35 @@ def test_eye_labelled_fixture_covers_every_machine():
     assert int((eye >= 0).sum()) >= 100
 
 
-def test_counter_agrees_with_the_eye_on_machine_samples():
-    # The issue's target is 0.9 on countable samples; this pins what the counter reaches now
-    # (0.765 = 91 / 119, up from 0.72 before the valley cut) so that it cannot slip back.
+@pytest.fixture(scope="module")
+def eye_and_counted():
+    """The fixture's eye labels and the counter's counts of the same 208 images."""
     images, eye, _ = _eye_labelled()
-    counted = count_fingers(images)
+    return eye, count_fingers(images)
+
+
+def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
+    # The issue's target is 0.9 on countable samples (the xfail below); this pins what the
+    # counter reaches now (0.765 = 91 / 119, up from 0.72 before the valley cut) so that it
+    # cannot slip back. Its 28 mistakes are not all undercounts: 9 too few, 10 too many
+    # (short bumps on a ragged palm edge), 9 "no hand" for a narrow or small palm.
+    eye, counted = eye_and_counted
     countable = eye >= 0
     agreement = (counted[countable] == eye[countable]).double().mean().item()
     assert agreement >= 0.76, f"{agreement:.3f} agreement with eye labels on countable samples"
     refused = (counted[~countable] == NOT_A_HAND).double().mean().item()
     assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.765 (threshold, "
+    "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
+    "digit, refusal and degraded-hand tests)"))
+def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
+    eye, counted = eye_and_counted
+    countable = eye >= 0
+    agreement = (counted[countable] == eye[countable]).double().mean().item()
+    assert agreement >= 0.9, f"{agreement:.3f} agreement with eye labels on countable samples"
 
 
 def _blur(images, sigma):
