@@ -495,6 +495,19 @@ def _pearson_moments(a, b):
     return cov / (a.std(1, unbiased=False) * b.std(1, unbiased=False))
 
 
+def _shift_loop(ks, shift):
+    out = []
+    for i in range(len(ks)):
+        j = i - shift
+        out.append(ks[0] if j < 0 else ks[-1] if j >= len(ks) else ks[j])
+    return out
+
+
+def _shift_tensor(ks, shift):
+    index = (torch.arange(len(ks)) - shift).clamp(0, len(ks) - 1)
+    return torch.tensor(ks)[index]
+
+
 def _schedule_sort(similarity, ks):
     best = torch.tensor(ks)[similarity.argmax(1)]
     ordered = best.sort(dim=1).values
@@ -788,6 +801,13 @@ WRONG = {
         (lambda similarity, ks: _schedule_variant(similarity, ks, argmin=True), "argmin"),
         (lambda similarity, ks: torch.tensor(ks)[similarity.argmax(1)].double().mean(1), "mean over seeds"),
     ],
+    "07.shifted_schedule": [
+        (lambda ks, shift: torch.tensor(ks).roll(shift).tolist(), "wrapped around"),
+        (lambda ks, shift: [ks[min(max(i + shift, 0), len(ks) - 1)] for i in range(len(ks))], "other way"),
+        (lambda ks, shift: [ks[0]] * max(shift, 0) + list(ks[:len(ks) + min(shift, 0)]) + [ks[-1]] * max(-shift, 0)
+         if shift <= 0 else [ks[0]] * shift + list(ks), "grew"),
+        (lambda ks, shift: torch.tensor(ks).float().tolist(), "list of ints"),
+    ],
     "08.count_runs": [
         (_runs_linear, "not circular"),
         (lambda profile: (profile[:, 1:] & ~profile[:, :-1]).sum(1), "starting at index 0 is missed"),
@@ -852,6 +872,7 @@ RIGHT = {
     "06.diffusion_loss": [_loss_manual, _loss_loop],
     "07.pearson_r": [_pearson_corrcoef, _pearson_moments],
     "07.calibrated_schedule": [_schedule_sort, _schedule_list],
+    "07.shifted_schedule": [_shift_loop, _shift_tensor],
     "08.count_runs": [_runs_loop, _runs_diff],
     "08.not_five_rate": [_rate_numpy, _rate_tensor],
     "09.self_attention": [_attention_sdpa, _attention_einsum],

@@ -118,7 +118,7 @@ check("06.diffusion_loss", diffusion_loss)
 # `course_utils.train.train_steps` draws the batches, the times and the noise, calls the
 # loss you give it, and takes one Adam step; it also keeps an exponential moving average
 # (EMA) of the weights, which is what we sample from. A thin ResNet (32 channels), 150
-# steps, about a minute of CPU:
+# steps of 64 digits:
 #
 # **Predict.** The loss at step 0, for a network that outputs about zero, is the mean of
 # $\varepsilon^2$. What is that, and how far should training bring it down?
@@ -141,7 +141,7 @@ ax.set(xlabel="training step", ylabel="loss (mean squared error)", ylim=(0, 1.1 
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-print("loss, first 10 steps:", round(float(losses[:10].mean()), 3),
+print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(float(losses[:10].mean()), 3),
       " last 10 steps:", round(float(losses[-10:].mean()), 3),
       f" (the shipped {RESNET}, {Checkpoint(RESNET).manifest['steps']} steps:",
       Checkpoint(RESNET).manifest["final_loss"], ")")
@@ -231,9 +231,10 @@ for key in guesses:
 # At $t = 1$, $x$ is almost pure noise, and $D(x)$ divides $x - \sqrt b\,\hat\varepsilon$ by
 # $\sqrt{1-b}$, which magnifies any error in $\hat\varepsilon$ about 30 times (printed
 # above). The live network's first guess is that magnified error: speckle. The shipped
-# network predicts the noise well enough there that its first guess is a smooth blob that
-# correlates with the mean training digit (the printed $r$): from pure noise, the best guess
-# of $x_0$ is close to the average digit. As $t$ falls, both guesses sharpen into strokes.
+# network predicts the noise better there: its first guess is speckled too, but less (the
+# printed RMS), and it already correlates with the mean training digit (the printed $r$);
+# one step later it is a smooth blob. From pure noise, the best guess of $x_0$ is close to
+# the average digit. As $t$ falls, both guesses sharpen into strokes.
 #
 # ## 4. The shipped models, and how local they really are
 #
