@@ -142,6 +142,8 @@ def _shifted(ks, shift, edge="hold", direction=1, length="same"):
     n = len(ks)
     if edge == "wrap":
         return [ks[(i - direction * shift) % n] for i in range(n)]
+    if edge == "first":
+        return [ks[i - shift] if 0 <= i - shift < n else ks[0] for i in range(n)]
     out = [ks[min(max(i - direction * shift, 0), n - 1)] for i in range(n)]
     if length == "padded" and shift > 0:
         return [ks[0]] * shift + list(ks)
@@ -174,6 +176,9 @@ def _compare_ks(answer, expected, case=None):
               Mistake("shifted the other way: new[i] takes ks[i - shift], so shift = 1 moves "
                       "every patch size one step later",
                       lambda ks, shift: _shifted(ks, shift, direction=-1)),
+              Mistake("every step without a partner got the first patch size: a step past the "
+                      "last one keeps the last patch size",
+                      lambda ks, shift: _shifted(ks, shift, edge="first")),
               Mistake("the schedule grew: padding at one end must be matched by cutting the other",
                       lambda ks, shift: _shifted(ks, shift, length="padded")),
           ])

@@ -117,8 +117,8 @@ check("06.diffusion_loss", diffusion_loss)
 # %% [markdown]
 # `course_utils.train.train_steps` draws the batches, the times and the noise, calls the
 # loss you give it, and takes one Adam step; it also keeps an exponential moving average
-# (EMA) of the weights, which is what we sample from. A thin ResNet (32 channels), 150
-# steps of 64 digits:
+# (EMA) of the weights, which is what we sample from. A thin ResNet (32 channels), 120
+# steps of 32 digits:
 #
 # **Predict.** The loss at step 0, for a network that outputs about zero, is the mean of
 # $\varepsilon^2$. What is that, and how far should training bring it down?
@@ -127,13 +127,13 @@ check("06.diffusion_loss", diffusion_loss)
 loss_fn = use_passing("06.diffusion_loss", diffusion_loss, training.noise_prediction_loss)
 state = training.fresh_state({"arch": "resnet", "channels": train.shape[1], "width": 32,
                               "depth": 5, "padding": "zeros"}, seed=0, lr=2e-3)
-training.train_steps(state, train, until=150, batch=64, loss=loss_fn)
+training.train_steps(state, train, until=120, batch=32, loss=loss_fn)
 losses = torch.tensor(state["losses"])
 window = 10
 running = losses.unfold(0, window, 1).mean(1)
 
 fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.plot(range(1, len(losses) + 1), losses, color="0.7", lw=1, label="each step (one batch of 64)")
+ax.plot(range(1, len(losses) + 1), losses, color="0.7", lw=1, label="each step (one batch of 32)")
 ax.plot(range(window, len(losses) + 1), running, color="k", lw=2, label=f"mean of the last {window}")
 ax.axhline(1.0, color="k", ls=":", lw=1, label="predicting 0: E[eps^2] = 1")
 ax.set(xlabel="training step", ylabel="loss (mean squared error)", ylim=(0, 1.1 * float(losses.max())),
@@ -210,7 +210,7 @@ ddim_sample(sampler_denoiser(Checkpoint(RESNET).model()),
             callback=lambda step: guesses["shipped"].append(step["denoised"]))
 fig, axes = plt.subplots(3, 1, figsize=(6.5, 3.4))
 axes[0].imshow(image_grid(live.clamp(-1, 1), ncols=10))
-axes[0].set_title(f"the live network (150 steps, {DATASET}): 10 samples", fontsize=9, loc="left")
+axes[0].set_title(f"the live network (120 steps, {DATASET}): 10 samples", fontsize=9, loc="left")
 for ax, key, title in zip(axes[1:], ("live", "shipped"), ("the live network", RESNET)):
     ax.imshow(image_grid(torch.cat(guesses[key][::2]).clamp(-1, 1), ncols=10))
     ax.set_title(f"{title}, seed 6: its guess D(x) at every second step, t = 1 (left) to 0",
