@@ -208,14 +208,23 @@ def gradient_map(model, size, channels=None, noise_var=0.5, seed=0, at=None):
     return x.grad[0].abs().sum(0)
 
 
+def network_denoise(model, x, noise_var):
+    """(B, C, H, W) noisy images, float or (B,) b -> (B, C, H, W) E[x0 | x] from the model's eps_hat.
+
+    b is clamped to the trained range first: at b = 1 (the sampler's first step) the
+    formula would divide by sqrt(1 - b) = 0.
+    """
+    b = noise_level(noise_var, x.shape[0]).to(x)
+    return denoised_from_eps(x, model(x, b), b)
+
+
 def as_denoiser(model):
     """A network predicting noise -> ``denoiser(x, noise_var) -> E[x0 | x]`` (no gradients)."""
     model.eval()
 
     @torch.no_grad()
     def denoiser(x, noise_var):
-        b = noise_level(noise_var, x.shape[0]).to(x)
-        return denoised_from_eps(x, model(x, b), b)
+        return network_denoise(model, x, noise_var)
 
     return denoiser
 

@@ -48,12 +48,17 @@ def model_config(arch, channels, padding, depth=5, width=64, attention=False):
     raise ValueError(f"--arch must be 'resnet' or 'unet', not {arch!r}")
 
 
-def training_loss(model, x0, gen):
-    """Mean squared error of the noise prediction at levels t ~ U(0, 1) (b clamped like the wrapper)."""
+def noise_prediction_loss(model, x0, noise_var, eps):
+    """(B, C, H, W) clean, (B,) noise variances, (B, C, H, W) noise -> scalar MSE of model's eps_hat."""
+    return (model(add_noise(x0, noise_var, eps), noise_var) - eps).pow(2).mean()
+
+
+def training_loss(model, x0, gen, loss=noise_prediction_loss):
+    """``loss`` at random levels t ~ U(0, 1) (b clamped like the wrapper) and random noise."""
     t = torch.rand(x0.shape[0], generator=gen, dtype=torch.float64)
     b = cosine_noise_var(t).clamp(max=MAX_NOISE_VAR).float()
     eps = torch.randn(x0.shape, generator=gen)
-    return (model(add_noise(x0, b, eps), b) - eps).pow(2).mean()
+    return loss(model, x0, b, eps)
 
 
 def fresh_state(config, seed, lr):
@@ -96,8 +101,12 @@ def load_state(path, want):
 
 
 def train_steps(state, data, until, batch=128, ema_decay=EMA_DECAY, save_every=None, save=None,
-                progress_bar=None):
-    """Advance ``state`` to step ``until`` (in place); call ``save(state)`` every ``save_every`` steps."""
+                progress_bar=None, loss=noise_prediction_loss):
+    """Advance ``state`` to step ``until`` (in place); call ``save(state)`` every ``save_every`` steps.
+
+    ``loss(model, x0, noise_var, eps) -> scalar`` is what each step minimises (lesson 06 passes
+    the learner's own).
+    """
     model, ema, opt, gen = state["model"], state["ema"], state["opt"], state["gen"]
     model.train()
     start = time.perf_counter()
@@ -106,20 +115,20 @@ def train_steps(state, data, until, batch=128, ema_decay=EMA_DECAY, save_every=N
                    enabled=progress_bar)
     for step in bar:
         x0 = data[torch.randint(len(data), (batch,), generator=gen)]
-        loss = training_loss(model, x0, gen)
+        value = training_loss(model, x0, gen, loss)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         opt.step()
         with torch.no_grad():
             # a short run: warm the average up so early weights do not dominate it
             decay = min(ema_decay, (1 + step) / (10 + step))
             for p_ema, p in zip(ema.parameters(), model.parameters()):
                 p_ema.lerp_(p, 1 - decay)
-        state["losses"].append(loss.item())
+        state["losses"].append(value.item())
         state["step"] = step + 1
         state["wall_s"] = wall0 + time.perf_counter() - start
         if hasattr(bar, "set_postfix") and step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{value.item():.4f}")
         if save and save_every and state["step"] % save_every == 0:
             save(state)
     return state

@@ -425,6 +425,62 @@ def _loss_variant(model, x0, noise_var, eps, batch_b=False, target=None, reduce=
     return loss.item() if item else loss
 
 
+def _field_loop(grad, row, col, fraction):
+    total, side = grad.sum(), 1
+    while True:
+        half = side // 2
+        window = grad[max(0, row - half):row + half + 1, max(0, col - half):col + half + 1]
+        if window.sum() >= fraction * total:
+            return side
+        side += 2
+
+
+def _field_padded(grad, row, col, fraction):
+    height, width = grad.shape
+    padded = F.pad(grad, (width, width, height, height))
+    for half in range(max(height, width) + 1):
+        r, c = row + height, col + width
+        if padded[r - half:r + half + 1, c - half:c + half + 1].sum() >= fraction * grad.sum():
+            return 2 * half + 1
+
+
+def _field_variant(grad, row, col, fraction, wrap=False, step=2, strict=False):
+    total, side = float(grad.sum()), 1
+    while side < 4 * max(grad.shape):
+        half = side // 2
+        if wrap:
+            held = grad[row - half:row + half + 1, col - half:col + half + 1].sum()
+        else:
+            held = grad[max(0, row - half):row + half + 1, max(0, col - half):col + half + 1].sum()
+        if (held > fraction * total) if strict else (held >= fraction * total):
+            return side
+        side += step
+    return side
+
+
+def _denoise_manual(model, x, noise_var):
+    b = torch.as_tensor(noise_var, dtype=x.dtype).clamp(max=0.999).expand(x.shape[0])
+    eps_hat = model(x, b)
+    b = b.reshape(-1, 1, 1, 1)
+    return (x - b.sqrt() * eps_hat) / (1 - b).sqrt()
+
+
+def _denoise_library_clamp(model, x, noise_var):
+    from course_utils import diffusion, models
+    b = models.noise_level(noise_var, x.shape[0])
+    return diffusion.denoised_from_eps(x, model(x, b), b)
+
+
+def _denoise_variant(model, x, noise_var, clamp=True, square=False, divide=True):
+    b = torch.as_tensor(noise_var, dtype=x.dtype).expand(x.shape[0])
+    if clamp:
+        b = b.clamp(max=0.999)
+    eps_hat = model(x, b)
+    b = b.reshape(-1, 1, 1, 1)
+    scale, keep = (b, 1 - b) if square else (b.sqrt(), (1 - b).sqrt())
+    return (x - scale * eps_hat) / keep if divide else x - scale * eps_hat
+
+
 # -- 07 -------------------------------------------------------------------------------
 
 
@@ -437,6 +493,19 @@ def _pearson_moments(a, b):
     a, b = a.flatten(1), b.flatten(1)
     cov = (a * b).mean(1) - a.mean(1) * b.mean(1)
     return cov / (a.std(1, unbiased=False) * b.std(1, unbiased=False))
+
+
+def _shift_loop(ks, shift):
+    out = []
+    for i in range(len(ks)):
+        j = i - shift
+        out.append(ks[0] if j < 0 else ks[-1] if j >= len(ks) else ks[j])
+    return out
+
+
+def _shift_tensor(ks, shift):
+    index = (torch.arange(len(ks)) - shift).clamp(0, len(ks) - 1)
+    return torch.tensor(ks)[index]
 
 
 def _schedule_sort(similarity, ks):
@@ -691,13 +760,18 @@ WRONG = {
         (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col,
                                                                transpose_out=True), "two axes swapped"),
     ],
-    "06.stack_receptive_field": [
-        (lambda kernel_sizes: sum(kernel_sizes), "sum of the kernel sizes"),
-        (lambda kernel_sizes: sum(k - 1 for k in kernel_sizes), "off by one"),
-        (lambda kernel_sizes: 1 + sum((k - 1) / 2 for k in kernel_sizes), "whole number"),
-        (lambda kernel_sizes: 1 + len(kernel_sizes) * (kernel_sizes[0] - 1) if kernel_sizes else 1,
-         "first layer's kernel size"),
-        (lambda kernel_sizes: math.prod(kernel_sizes), "product"),
+    "06.effective_field": [
+        (lambda grad, row, col, fraction: _field_variant(grad, row, col, fraction, wrap=True), "slicing"),
+        (lambda grad, row, col, fraction: _field_variant(grad, row, col, fraction, step=1), "odd side"),
+        (lambda grad, row, col, fraction: _field_variant(grad, row, col, fraction, strict=True), "at least"),
+        (lambda grad, row, col, fraction: _field_variant(grad, row, col, fraction) // 2, "half-width"),
+        (lambda grad, row, col, fraction: _field_variant(grad, col, row, fraction), "swapped"),
+    ],
+    "06.network_denoise": [
+        (lambda model, x, noise_var: _denoise_variant(model, x, noise_var, clamp=False), "clamp b"),
+        (lambda model, x, noise_var: _denoise_variant(model, x, noise_var, square=True), "square roots"),
+        (lambda model, x, noise_var: _denoise_variant(model, x, noise_var, divide=False), "divide by"),
+        (lambda model, x, noise_var: model(x, noise_var), "noise prediction"),
     ],
     "06.diffusion_loss": [
         (lambda model, x0, noise_var, eps: _loss_variant(model, x0, noise_var, eps, no_grad=True), "no gradient"),
@@ -726,6 +800,13 @@ WRONG = {
         (lambda similarity, ks: _schedule_variant(similarity, ks, index=True), "index of the best"),
         (lambda similarity, ks: _schedule_variant(similarity, ks, argmin=True), "argmin"),
         (lambda similarity, ks: torch.tensor(ks)[similarity.argmax(1)].double().mean(1), "mean over seeds"),
+    ],
+    "07.shifted_schedule": [
+        (lambda ks, shift: torch.tensor(ks).roll(shift).tolist(), "wrapped around"),
+        (lambda ks, shift: [ks[min(max(i + shift, 0), len(ks) - 1)] for i in range(len(ks))], "other way"),
+        (lambda ks, shift: [ks[0]] * max(shift, 0) + list(ks[:len(ks) + min(shift, 0)]) + [ks[-1]] * max(-shift, 0)
+         if shift <= 0 else [ks[0]] * shift + list(ks), "grew"),
+        (lambda ks, shift: torch.tensor(ks).float().tolist(), "list of ints"),
     ],
     "08.count_runs": [
         (_runs_linear, "not circular"),
@@ -786,11 +867,12 @@ RIGHT = {
     "05.equivariance_error": [_equivariance_numpy, _equivariance_amax],
     "05.els_weights": [_els_loops, lambda x, train, noise_var, k, row, col: _els_variant(
         x, train, noise_var, k, row, col)],
-    "06.stack_receptive_field": [lambda kernel_sizes: sum(kernel_sizes, 1 - len(kernel_sizes)),
-                                 lambda kernel_sizes: 1 + 2 * sum(k // 2 for k in kernel_sizes)],
+    "06.effective_field": [_field_loop, _field_padded],
+    "06.network_denoise": [_denoise_manual, _denoise_library_clamp],
     "06.diffusion_loss": [_loss_manual, _loss_loop],
     "07.pearson_r": [_pearson_corrcoef, _pearson_moments],
     "07.calibrated_schedule": [_schedule_sort, _schedule_list],
+    "07.shifted_schedule": [_shift_loop, _shift_tensor],
     "08.count_runs": [_runs_loop, _runs_diff],
     "08.not_five_rate": [_rate_numpy, _rate_tensor],
     "09.self_attention": [_attention_sdpa, _attention_einsum],

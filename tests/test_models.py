@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from course_utils.diffusion import add_noise
-from course_utils.models import ResNet, UNet, as_denoiser, build_model, gradient_map, receptive_field
+from course_utils.models import (ResNet, UNet, as_denoiser, build_model, gradient_map, network_denoise,
+                                 receptive_field)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 5])
@@ -80,3 +81,13 @@ def test_denoiser_wrapper_inverts_the_noise_prediction(noise_var):
     assert torch.allclose(denoiser(add_noise(x0, noise_var, eps), noise_var), x0, atol=1e-4)
 
 
+
+
+def test_network_denoise_keeps_the_gradient_and_clamps_b_at_one():
+    gen = torch.Generator().manual_seed(2)
+    x0, eps = torch.randn(2, 1, 8, 8, generator=gen), torch.randn(2, 1, 8, 8, generator=gen)
+    x = add_noise(x0, torch.tensor([0.3, 0.7]), eps).requires_grad_(True)
+    out = network_denoise(_Oracle(x0), x, torch.tensor([0.3, 0.7]))
+    assert torch.allclose(out, x0, atol=1e-4) and out.requires_grad
+    at_one = network_denoise(_Oracle(x0), torch.randn(2, 1, 8, 8, generator=gen), 1.0)
+    assert torch.isfinite(at_one).all()  # b = 1 is clamped to MAX_NOISE_VAR, never 0 / 0

@@ -34,6 +34,21 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
         assert torch.equal(resumed["ema"].state_dict()[key], value)
 
 
+def test_the_given_loss_is_the_one_minimised():
+    data, seen = _data(), []
+
+    def recording_loss(model, x0, noise_var, eps):
+        seen.append((tuple(x0.shape), tuple(noise_var.shape), tuple(eps.shape)))
+        return train.noise_prediction_loss(model, x0, noise_var, eps)
+
+    default = train_steps(fresh_state(CONFIG, 3, 1e-3), data, 3, batch=8)
+    given = train_steps(fresh_state(CONFIG, 3, 1e-3), data, 3, batch=8, loss=recording_loss)
+    assert seen == [((8, 1, 8, 8), (8,), (8, 1, 8, 8))] * 3 and given["losses"] == default["losses"]
+    doubled = train_steps(fresh_state(CONFIG, 3, 1e-3), data, 1, batch=8,
+                          loss=lambda *args: 2 * train.noise_prediction_loss(*args))
+    assert doubled["losses"][0] == pytest.approx(2 * default["losses"][0])
+
+
 def test_seed_matters_and_repeats():
     data = _data()
     a, b, c = (train_steps(fresh_state(CONFIG, s, 1e-3), data, 2, batch=8) for s in (0, 0, 1))

@@ -127,3 +127,61 @@ def calibrated_schedule(similarity, ks):
     """(steps, K, S) cosine similarities for patch sizes ``ks`` -> (steps,) int64 median best k."""
     best = torch.as_tensor(ks)[similarity.argmax(dim=1)]
     return best.median(dim=1).values
+
+
+def _shift_cases(seed):
+    """Later and earlier by one, by more than one, no shift, a short schedule."""
+    gen = torch.Generator().manual_seed(720 + seed)
+    ks = (1 + 2 * torch.randint(1, 8, (20,), generator=gen)).sort().values.tolist()
+    short = (1 + 2 * torch.randint(1, 6, (5,), generator=gen)).tolist()
+    return [{"ks": ks, "shift": 1}, {"ks": ks, "shift": -1}, {"ks": short, "shift": 2},
+            {"ks": short, "shift": -3}, {"ks": ks, "shift": 0}]
+
+
+def _shifted(ks, shift, edge="hold", direction=1, length="same"):
+    n = len(ks)
+    if edge == "wrap":
+        return [ks[(i - direction * shift) % n] for i in range(n)]
+    if edge == "first":
+        return [ks[i - shift] if 0 <= i - shift < n else ks[0] for i in range(n)]
+    out = [ks[min(max(i - direction * shift, 0), n - 1)] for i in range(n)]
+    if length == "padded" and shift > 0:
+        return [ks[0]] * shift + list(ks)
+    return out
+
+
+def _compare_ks(answer, expected, case=None):
+    if isinstance(answer, torch.Tensor):
+        answer = answer.tolist()
+    if not isinstance(answer, (list, tuple)) or not all(
+            isinstance(k, int) and not isinstance(k, bool) for k in answer):
+        raise CheckFailed("return the schedule as a list of ints, one patch size per step")
+    if len(answer) != len(expected):
+        raise CheckFailed(f"got {len(answer)} patch sizes, expected {len(expected)}: a shifted "
+                          f"schedule has as many steps as the original")
+    if list(answer) != list(expected):
+        raise CheckFailed(f"got {list(answer)}, expected {list(expected)}")
+
+
+@exercise("07.shifted_schedule", name="shifted_schedule", cases=_shift_cases, points=1,
+          compare=_compare_ks,
+          hint="step i takes the patch size the original gives step i - shift; a step with no such "
+               "partner (before the first or after the last) keeps the end value; the length "
+               "stays the same",
+          formula="new[i] = ks[i - shift], the index held inside 0 .. len(ks) - 1",
+          mistakes=[
+              Mistake("the values wrapped around (like torch.roll): at the ends hold the first or "
+                      "last patch size instead",
+                      lambda ks, shift: _shifted(ks, shift, edge="wrap")),
+              Mistake("shifted the other way: new[i] takes ks[i - shift], so shift = 1 moves "
+                      "every patch size one step later",
+                      lambda ks, shift: _shifted(ks, shift, direction=-1)),
+              Mistake("every step without a partner got the first patch size: a step past the "
+                      "last one keeps the last patch size",
+                      lambda ks, shift: _shifted(ks, shift, edge="first")),
+              Mistake("the schedule grew: padding at one end must be matched by cutting the other",
+                      lambda ks, shift: _shifted(ks, shift, length="padded")),
+          ])
+def shifted_schedule(ks, shift):
+    """List of patch sizes per step, int shift -> list: new[i] = ks[i - shift], ends held."""
+    return _shifted(ks, shift)

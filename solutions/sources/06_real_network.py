@@ -5,104 +5,100 @@
 #
 # Lessons 03-05 built denoisers by hand: the ideal machine (IS), which can only copy,
 # and the local machines (LS, ELS), which build patch mosaics. Real diffusion models are
-# *trained* networks. Here you train one, meet the two architectures the paper studies
-# (a minimal ResNet and a UNet), and measure the property everything else rests on:
-# each output pixel only sees a small window of the input, its **receptive field**.
+# *trained* networks. Here you train one with your own loss, turn it into a denoiser with
+# your own code, meet the two architectures the paper studies (a minimal ResNet and a
+# UNet), and measure how local they really are.
 #
 # **Learning goals.** After this lesson you can
-# 1. compute the receptive field of a stack of convolutions, and measure it with gradients;
-# 2. write the noise-prediction loss that trains every diffusion model here;
-# 3. turn a network that predicts noise into a denoiser $D(x) = \mathbb E[x_0 \mid x]$ and
-#    sample from it with the course's DDIM sampler;
-# 4. load the course's shipped checkpoints (checksummed) and judge their samples.
+# 1. write the noise-prediction loss and train a network with it (exercise 1, the loss curve);
+# 2. turn a network that predicts noise into a denoiser $D(x) = \mathbb E[x_0 \mid x]$ and
+#    sample from it with the course's DDIM sampler (exercise 2);
+# 3. measure a network's receptive field with gradients, and its *effective* field, the
+#    window that holds most of that gradient (exercise 3), and compare it with the patch
+#    size the ELS machine needs;
+# 4. load the course's shipped checkpoints (checksummed) and judge whether their samples
+#    are new digits, against held-out digits as the yardstick.
 #
-# Exercises have an instant check. If you skip one, the lesson still runs.
+# Exercises have an instant check. If you skip one, the lesson still runs on the
+# library's version and says so.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
+from course_utils import metrics, models
+from course_utils import train as training
 from course_utils.checkpoints import Checkpoint
-from course_utils.data import lesson_data
-from course_utils.diffusion import ddim_sample
+from course_utils.data import lesson_data, load_dataset
+from course_utils.diffusion import add_noise, ddim_sample, sampling_noise_vars
+from course_utils.grading import lesson06, use_passing
 from course_utils.metrics import nearest_image
-from course_utils.models import ResNet, UNet, as_denoiser, gradient_map, receptive_field
 from course_utils.plots import image_grid
-from course_utils.train import fresh_state, train_steps
+from course_utils.scores import machine
 
 torch.manual_seed(0)
-# The live model of section 4 learns from the bundled digits. Set DATASET to "mnist",
-# "fashion_mnist" or "cifar10" to train it on an optional download instead (README,
-# "Data"); the shipped networks of section 5 stay the digit models they are.
-DATASET = "digits"
+# The live model of section 2 learns from the shipped real MNIST digits (4,500 for training,
+# 500 held out, at 16 x 16). Set DATASET to "digits" (the small UCI set), or to "mnist",
+# "fashion_mnist" or "cifar10" (optional downloads, README "Data") to train it on those.
+DATASET = "mnist5k"
+# The shipped networks of sections 4-5, each with the data it was trained on.
+RESNET, CIRCULAR, UNET = "mnist-resnet-zeros", "digits-resnet-circular", "digits-unet-zeros"
 train, labels = lesson_data(DATASET, "train")
-print("training digits:", tuple(train.shape), "pixels in", [round(float(train.min()), 3),
+print("training images:", tuple(train.shape), "pixels in", [round(float(train.min()), 3),
                                                             round(float(train.max()), 3)])
 
 # %% [markdown]
-# ## 1. The paper's minimal ResNet
+# ## 1. The paper's minimal ResNet, and a UNet
 #
 # Kamb & Ganguli's ResNet is as plain as a diffusion network gets: 3x3 convolutions,
 # no normalisation, residual connections, and a small embedding of the noise level
 # $b$ added inside every block. It takes a noisy image $x$ and the noise variance $b$
 # and predicts the noise $\hat\varepsilon(x, b)$ that was added.
 #
-# Each 3x3 convolution lets a pixel look one pixel further in every direction. So the
-# output at pixel $p$ can only depend on a square window around $p$: the receptive
-# field. The paper's ResNet has 8 convolutions, a field of 17 pixels on 32x32 images:
-# about **half the image side**. Our digits are 16x16, so we keep that geometry with
-# 5 convolutions, a field of 11. (A network that sees the whole image would no longer be
-# local, and the comparison with the local machines in lesson 07 would lose its point.)
-#
-# **Exercise 1.** Write `stack_receptive_field(kernel_sizes)`: the side of the receptive
-# field of stride-1 convolutions with these (odd) kernel sizes, stacked.
-
-# %%
-def stack_receptive_field(kernel_sizes):
-    """List of odd kernel sizes -> side (int) of the receptive field of the stack."""
-    ### BEGIN SOLUTION
-    return 1 + sum(k - 1 for k in kernel_sizes)
-    ### END SOLUTION
-
-
-# %%
-from course_utils.grading import check
-check("06.stack_receptive_field", stack_receptive_field)
-
-# %% [markdown]
-# ## 2. Measuring a receptive field with gradients
+# Lesson 04 counted its receptive field: $n$ stacked 3x3 convolutions let output pixel
+# $p$ depend on a $(2n+1) \times (2n+1)$ window around $p$, and nothing outside. The
+# paper's ResNet has 8 convolutions, a field of 17 pixels on 32x32 images: about half the
+# image side. Our images are 16x16, so we keep that geometry with 5 convolutions, a field
+# of 11. The paper's second architecture, the UNet, halves the resolution twice and so
+# reaches much further.
 #
 # Formulas can be wrong; gradients cannot lie. Take a random input, pick one output
 # pixel, and back-propagate: $\partial\,\text{out}_p / \partial x_q$ is *exactly* zero for
-# every input pixel $q$ outside the field. `course_utils.models.gradient_map` does this.
-# Below: the ResNet at the centre and at a corner (the zero padding cuts its field), and
-# the UNet, whose two down-samplings let it see the whole 16x16 image.
+# every input pixel $q$ outside the field (`course_utils.models.gradient_map`).
+#
+# **Predict.** Which input pixels can change the UNet's centre output pixel?
 
 # %%
-resnet, unet = ResNet(depth=5), UNet()
-maps = {"ResNet, centre pixel": gradient_map(resnet, 16),
-        "ResNet, corner pixel": gradient_map(resnet, 16, at=(0, 0)),
-        "UNet, centre pixel": gradient_map(unet, 16)}
-fig, axes = plt.subplots(1, 3, figsize=(8.4, 3))
+resnet, unet = models.ResNet(depth=5), models.UNet()
+maps = {"ResNet, centre pixel": models.gradient_map(resnet, 16),
+        "ResNet, corner pixel": models.gradient_map(resnet, 16, at=(0, 0)),
+        "UNet, centre pixel": models.gradient_map(unet, 16)}
+fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.2))
 for ax, (title, grad) in zip(axes, maps.items()):
     seen = grad > 0
-    ax.imshow(seen, cmap="Blues", vmin=0, vmax=1.3)
+    ax.imshow(seen, cmap="gray_r", vmin=0, vmax=1.6)
     ax.set_title(f"{title}\n{int(seen.any(1).sum())} x {int(seen.any(0).sum())} pixels", fontsize=9)
     ax.set_xticks([]), ax.set_yticks([])
-fig.suptitle("which input pixels can change one output pixel (blue)", fontsize=10)
+fig.suptitle("which input pixels can change one output pixel (grey)", fontsize=10)
 plt.tight_layout()
 plt.show()
-print("ResNet field measured on a 64x64 input:", receptive_field(resnet), " formula 1 + 5 * 2 =", 1 + 5 * 2)
+print("ResNet field measured on a 64x64 input:", models.receptive_field(resnet),
+      " formula 1 + 5 * 2 =", 1 + 5 * 2)
 
 # %% [markdown]
-# ## 3. The training loss: predict the noise
+# The UNet's centre pixel can be changed by every one of the 256 input pixels. Lesson 04
+# argued that a network seeing the whole image would no longer be local. Does that make
+# the UNet a non-local model? Section 4 measures how much each pixel *actually* counts.
 #
-# Training is lesson 03's forward process run millions of times: take a clean digit
-# $x_0$, draw a time $t$ and noise $\varepsilon$, make $x = \sqrt{1-b}\,x_0 + \sqrt b\,\varepsilon$
+# ## 2. The training loss: predict the noise, and train with it
+#
+# Training is lesson 03's forward process run many times: take a clean digit $x_0$, draw
+# a time $t$ and noise $\varepsilon$, make $x = \sqrt{1-b}\,x_0 + \sqrt b\,\varepsilon$
 # and ask the network for $\varepsilon$. The loss is the mean squared error.
 #
-# **Exercise 2.** Write `diffusion_loss(model, x0, noise_var, eps)`. Here `noise_var` is a
-# `(B,)` tensor: each image in the batch has its own noise level.
+# **Exercise 1** (10 min, ★☆☆). Write `diffusion_loss(model, x0, noise_var, eps)`. Here
+# `noise_var` is a `(B,)` tensor: each image in the batch has its own noise level. The
+# next cell trains a network with *your* loss.
 
 # %%
 def diffusion_loss(model, x0, noise_var, eps):
@@ -119,81 +115,368 @@ from course_utils.grading import check
 check("06.diffusion_loss", diffusion_loss)
 
 # %% [markdown]
-# Why predict the noise and not the clean image? Both carry the same information:
-# $D(x) = (x - \sqrt b\,\hat\varepsilon)/\sqrt{1-b}$ (`course_utils.diffusion.denoised_from_eps`),
-# and `course_utils.models.as_denoiser(model)` wraps a network into exactly the
-# `denoiser(x, noise_var) -> E[x0 | x]` that the DDIM sampler, and every machine of
-# lessons 03-05, uses. Noise targets simply have the same scale at every $t$, which makes
-# the optimisation easy.
+# `course_utils.train.train_steps` draws the batches, the times and the noise, calls the
+# loss you give it, and takes one Adam step; it also keeps an exponential moving average
+# (EMA) of the weights, which is what we sample from. A thin ResNet (32 channels), 120
+# steps of 32 digits:
 #
-# ## 4. Train a tiny model, live
-#
-# `course_utils.train` runs this loss with Adam on random batches and keeps an
-# exponential moving average (EMA) of the weights, which is what we sample from.
-# One minute of CPU buys a few hundred steps of a thin ResNet (32 channels):
+# **Predict.** The loss at step 0, for a network that outputs about zero, is the mean of
+# $\varepsilon^2$. What is that, and how far should training bring it down?
 
 # %%
-state = fresh_state({"arch": "resnet", "channels": train.shape[1], "width": 32, "depth": 5,
-                     "padding": "zeros"}, seed=0, lr=2e-3)
-train_steps(state, train, until=150, batch=64)
+loss_fn = use_passing("06.diffusion_loss", diffusion_loss, training.noise_prediction_loss)
+state = training.fresh_state({"arch": "resnet", "channels": train.shape[1], "width": 32,
+                              "depth": 5, "padding": "zeros"}, seed=0, lr=2e-3)
+training.train_steps(state, train, until=120, batch=32, loss=loss_fn)
 losses = torch.tensor(state["losses"])
-print("loss, first 10 steps:", round(float(losses[:10].mean()), 3),
-      " last 10 steps:", round(float(losses[-10:].mean()), 3))
+window = 10
+running = losses.unfold(0, window, 1).mean(1)
+
+fig, ax = plt.subplots(figsize=(5.5, 3))
+ax.plot(range(1, len(losses) + 1), losses, color="0.7", lw=1, label="each step (one batch of 32)")
+ax.plot(range(window, len(losses) + 1), running, color="k", lw=2, label=f"mean of the last {window}")
+ax.axhline(1.0, color="k", ls=":", lw=1, label="predicting 0: E[eps^2] = 1")
+ax.set(xlabel="training step", ylabel="loss (mean squared error)", ylim=(0, 1.1 * float(losses.max())),
+       title="the live network, trained with your diffusion_loss")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(float(losses[:10].mean()), 3),
+      " last 10 steps:", round(float(losses[-10:].mean()), 3),
+      f" (the shipped {RESNET}, {Checkpoint(RESNET).manifest['steps']} steps:",
+      Checkpoint(RESNET).manifest["final_loss"], ")")
 
 # %% [markdown]
-# ## 5. The shipped models
+# The loss falls fast from about 1 (a network that knows nothing predicts $\hat\varepsilon
+# \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. It cannot reach 0: at high
+# noise the noise is genuinely unpredictable from $x$ (section 3 shows why).
+#
+# ## 3. From noise prediction to a denoiser
+#
+# The sampler of lesson 03, and every machine of lessons 03-05, takes a denoiser
+# `denoiser(x, noise_var) -> E[x0 | x]`. The network predicts the noise instead. The two
+# carry the same information: the forward process ties $x$, $x_0$ and $\varepsilon$
+# together, so a guess of $\varepsilon$ is a guess of $x_0$. (Noise targets have the same
+# scale at every $t$, which makes the optimisation easy; that is why networks predict them.)
+#
+# **Exercise 2** (10 min, ★★☆). Write `network_denoise(model, x, noise_var)`: the clean
+# image the network's noise prediction implies. `noise_var` is one float for the whole
+# batch or a `(B,)` tensor; the sampler's first step asks for $b = 1$, where the formula
+# would divide by zero: the networks are trained up to `models.MAX_NOISE_VAR` and clamp
+# $b$ there themselves, so do the same.
+
+# %%
+def network_denoise(model, x, noise_var):
+    """model(x, b) -> eps_hat; (B, C, H, W) noisy, float or (B,) b -> (B, C, H, W) E[x0 | x]."""
+    ### BEGIN SOLUTION
+    b = torch.as_tensor(noise_var, dtype=x.dtype).expand(x.shape[0])
+    b = b.clamp(max=models.MAX_NOISE_VAR)
+    eps_hat = model(x, b)
+    b = b.reshape(-1, 1, 1, 1)
+    return (x - torch.sqrt(b) * eps_hat) / torch.sqrt(1 - b)
+    ### END SOLUTION
+
+
+# %%
+from course_utils.grading import check
+check("06.network_denoise", network_denoise)
+
+# %% [markdown]
+# Now your denoiser drives lesson 03's 20-step DDIM sampler on the live network: 10 noise
+# seeds, and the denoiser's guess $D(x)$ along the way for the first one.
+
+# %%
+denoise = use_passing("06.network_denoise", network_denoise, models.network_denoise)
+
+
+def sampler_denoiser(model):
+    """The network as the sampler's ``denoiser(x, noise_var)``, through ``denoise``, no gradients."""
+    model.eval()
+
+    def denoiser(x, noise_var):
+        with torch.no_grad():
+            return denoise(model, x, noise_var)
+
+    return denoiser
+
+
+live_noise = torch.randn(10, *train.shape[1:], generator=torch.Generator().manual_seed(6))
+guesses = {"live": [], "shipped": []}
+live = ddim_sample(sampler_denoiser(state["ema"]), live_noise,
+                   callback=lambda step: guesses["live"].append(step["denoised"][:1]))
+resnet_train = Checkpoint(RESNET).train_data()
+ddim_sample(sampler_denoiser(Checkpoint(RESNET).model()),
+            torch.randn(10, *resnet_train.shape[1:], generator=torch.Generator().manual_seed(6))[:1],
+            callback=lambda step: guesses["shipped"].append(step["denoised"]))
+fig, axes = plt.subplots(3, 1, figsize=(6.5, 3.4))
+axes[0].imshow(image_grid(live.clamp(-1, 1), ncols=10))
+axes[0].set_title(f"the live network (120 steps, {DATASET}): 10 samples", fontsize=9, loc="left")
+for ax, key, title in zip(axes[1:], ("live", "shipped"), ("the live network", RESNET)):
+    ax.imshow(image_grid(torch.cat(guesses[key][::2]).clamp(-1, 1), ncols=10))
+    ax.set_title(f"{title}, seed 6: its guess D(x) at every second step, t = 1 (left) to 0",
+                 fontsize=9, loc="left")
+for ax in axes:
+    ax.set_axis_off()
+plt.tight_layout()
+plt.show()
+mean_image = {"live": train.mean(0, keepdim=True), "shipped": resnet_train.mean(0, keepdim=True)}
+print(f"at b = MAX_NOISE_VAR = {models.MAX_NOISE_VAR}, an error in eps_hat is multiplied by "
+      f"sqrt(b / (1 - b)) = {(models.MAX_NOISE_VAR / (1 - models.MAX_NOISE_VAR)) ** 0.5:.1f} in D(x)")
+for key in guesses:
+    first = guesses[key][0]
+    print(f"{key:8s} first guess: RMS {float(first.pow(2).mean().sqrt()):.2f}, "
+          f"Pearson r with the mean training digit {float(metrics.pearson_r(first, mean_image[key])[0]):.2f}")
+
+# %% [markdown]
+# At $t = 1$, $x$ is almost pure noise, and $D(x)$ divides $x - \sqrt b\,\hat\varepsilon$ by
+# $\sqrt{1-b}$, which magnifies any error in $\hat\varepsilon$ about 30 times (printed
+# above). The live network's first guess is that magnified error: speckle. The shipped
+# network predicts the noise better there: its first guess is speckled too, but less (the
+# printed RMS), and it already correlates with the mean training digit (the printed $r$);
+# one step later it is a smooth blob. From pure noise, the best guess of $x_0$ is close to
+# the average digit. As $t$ falls, both guesses sharpen into strokes.
+#
+# ## 4. The shipped models, and how local they really are
 #
 # The course ships networks trained the same way, for longer, by the command written in
 # each checkpoint's manifest (its sha256 is checked on loading):
 
 # %%
-names = ["digits-resnet-zeros", "digits-resnet-circular", "digits-unet-zeros"]
+names = [RESNET, CIRCULAR, UNET]
 shipped = {name: Checkpoint(name) for name in names}
-models = {name: checkpoint.model() for name, checkpoint in shipped.items()}
+nets = {name: checkpoint.model() for name, checkpoint in shipped.items()}
 for name in names:
     m = shipped[name].manifest
-    print(f"{name:24s} {m['steps']} steps, final loss {m['final_loss']:.3g}, "
-          f"{sum(p.numel() for p in models[name].parameters()) / 1e3:.0f}k parameters")
-print("\nretrain one with:", shipped[names[0]].manifest["command"])
+    print(f"{name:24s} {m['config']['arch']:7s} data {m['data']:8s} "
+          f"{m['steps']} steps, final loss {m['final_loss']:.3g}, "
+          f"{sum(p.numel() for p in nets[name].parameters()) / 1e3:.0f}k parameters")
+print("\nretrain one with:", shipped[RESNET].manifest["command"])
 
 # %% [markdown]
-# Now sample: the same 10 noise seeds through the tiny live model and the three shipped
-# ones, with lesson 03's 20-step DDIM sampler. The last row shows, for the ResNet's
-# samples, the nearest training digit: are the samples copies?
+# Section 1 showed *which* pixels can influence output pixel $p$. How much each one does
+# is the size of $|\partial D(x)_p / \partial x_q|$, for the denoiser $D$ and real noisy
+# inputs. Call the **effective field** at fraction $f$ the smallest square window centred
+# on $p$ that holds a fraction $f$ of the total $\sum_q |\partial D(x)_p / \partial x_q|$.
+#
+# **Exercise 3** (15 min, ★★☆). Write `effective_field(grad, row, col, fraction)`: `grad`
+# is an `(H, W)` map of non-negative weights, `(row, col)` the output pixel; return the
+# odd side of the smallest window centred on it (cut where the image ends) that holds at
+# least `fraction` of the whole map's sum.
 
 # %%
-shipped_train = shipped[names[0]].train_data()  # what the shipped networks learned
-live_noise = torch.randn(10, *train.shape[1:], generator=torch.Generator().manual_seed(6))
-noise = torch.randn(10, *shipped_train.shape[1:], generator=torch.Generator().manual_seed(6))
-rows = {f"tiny (live, 150 steps, {DATASET})": ddim_sample(as_denoiser(state["ema"]), live_noise)}
-for name in names:
-    rows[name] = ddim_sample(as_denoiser(models[name]), noise)
-nearest = nearest_image(rows["digits-resnet-zeros"], shipped_train)
-rows["nearest training digit"] = shipped_train[nearest["index"]]
+def effective_field(grad, row, col, fraction):
+    """(H, W) non-negative map, pixel (row, col), fraction in (0, 1) -> odd side (int) of the
+    smallest centred square window (cut at the border) holding that fraction of the map's sum."""
+    ### BEGIN SOLUTION
+    total, side = grad.sum(), 1
+    while True:
+        half = side // 2
+        window = grad[max(row - half, 0):row + half + 1, max(col - half, 0):col + half + 1]
+        if window.sum() >= fraction * total:
+            return side
+        side += 2
+    ### END SOLUTION
 
-fig, axes = plt.subplots(len(rows), 1, figsize=(6.5, 1.0 * len(rows)))
-for ax, (title, images) in zip(axes, rows.items()):
+
+# %%
+from course_utils.grading import check
+check("06.effective_field", effective_field)
+
+# %% [markdown]
+# We measure it for the shipped ResNet and UNet at each of the sampler's 20 noise levels:
+# the gradient of the denoiser's centre pixel, summed over 16 held-out digits noised to
+# that level (the library's `models.network_denoise` here, since it must keep the
+# gradient), at $f = 0.5$ and $f = 0.9$. Beside it, the patch size $k(t)$ that lesson 07
+# calibrates for the ELS machine, for the networks whose schedule ships.
+#
+# **Predict.** The UNet can see all 256 pixels. Will 90 % of its gradient need the
+# whole image?
+
+# %%
+field_of = use_passing("06.effective_field", effective_field, lesson06.effective_field)
+noise_vars = sampling_noise_vars(20)[1:]  # the level each of the 20 steps starts from
+centre = 8
+
+
+def gradient_at_centre(model, clean, noise_var, seed=1):
+    """(N, C, H, W) clean digits, float b -> (H, W) sum over digits of |d D(x)[centre] / d x|."""
+    eps = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    x = add_noise(clean, noise_var, eps).requires_grad_(True)
+    models.network_denoise(model, x, noise_var)[:, :, centre, centre].sum().backward()
+    return x.grad.abs().sum((0, 1))
+
+
+field_models = {"ResNet": RESNET, "UNet": UNET}
+fields, heat = {}, {}
+for label, name in field_models.items():
+    held_out, _ = load_dataset(shipped[name].manifest["data"], "test")
+    grads = [gradient_at_centre(nets[name], held_out[:16], float(b)) for b in noise_vars]
+    fields[label] = {f: [field_of(g, centre, centre, f) for g in grads] for f in (0.5, 0.9)}
+    heat[label] = (grads[2], grads[-3])
+
+steps = range(1, 21)
+fig, (ax, *maps_axes) = plt.subplots(1, 3, figsize=(10, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
+styles = {"ResNet": dict(marker="o", color="0.15"), "UNet": dict(marker="s", color="tab:blue")}
+for label, name in field_models.items():
+    ax.plot(steps, fields[label][0.9], ls="-", ms=4, label=f"{label}: 90 % of the gradient",
+            **styles[label])
+    ax.plot(steps, fields[label][0.5], ls="--", ms=3, mfc="none", label=f"{label}: 50 %",
+            **styles[label])
+    if shipped[name].schedule_path.exists():
+        ax.step(steps, shipped[name].schedule("els").ks, where="mid", ls=":", lw=2,
+                color=styles[label]["color"], label=f"{label}: calibrated ELS k(t)")
+ax.axhline(11, color="0.5", lw=0.8)
+ax.text(20, 11.3, "ResNet receptive field (11)", fontsize=7, color="0.4", ha="right")
+ax.axhline(16, color="0.5", lw=0.8)
+ax.text(20, 16.3, "image side (16)", fontsize=7, color="0.4", ha="right")
+ax.set(xlabel="sampling step i (starts at t = i/20)", ylabel="window side (pixels)", ylim=(0, 17.5),
+       xticks=[1, 5, 10, 15, 20], title="effective field of the centre pixel")
+ax.title.set_fontsize(9)
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+for map_ax, grad, when in zip(maps_axes, heat["UNet"], ("step 3 (low noise)", "step 18 (high noise)")):
+    shown = map_ax.imshow(grad / grad.sum(), cmap="viridis")
+    map_ax.set_title(f"UNet |dD(x)[centre]/dx|,\n{when}", fontsize=8)
+    map_ax.set_xticks([]), map_ax.set_yticks([])
+    fig.colorbar(shown, ax=map_ax, fraction=0.046, label="share of the total")
+plt.tight_layout()
+plt.show()
+for label, name in field_models.items():
+    print(f"{label} ({name}), effective field at 90 %, steps 1-20:", fields[label][0.9])
+    print(f"{label} ({name}), effective field at 50 %, steps 1-20:", fields[label][0.5])
+    if shipped[name].schedule_path.exists():
+        print(f"{label} ({name}), calibrated ELS k(t), steps 1-20:   ",
+              shipped[name].schedule("els").ks)
+
+# %% [markdown]
+# Every input pixel *can* reach the UNet's centre output, but the weight is concentrated
+# (the printed sides, and the heat maps): half of it lies within a window of 3 to 7 pixels,
+# and 90 % within 9 to 13 pixels up to step 17. Only at the three noisiest steps does the
+# 90 % window reach 15 pixels, nearly the whole image. So the UNet is *effectively* local,
+# with a window that grows with the noise level; the ResNet's grows too (90 % within 5 to 9
+# pixels) and stays inside its 11-pixel field. Locality is a property of the trained
+# network, not only of its wiring.
+#
+# This is what the calibrated $k(t)$ of lesson 07 captures: not the architecture's field
+# but the patch size that best reproduces the trained network's output at each noise level.
+# For the UNet it too grows from 3 to 15 (the dotted line, where a schedule ships). The two
+# measures ask different questions (where the gradient lies; which patch size matches the
+# output), so they need not agree number for number, and at low noise they do not (90 %
+# window 9, $k$ 3). What they share is the trend, the top value, and that the UNet's window
+# grows larger than the ResNet's.
+#
+# ## 5. Are the samples new digits?
+#
+# Now sample: the same noise seeds through each shipped network, with your denoiser and
+# the 20-step DDIM sampler. A sample that is a copy sits at distance about 0 from some
+# training digit. But "far from every training digit" needs a yardstick: how far is a
+# *new real digit*, one the networks never saw (the held-out split), from its nearest
+# training digit? And as the opposite control, the ideal machine IS of lesson 03, which
+# can only copy.
+#
+# **Predict.** Will the ResNet's samples sit nearer to the training set than held-out
+# digits do, about as near, or farther?
+
+# %%
+count = 32
+
+
+def nearest_distance(images, reference):
+    """(B, C, H, W) images -> (B,) RMS pixel distance to their nearest image in ``reference``."""
+    return nearest_image(images, reference)["dist"]
+
+
+samples, distances = {}, {}
+for data_name in dict.fromkeys(shipped[name].manifest["data"] for name in names):
+    digits_of = load_dataset(data_name, "train")[0]
+    noise = torch.randn(count, *digits_of.shape[1:], generator=torch.Generator().manual_seed(6))
+    distances[f"IS (copies), {data_name}"] = nearest_distance(
+        ddim_sample(machine("ideal", digits_of), noise), digits_of)
+    distances[f"held-out digits, {data_name}"] = nearest_distance(
+        load_dataset(data_name, "test")[0][:count * 4], digits_of)
+    for name in names:
+        if shipped[name].manifest["data"] == data_name:
+            samples[name] = ddim_sample(sampler_denoiser(nets[name]), noise)
+            distances[name] = nearest_distance(samples[name], digits_of)
+nearest = nearest_image(samples[RESNET][:10], resnet_train)
+
+shown = {**{name: samples[name][:10] for name in names},
+         f"nearest training digit to each {RESNET} sample": resnet_train[nearest["index"]]}
+fig, axes = plt.subplots(len(shown), 1, figsize=(6.5, 1.0 * len(shown)))
+for ax, (title, images) in zip(axes, shown.items()):
     ax.imshow(image_grid(images.clamp(-1, 1), ncols=10))
     ax.set_title(title, fontsize=9, loc="left")
     ax.set_axis_off()
 plt.tight_layout()
 plt.show()
-print("RMS distance of ResNet samples to their nearest training digit:",
-      [round(float(d), 2) for d in nearest["dist"]])
+
+# %%
+groups = list(distances)
+fig, ax = plt.subplots(figsize=(7, 0.5 * len(groups) + 1.2))
+ax.boxplot([distances[g].numpy() for g in groups], orientation="horizontal", widths=0.6,
+           medianprops={"color": "k", "lw": 2})
+for i, g in enumerate(groups, start=1):
+    jitter = torch.linspace(-0.18, 0.18, len(distances[g]))
+    ax.plot(distances[g].numpy(), i + jitter.numpy(), ".", color="tab:blue", ms=3, alpha=0.6)
+ax.set_yticks(range(1, len(groups) + 1), groups, fontsize=8)
+ax.set(xlabel="RMS pixel distance to the nearest training digit of the same data (pixels in [-1, 1])",
+       title="copies sit at 0; held-out real digits are the yardstick for new ones")
+ax.xaxis.label.set_fontsize(8)
+ax.title.set_fontsize(9)
+ax.invert_yaxis()
+plt.tight_layout()
+plt.show()
+for g in groups:
+    d = distances[g]
+    print(f"{g:28s} n = {len(d):3d}  median {float(d.median()):.3f}  min {float(d.min()):.3f}")
 
 # %% [markdown]
-# The trained networks draw digit-like strokes, and (last two rows) they are not copies:
-# each sample differs visibly from its nearest training digit. The tiny model, after one
-# minute, draws strokes, but fewer of them close into digits. The circular-padded ResNet cannot tell the border from
-# the middle (its padding wraps around), so its strokes can run off one edge and reappear
-# on the other.
+# Read the printed medians against the yardstick. The IS machine's samples sit at
+# distance about 0.01: they are training digits. No network sample comes near that; the
+# nearest of them is farther from the training set than the median held-out digit. So the
+# networks do not copy. But their samples are also *farther* from the training set than new
+# real digits are (medians printed above, each network against held-out digits of its own
+# data): distance says "not a copy", not "a good digit". Look at the rows: many samples are
+# digit-like strokes that are no clean digit, and the circular-padded ResNet, which cannot
+# tell the border from the middle, draws the most blob-like samples and sits farthest.
 #
 # ## Summary
-# - A stack of $n$ 3x3 convolutions has a receptive field of $2n + 1$ pixels; gradients
-#   confirm it exactly. Our ResNet sees 11x11 of a 16x16 digit, like the paper's 17x17 of 32x32.
-# - Diffusion networks are trained to predict the noise; $D(x)$ follows in closed form, so
-#   a network plugs into the same sampler as every machine of this course.
-# - Trained on 1,700 digits, small CNNs make new digits, not copies of training ones.
+# - Diffusion networks are trained to predict the noise; you trained one with your own
+#   loss, and its loss falls from about 1 but stays well above 0, because at high noise
+#   the noise cannot be predicted.
+# - $D(x)$ follows from $\hat\varepsilon$ in closed form (with $b$ clamped below 1), so a
+#   network plugs into the same sampler as every machine of this course.
+# - A stack of $n$ 3x3 convolutions has a receptive field of $2n + 1$ pixels; the UNet's
+#   reaches the whole 16x16 image. But the gradient of a trained network is concentrated:
+#   its effective field is a window that grows with the noise level, like the patch size
+#   that lesson 07 calibrates.
+# - Measured against held-out digits, the shipped networks' samples are not copies (the
+#   ideal machine's are), and they are less like any training digit than new real digits
+#   are: new, but not all good.
+#
+# ## Discussion questions
+# 1. The effective field depends on the fraction $f$. Which $f$ would you choose to
+#    compare with the ELS patch size, and why is no choice exactly right?
+# 2. The UNet's receptive field is the whole image, yet it behaves locally. What in the
+#    training data or the training could make a network use less than it can see?
+# 3. Distance to the nearest training digit says "not a copy". What would a measure of
+#    "a good new digit" need, and which control would it be compared against?
+# 4. Why would noise prediction be easier to learn than predicting $x_0$ directly, at low
+#    and at high noise?
+#
+# ## Further reading
+# - M. Kamb and S. Ganguli, *An analytic theory of creativity in convolutional diffusion
+#   models*, ICML 2025, [arXiv:2412.20292](https://arxiv.org/abs/2412.20292): the ResNet
+#   and UNet studied here, and the calibration of $k(t)$.
+# - J. Ho, A. Jain and P. Abbeel, *Denoising diffusion probabilistic models*, NeurIPS 2020,
+#   [arXiv:2006.11239](https://arxiv.org/abs/2006.11239): the noise-prediction loss.
+# - W. Luo, Y. Li, R. Urtasun and R. Zemel, *Understanding the effective receptive field in
+#   deep convolutional neural networks*, NeurIPS 2016,
+#   [arXiv:1701.04128](https://arxiv.org/abs/1701.04128): gradient mass concentrates
+#   near the centre of the receptive field.
+# - Z. Kadkhodaie, F. Guth, E. P. Simoncelli and S. Mallat, *Generalization in diffusion
+#   models arises from geometry-adaptive harmonic representations*, ICLR 2024,
+#   [arXiv:2310.02557](https://arxiv.org/abs/2310.02557): trained denoisers that
+#   generalise rather than memorise.
 #
 # **Next:** [lesson 07](07_theory_meets_practice.ipynb) puts these networks next to the
 # ELS machine of [lesson 05](05_equivariance.ipynb), from the same noise, and measures
