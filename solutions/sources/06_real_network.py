@@ -438,7 +438,8 @@ for g in groups:
 # real digits are (each network's median above the held-out digits' median, printed above):
 # distance says "not a copy", not "a good digit". Look at the rows: many samples are
 # digit-like strokes that are no clean digit, and the circular-padded ResNet, which cannot
-# tell the border from the middle, draws the most blob-like samples and sits farthest.
+# tell the border from the middle, draws strokes that run into the frame's edge (and wrap
+# across it), leaves some frames almost empty, and sits farthest.
 #
 # ## Summary
 # - Diffusion networks are trained to predict the noise; you trained one with your own
