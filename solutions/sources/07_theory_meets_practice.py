@@ -297,10 +297,12 @@ for name, c in table.items():
 # %%
 def pairwise_r(a, b):
     """(S, ...) and (S, ...) -> (S, S): Pearson r of a[i] with b[j] for every pair."""
-    a, b = a.flatten(1).double(), b.flatten(1).double()
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
-    return (a / a.norm(dim=1, keepdim=True)) @ (b / b.norm(dim=1, keepdim=True)).T
+    def unit(images):  # (S, ...) -> (S, pixels), each row mean-centred to unit length
+        flat = images.flatten(1).double()
+        centred = flat - flat.mean(1, keepdim=True)
+        return centred / centred.norm(dim=1, keepdim=True)
+
+    return unit(a) @ unit(b).T
 
 
 r = results[MODEL]
