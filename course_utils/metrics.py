@@ -31,6 +31,9 @@ def _check_pair(samples, train):
         raise ValueError("train is empty; pass at least one training image")
 
 
+PASS_ELEMENTS = 2 ** 23  # float64 differences held at once (64 MB): memory stays flat in B
+
+
 def nearest_image(samples, train, chunk=256):
     """(B, C, H, W), (N, C, H, W) -> dict(dist (B,) RMS pixel distance, index (B,) int64).
 
@@ -40,6 +43,14 @@ def nearest_image(samples, train, chunk=256):
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of training images, not {chunk}")
     x = samples.detach().double().flatten(1)
+    rows = max(1, PASS_ELEMENTS // (min(chunk, len(train)) * x.shape[1]))
+    best, index = (torch.cat(parts) for parts in zip(*(_nearest_rows(x[start:start + rows], train, chunk)
+                                                        for start in range(0, len(x), rows))))
+    return {"dist": (best / x.shape[1]).sqrt(), "index": index}
+
+
+def _nearest_rows(x, train, chunk):
+    """(B, D) float64 flat samples -> (B,) squared distance to and (B,) index of the nearest training image."""
     best = torch.full((len(x),), float("inf"), dtype=torch.float64)
     index = torch.zeros(len(x), dtype=torch.int64)
     for start in range(0, len(train), chunk):
@@ -51,7 +62,7 @@ def nearest_image(samples, train, chunk=256):
         better = value < best
         best = torch.where(better, value, best)
         index = torch.where(better, arg + start, index)
-    return {"dist": (best / x.shape[1]).sqrt(), "index": index}
+    return best, index
 
 
 def held_out_rank(samples, train, held_out):

@@ -31,6 +31,16 @@ def test_results_do_not_depend_on_chunk_or_batch(chunk):
             assert torch.equal(full[key], got[key])
 
 
+def test_results_do_not_depend_on_how_many_samples_are_held_at_once(monkeypatch):
+    from course_utils import metrics
+
+    train, samples = _images(17, 7), _images(18, 9)
+    full = nearest_image(samples, train)
+    monkeypatch.setattr(metrics, "PASS_ELEMENTS", 1)  # one sample per pass
+    one = nearest_image(samples, train, chunk=3)
+    assert torch.equal(full["dist"], one["dist"]) and torch.equal(full["index"], one["index"])
+
+
 def test_held_out_rank_counts_the_held_out_images_strictly_nearer():
     train, held_out = _images(10, 6, channels=2), _images(11, 5, channels=2)
     samples = torch.cat([train[[2]], _images(12, 3, channels=2), 5 * train[[0]]])
