@@ -100,7 +100,7 @@ def _lesson03_numbers(notebook):
         "fold": r"the closest held-out digit is ([\d.]+) times farther",
         "median_fold": r"the median held-out digit (\d+) times",
         "is_rank_largest": r"IS samples: +rank median [\d.]+, largest ([\d.]+)",
-        "control_median": r"control \(held-out vs held-out\): rank median ([\d.]+)",
+        "control_median": r"control \(\d+ held-out vs the other \d+\): rank median ([\d.]+)",
         "n_eff_half": r"t = 0.50: N_eff median +([\d.]+)",
         "decided_half": r"t = 0.50: .*N_eff < 1.5: +(\d+) of 64",
         "n_eff_end": r"t = 0.05: N_eff median +[\d.]+, largest +([\d.]+)",

@@ -29,19 +29,18 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils import diffusion, metrics, scores
-from course_utils.data import lesson_data
+from course_utils import data, diffusion, metrics, plots, scores
 from course_utils.grading import use_passing
-from course_utils.plots import show_images, show_trajectory
 
 torch.manual_seed(0)
 # The lesson runs on the shipped real MNIST digits. Set DATASET to "digits" (the small UCI
 # set), or to "mnist", "fashion_mnist" or "cifar10" to rerun it on an optional download
 # (README, "Data"): resized to 16 x 16 and cut to the same counts, so that it costs the same.
 DATASET = "mnist5k"
-train, train_labels = lesson_data(DATASET, "train")  # (4500, 1, 16, 16) in [-1, 1]
-test, test_labels = lesson_data(DATASET, "test")     # (500, 1, 16, 16): never seen by any denoiser
+train, train_labels = data.lesson_data(DATASET, "train")  # (4500, 1, 16, 16) in [-1, 1]
+test, test_labels = data.lesson_data(DATASET, "test")     # (500, 1, 16, 16): never seen by any denoiser
 print(f"training digits: {tuple(train.shape)}, held out: {tuple(test.shape)}")
+print(f"held-out digits per class: {torch.bincount(test_labels).tolist()}")
 print(f"pixel range: [{train.min().item():.0f}, {train.max().item():.0f}]")
 
 # %% [markdown]
@@ -54,7 +53,7 @@ print(f"pixel range: [{train.min().item():.0f}, {train.max().item():.0f}]")
 # computation of this course exact and fast on a laptop CPU.
 
 # %%
-show_images(train[:40], ncols=20, title="40 of the 4,500 training digits")
+plots.show_images(train[:40], ncols=20, title="40 of the 4,500 training digits")
 plt.show()
 
 # %% [markdown]
@@ -65,8 +64,8 @@ plt.show()
 # $$x_t = \sqrt{1-b_t}\;x_0 + \sqrt{b_t}\;\varepsilon , \qquad t \in [0, 1].$$
 #
 # $b_t$ is the noise variance. Every pixel is mixed independently; the factor
-# $\sqrt{1-b_t}$ shrinks the image so that the total variance stays near 1. The schedule
-# $b(t)$ that Kamb & Ganguli's code uses, and this course, is
+# $\sqrt{1-b_t}$ shrinks the image so that the total variance stays near 1. The course's
+# schedule, written as Kamb & Ganguli write theirs, is
 #
 # $$b(t) = 1 - f(t), \qquad f(t) = \cos^2\!\Big(\frac{t + s}{1 + s}\cdot\frac{\pi}{2}\Big),
 #   \qquad s = 0.008 .$$
@@ -75,9 +74,9 @@ plt.show()
 # $\bar\alpha(t) = f(t) / f(0)$ as the signal variance, so that their $t = 0$ is exactly
 # clean. Here $f$ is not divided by $f(0)$: the signal variance is $f(t)$ itself, and
 # $b(0) = \sin^2\!\big(\tfrac{s}{1+s}\cdot\tfrac{\pi}{2}\big)$ is small but not zero. At the
-# other end $b(1) = 1$ exactly: pure noise. (The paper code's "legacy" variant,
-# `diffusion.cosine_noise_var(t, legacy=True)`, drops the $+s$ in the numerator and does
-# start at $b(0) = 0$.) Nichol & Dhariwal added $s$ so that the noise of the first steps
+# other end $b(1) = 1$ exactly: pure noise. (The paper code's default, "legacy" variant,
+# `diffusion.cosine_noise_var(t, legacy=True)` here, drops the $+s$ in the numerator and so
+# starts at $b(0) = 0$.) Nichol & Dhariwal added $s$ so that the noise of the first steps
 # is not vanishingly small. What it does here is simpler: the DDIM sampler below stops at
 # $t = 0$, so every sample keeps noise of standard deviation $\sqrt{b(0)}$. The sampler
 # never divides by $b(0)$: the only division, by $\sqrt b$, happens at the levels it
@@ -86,7 +85,7 @@ plt.show()
 # %%
 schedule = diffusion.cosine_noise_var
 b0 = schedule(0.0).item()
-snr_one = 0.5 - 0.008 / 2  # b(t) = 1/2 where the angle is a quarter of pi: t = (1 - s) / 2
+snr_one = (1 - diffusion.COSINE_OFFSET) / 2  # b(t) = 1/2 where the angle is a quarter of pi
 print(f"b(0) = {b0:.3g}, sqrt(b(0)) = {b0 ** 0.5:.3g}, SNR at t = 0: {(1 - b0) / b0:,.0f}")
 print(f"SNR = 1 at t = {snr_one:.3f} (b = {schedule(snr_one).item():.3f})")
 
@@ -277,10 +276,10 @@ print(f"largest difference to ddim_sample: {(library - is_samples).abs().max().i
 # %%
 shown = [0, 4, 8, 10, 12, 14, 16, 18, 20]
 t_labels = [f"{(20 - i) / 20:.2f}" for i in shown]
-show_trajectory(torch.stack([xs[i] for i in shown])[:, :6], times=t_labels,
+plots.show_trajectory(torch.stack([xs[i] for i in shown])[:, :6], times=t_labels,
                 title="x along 6 reverse trajectories").axes[0].set_xlabel("t")
 plt.show()
-show_trajectory(torch.stack([ds[i - 1] for i in shown[1:]])[:, :6], times=t_labels[1:],
+plots.show_trajectory(torch.stack([ds[i - 1] for i in shown[1:]])[:, :6], times=t_labels[1:],
                 title="the denoiser's guess D(x) at the same steps").axes[0].set_xlabel("t")
 plt.show()
 
@@ -410,12 +409,13 @@ check("03.held_out_rank", held_out_rank)
 # %%
 rank_of = use_passing("03.held_out_rank", held_out_rank, metrics.held_out_rank)
 is_rank = rank_of(is_samples.double(), train.double(), test.double())
-control_rank = rank_of(test[:250].double(), train.double(), test[250:].double())
+half = len(test) // 2
+control_rank = rank_of(test[:half].double(), train.double(), test[half:].double())
 is_nearest = metrics.nearest_image(is_samples, train)
 test_nearest = metrics.nearest_image(test, train)
 is_dist, test_dist = is_nearest["dist"], test_nearest["dist"]
 print(f"IS samples:      rank median {is_rank.median().item():.2f}, largest {is_rank.max().item():.2f}")
-print(f"control (held-out vs held-out): rank median {control_rank.median().item():.2f}, "
+print(f"control ({half} held-out vs the other {len(test) - half}): rank median {control_rank.median().item():.2f}, "
       f"10-90 %: {control_rank.quantile(0.1).item():.2f}-{control_rank.quantile(0.9).item():.2f}")
 print(f"IS samples:      RMS distance to nearest training digit median {is_dist.median().item():.3g}, "
       f"largest {is_dist.max().item():.3g}")
@@ -428,22 +428,23 @@ print(f"distinct training digits reproduced: {len(is_nearest['index'].unique())}
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1]})
-bins = torch.logspace(-2.3, 0, 47).numpy()
+bins = torch.logspace(-2.1, -0.2, 39).numpy()
 axes[0].hist(is_dist.numpy(), bins=bins, color="0.3", label="64 IS samples")
 axes[0].hist(test_dist.numpy(), bins=bins, histtype="step", color="tab:blue", linewidth=1.5,
-             label="500 held-out digits")
+             label=f"{len(test)} held-out digits")
 axes[0].axvline(b0 ** 0.5, color="black", linestyle="--", linewidth=1,
                 label=f"$\\sqrt{{b(0)}}$ = {b0 ** 0.5:.4f}: the noise DDIM leaves")
 axes[0].axvline(test_dist.min().item(), color="tab:blue", linestyle=":", linewidth=1.5,
                 label=f"closest held-out digit: {test_dist.min().item():.3f}")
 axes[0].set(xscale="log", xlabel="RMS pixel distance to the nearest training digit", ylabel="count",
-            title="memorisation: distances")
+            title="memorisation: distances", xlim=(bins[0], bins[-1]))
 axes[0].legend(fontsize=8)
 rank_bins = torch.linspace(0, 1, 21).numpy()
-axes[1].hist(is_rank.numpy(), bins=rank_bins, color="0.3", label="64 IS samples (against all 500)")
+axes[1].hist(is_rank.numpy(), bins=rank_bins, color="0.3", label=f"64 IS samples (against all {len(test)})")
 axes[1].hist(control_rank.numpy(), bins=rank_bins, histtype="step", color="tab:blue", linewidth=1.5,
-             label="control: 250 held-out digits against the other 250")
-axes[1].axhline(250 / 20, color="tab:blue", linestyle=":", linewidth=1, label="uniform (new digits)")
+             label=f"control: {half} held-out digits against the other {len(test) - half}")
+axes[1].axhline(half / (len(rank_bins) - 1), color="tab:blue", linestyle=":", linewidth=1,
+                label="uniform (new digits)")
 axes[1].set(xlabel="rank: share of held-out digits nearer to the training set", ylabel="count",
             title="memorisation: judged against held-out digits", xlim=(0, 1))
 axes[1].legend(fontsize=8)
@@ -451,7 +452,7 @@ plt.tight_layout()
 plt.show()
 
 pairs = torch.stack([is_samples[:12], train[is_nearest["index"][:12]]], 1).transpose(0, 1)
-show_images(pairs.flatten(0, 1), ncols=12, title="top: IS samples; bottom: their nearest training digits")
+plots.show_images(pairs.flatten(0, 1), ncols=12, title="top: IS samples; bottom: their nearest training digits")
 plt.show()
 
 # %% [markdown]
