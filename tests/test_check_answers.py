@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils import turing
+from course_utils import metrics, turing
 from course_utils.grading import check, core, list_exercises
 
 
@@ -227,40 +227,62 @@ def _noflux_minus_four(u, mask):
 # -- 03 -------------------------------------------------------------------------------
 
 
-def _weights_log_softmax(x, train, noise_var):
-    a = math.sqrt(1 - noise_var)
-    d2 = ((x.flatten(1)[:, None] - a * train.flatten(1)[None]) ** 2).sum(-1)
-    return torch.log_softmax(-d2 / (2 * noise_var), dim=-1).exp()
+def _counts_loops(xs, noise_vars, train):
+    """N_eff one sample at a time, with log-sum-exp written out."""
+    rows = []
+    for x, b in zip(xs, noise_vars):
+        a = math.sqrt(1 - float(b))
+        row = []
+        for image in x:
+            logits = torch.stack([-((image - a * phi) ** 2).sum() / (2 * b) for phi in train])
+            w = torch.exp(logits - torch.logsumexp(logits, 0))
+            row.append(1 / (w * w).sum())
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
 
 
-def _weights_einsum(x, train, noise_var):
-    a = (1 - noise_var) ** 0.5
-    xs, ts = x.reshape(len(x), -1), a * train.reshape(len(train), -1)
-    d2 = (xs ** 2).sum(1, keepdim=True) - 2 * torch.einsum("bd,nd->bn", xs, ts) + (ts ** 2).sum(1)
-    logits = -d2 / (2 * noise_var)
-    logits = logits - logits.max(dim=1, keepdim=True).values
-    return logits.exp() / logits.exp().sum(1, keepdim=True)
+def _counts_einsum(xs, noise_vars, train):
+    """All steps at once, the weights from the expanded square."""
+    b = noise_vars.reshape(-1, 1, 1)
+    x, phi = xs.flatten(2), train.flatten(1)
+    dots = torch.einsum("tbd,nd->tbn", x, phi)
+    logits = (torch.sqrt(1 - b) * dots - (1 - b) * (phi * phi).sum(1) / 2) / b  # |x|^2 drops out
+    return 1 / (torch.softmax(logits, dim=-1) ** 2).sum(-1)
 
 
-def _weights_naive(x, train, noise_var):
-    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
-    w = torch.exp(-d2 / (2 * noise_var))
-    return w / w.sum(dim=1, keepdim=True)
+def _counts_variant(xs, noise_vars, train, naive=False, square=False, inverse_sum=False, one=None):
+    out = []
+    for x, b in zip(xs, noise_vars.tolist()):
+        d2 = torch.cdist(x.flatten(1), (1 - b) ** 0.5 * train.flatten(1)) ** 2
+        w = torch.exp(-d2 / (2 * b)) if naive else torch.softmax(-d2 / (2 * b), dim=1)
+        w = w / w.sum(1, keepdim=True) if naive else w
+        out.append((w ** 2).sum(1) if square else 1 / w.sum(1) if inverse_sum else 1 / (w ** 2).sum(1))
+    return torch.stack(out)
 
 
-def _weights_one_channel(x, train, noise_var):
-    d2 = torch.cdist(x[:, 0].flatten(1), (1 - noise_var) ** 0.5 * train[:, 0].flatten(1)) ** 2
-    return torch.softmax(-d2 / (2 * noise_var), dim=1)
+def _rank_loops(samples, train, held_out):
+    def nearest(image):
+        return min(((image - phi) ** 2).sum().item() for phi in train)
+
+    yardstick = [nearest(h) for h in held_out]
+    return torch.tensor([sum(d < nearest(s) for d in yardstick) / len(yardstick) for s in samples])
 
 
-def _weights_temperature(x, train, noise_var):
-    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
-    return torch.softmax(-d2 / noise_var, dim=1)
+def _rank_sorted(samples, train, held_out):
+    """searchsorted in the sorted held-out distances: the count strictly below each sample."""
+    yardstick = torch.cdist(held_out.flatten(1), train.flatten(1)).min(1).values.sort().values
+    own = torch.cdist(samples.flatten(1), train.flatten(1)).min(1).values
+    return torch.searchsorted(yardstick, own, right=False) / len(yardstick)
 
 
-def _weights_dim0(x, train, noise_var):
-    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
-    return torch.softmax(-d2 / (2 * noise_var), dim=0)
+def _rank_variant(samples, train, held_out, farther=False, count=False, mean=False):
+    def dist(images):
+        d = torch.cdist(images.flatten(1), train.flatten(1))
+        return d.mean(1) if mean else d.min(1).values
+
+    yardstick, own = dist(held_out), dist(samples)
+    below = (yardstick[None] > own[:, None]) if farther else (yardstick[None] < own[:, None])
+    return below.sum(1).double() if count else below.double().mean(1)
 
 
 def _ddim_via_snr(x, denoised, noise_var, noise_var_prev):
@@ -676,23 +698,29 @@ WRONG = {
         (_noflux_leaky, "neighbour's mask is ignored"),
         (_noflux_minus_four, "-4 * centre"),
     ],
-    "03.cosine_noise_var": [
-        (lambda t: 1 - torch.cos(t * math.pi / 2) ** 2, "no offset"),
-        (lambda t: 1 - torch.cos((t + 0.008) / 1.008 * math.pi / 2), "cos instead of cos^2"),
-        (lambda t: torch.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2, "signal variance"),
-        (lambda t: 1 - torch.cos((t + 0.008) / 1.008 * math.pi) ** 2, "pi instead of pi / 2"),
-        (lambda t: 1 - torch.cos((t + 0.008) * math.pi / 2) ** 2, "not divided by (1 + s)"),
-        (lambda t: [1 - math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2 for s in t.tolist()],
+    "03.effective_counts": [
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars, train, naive=True), "exp() then a division"),
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars, train, square=True), "without the inverse"),
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars, train, inverse_sum=True), "always 1"),
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars.flip(0), train), "wrong noise level"),
+        (lambda xs, noise_vars, train: _counts_einsum(xs, noise_vars, train).T, "shape"),
+        (lambda xs, noise_vars, train: [_counts_einsum(xs, noise_vars, train).tolist()],
          "expected a torch.Tensor"),
+        (lambda xs, noise_vars, train: 1 / (torch.softmax(-torch.cdist(
+            xs.flatten(2), train.flatten(1)[None]) ** 2 / (2 * noise_vars[:, None, None]), -1) ** 2).sum(-1),
+         "a = 1"),
     ],
-    "03.ideal_weights": [
-        (_weights_naive, "exp() then a division"),
-        (_weights_one_channel, "first channel"),
-        (_weights_temperature, "temperature b"),
-        (_weights_dim0, "wrong axis"),
-        (lambda x, train, noise_var: torch.softmax(-torch.cdist(x.flatten(1), train.flatten(1)) ** 2
-                                                   / (2 * noise_var), 1), "a = 1"),
-        (lambda x, train, noise_var: _weights_log_softmax(x, train, noise_var).T, "shape"),
+    "03.held_out_rank": [
+        (lambda samples, train, held_out: _rank_variant(samples, train, held_out, farther=True), "*farther*"),
+        (lambda samples, train, held_out: _rank_variant(samples, train, held_out, count=True), "a count, not a share"),
+        (lambda samples, train, held_out: _rank_variant(samples, train, held_out, mean=True), "mean distance"),
+        (lambda samples, train, held_out: (torch.cdist(held_out.flatten(1), train.flatten(1)).min(0).values[None]
+                                           < torch.cdist(samples.flatten(1), train.flatten(1)).min(0).values[:, None]
+                                           ).double().mean(1), "shape"),
+        (lambda samples, train, held_out: _rank_loops(samples, train, held_out).tolist(), "expected a torch.Tensor"),
+        (lambda samples, train, held_out: (torch.cdist(samples.flatten(1), train.flatten(1)).min(1).values
+                                           < torch.cdist(held_out.flatten(1), train.flatten(1)).min(1).values.min()
+                                           ).double(), "values differ"),
     ],
     "03.ddim_step": [
         (lambda x, denoised, noise_var, noise_var_prev: _ddim_via_snr(x, denoised, noise_var_prev, noise_var),
@@ -856,10 +884,11 @@ RIGHT = {
     "01.growth_rate": [_growth_eigvals, _growth_complex_sqrt],
     "02.count_digits": [_digits_loop, _digits_diff, _digits_tensor],
     "02.noflux_laplacian": [_noflux_loops, _noflux_conv],
-    "03.cosine_noise_var": [lambda t: torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2,
-                            lambda t: (1 - torch.cos((t + 0.008) / 1.008 * torch.pi)) / 2],
-    "03.ideal_weights": [_weights_log_softmax, _weights_einsum],
     "03.ddim_step": [_ddim_via_snr, _ddim_tensor_ops],
+    "03.effective_counts": [_counts_loops, _counts_einsum,
+                            lambda xs, noise_vars, train: metrics.effective_counts(xs, noise_vars, train)],
+    "03.held_out_rank": [_rank_loops, _rank_sorted,
+                         lambda samples, train, held_out: metrics.held_out_rank(samples, train, held_out)],
     "04.receptive_field": [lambda kernel_sizes: len(kernel_sizes) and sum(kernel_sizes) - len(kernel_sizes) + 1 or 1,
                            lambda kernel_sizes: int(torch.tensor([1, *kernel_sizes]).sum()) - len(kernel_sizes)],
     "04.local_denoiser": [_local_loops, _local_einsum],

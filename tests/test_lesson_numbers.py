@@ -87,3 +87,52 @@ def test_lesson02_digits_are_real_digits_not_wall_slivers():
     assert digits[:6] == [5] * 6 and digits[12:] == [6] * 6 and min(digits[6:12]) >= 6
     for r, m in zip(record, shape):  # every counted digit is at least 2 cells wide
         assert all(stop - start >= 2 for start, stop in turing.digit_runs(r[-1], m[-1], 0.5))
+
+
+def _lesson03_numbers(notebook):
+    """Lesson 03's printed memorisation and N_eff lines -> {name: the number as printed}."""
+    printed = "\n".join(_printed_lines(notebook))
+    patterns = {
+        "is_median": r"IS samples: +RMS distance to nearest training digit median ([\d.]+)",
+        "is_largest": r"IS samples: +RMS distance .* largest ([\d.]+)",
+        "held_median": r"held-out digits: RMS distance to nearest training digit median ([\d.]+)",
+        "held_smallest": r"held-out digits: RMS distance .* smallest ([\d.]+)",
+        "fold": r"the closest held-out digit is ([\d.]+) times farther",
+        "median_fold": r"the median held-out digit (\d+) times",
+        "is_rank_largest": r"IS samples: +rank median [\d.]+, largest ([\d.]+)",
+        "control_median": r"control \(\d+ held-out vs the other \d+\): rank median ([\d.]+)",
+        "n_eff_half": r"t = 0.50: N_eff median +([\d.]+)",
+        "decided_half": r"t = 0.50: .*N_eff < 1.5: +(\d+) of 64",
+        "n_eff_end": r"t = 0.05: N_eff median +[\d.]+, largest +([\d.]+)",
+    }
+    return {name: re.search(pattern, printed).group(1) for name, pattern in patterns.items()}
+
+
+def test_lesson03_text_quotes_the_printed_memorisation_numbers():
+    for notebook in ["solutions/03_diffusion.ipynb", "lessons/03_diffusion.ipynb"]:
+        n, text = _lesson03_numbers(notebook), " ".join(_markdown(notebook).split())
+        assert n["is_rank_largest"] == "0.00" and "Every IS sample has rank 0" in text
+        assert float(n["is_largest"]) < float(n["held_smallest"])  # no held-out digit is as near
+        assert (f"farthest IS sample is at {n['is_largest']}, the closest held-out digit at "
+                f"{n['held_smallest']}, {n['fold']} times farther") in text
+        assert f"median held-out digit ({n['held_median']}) {n['median_fold']} times farther" in text
+        assert f"median IS sample ({n['is_median']})" in text
+        assert f"(median {n['control_median']}," in text
+        assert f"weighs {float(n['n_eff_half']):.2g} digits, and {n['decided_half']} of the 64" in text
+        assert n["n_eff_end"] == "1" and "from $t = 0.05$ on every one of the 64 weighs a single" in text
+
+
+def test_lesson03_ideal_samples_are_nearer_than_every_held_out_digit():
+    """Fresh seeds, through the library: the IS copies, and its N_eff runs from N down to 1."""
+    from course_utils import diffusion, metrics
+    from course_utils.data import lesson_data
+
+    train, _ = lesson_data("mnist5k", "train")
+    test, _ = lesson_data("mnist5k", "test")
+    noise = torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(11))
+    path = diffusion.Trajectory()
+    samples = ddim_sample(lambda x, b: ideal_denoise(x, train, b), noise, 20, callback=path)
+    assert (metrics.held_out_rank(samples, train, test) == 0).all()
+    counts = metrics.effective_counts(path.x, path.noise_vars, train)
+    assert torch.allclose(counts[0], torch.full((8,), float(len(train)), dtype=torch.float64))
+    assert torch.allclose(counts[-1], torch.ones(8, dtype=torch.float64), atol=1e-6)
