@@ -205,14 +205,14 @@ for t in times:
     b = cosine_noise_var(t).item()
     where[t] = weights_at(add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8).sum(0)
 fig, axes = plt.subplots(1, 5, figsize=(12, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1]})
-show_images(clean, ax=axes[0], title="held-out digit, pixel p (red)")
+show_images(clean, ax=axes[0], title="held-out digit\npixel p (red)")
 axes[0].plot(8, 5, "r+", ms=9, mew=2)
 scale = LogNorm(vmin=1e-4, vmax=max(w.max().item() for w in where.values()))
 for ax, t in zip(axes[1:], times):
     shown = ax.imshow(where[t].clamp(min=1e-4), cmap="viridis", norm=scale)
     ax.plot(8, 5, "r+", ms=9, mew=2)
     ax.set(xticks=[], yticks=[])
-    ax.set_title(f"t = {t}: {1 / (where[t] ** 2).sum().item():.3g} positions", fontsize=10)
+    ax.set_title(f"t = {t}\n{1 / (where[t] ** 2).sum().item():.3g} positions", fontsize=10)
 fig.colorbar(shown, ax=axes[1:], label="weight of position q\n(summed over digits)", shrink=0.9)
 plt.show()
 for t in times:
@@ -278,7 +278,7 @@ print(f"source digits per sample (ink pixels): "
 print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 
 # %% [markdown]
-# On its ink alone, each sample is stitched from about twenty to thirty digits, in pieces of
+# On its ink alone, each sample is stitched from 17 to 32 training digits, in pieces of
 # a few pixels (runs of one colour), and nine ink pixels in ten come from somewhere else in
 # their source digit (coloured, not white, in the shift map): a stroke from the left edge
 # of one "7" can end up in the middle of a new image. This is the mosaic.
@@ -418,7 +418,7 @@ for column, (name, (row, col)) in enumerate(pixels.items()):
         ax.plot(col, row, "r+", ms=10, mew=2)
         count = int(allowed.sum())
         ax.set(xticks=[], yticks=[], title=f"{padding}: {name}\n{count} position{'s' * (count != 1)}")
-fig.suptitle("positions q a pixel p (red) may borrow from, k = 5", y=1.0)
+fig.suptitle("positions q (dark) that pixel p (red) may borrow from, k = 5", y=1.0)
 plt.tight_layout()
 plt.show()
 for name, (row, col) in pixels.items():
