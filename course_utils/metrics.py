@@ -109,6 +109,29 @@ def effective_counts(xs, noise_vars, train):
     return torch.stack(counts)
 
 
+
+def nearest_patches_in_place(samples, train, k):
+    """(B, C, H, W), (N, C, H, W), odd k -> dict(dist, image), each (B, H, W): the nearest training window at the same position.
+
+    The library an LS machine may copy from: the k x k window (zero-padded) centred on
+    each pixel against the training windows centred on that same pixel only. ``dist``
+    is the RMS pixel distance (float64, the scale of ``scores.nearest_patches``, which
+    searches every admissible position instead); ``image`` the nearest training image
+    (ties to the lowest index).
+    """
+    _check_pair(samples, train)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+        raise ValueError(f"k must be an odd positive int (the window side), not {k!r}")
+    unfold = lambda images: torch.nn.functional.unfold(  # noqa: E731
+        images.detach().double(), k, padding=k // 2).permute(2, 0, 1)  # (HW, N, C k k)
+    queries, patches = unfold(samples), unfold(train)
+    # direct differences (no |q|^2 - 2 q.p + |p|^2), as in nearest_image: a copied
+    # window sits at distance ~0, where the expansion would cancel
+    dist = torch.cdist(queries, patches, compute_mode="donot_use_mm_for_euclid_dist")  # (HW, B, N)
+    best, image = dist.min(dim=2)
+    shape = (len(samples), *samples.shape[2:])
+    return {"dist": (best.T / queries.shape[2] ** 0.5).reshape(shape), "image": image.T.reshape(shape)}
+
 def pearson_r(a, b):
     """(B, ...), (B, ...) -> (B,) float64 Pearson r per sample, as Kamb & Ganguli report it.
 

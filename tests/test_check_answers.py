@@ -300,6 +300,39 @@ def _ddim_tensor_ops(x, denoised, noise_var, noise_var_prev):
 # -- 04 -------------------------------------------------------------------------------
 
 
+def _influence_loops(denoiser, x, noise_var, row, col, delta):
+    base = denoiser(x, noise_var)[0, 0, row, col]
+    out = torch.zeros(x.shape[2:], dtype=x.dtype)
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            nudged = x.clone()
+            nudged[0, 0, i, j] += delta
+            out[i, j] = (denoiser(nudged, noise_var)[0, 0, row, col] - base).abs()
+    return out
+
+
+def _influence_batched(denoiser, x, noise_var, row, col, delta):
+    height, width = x.shape[2:]
+    nudges = delta * torch.eye(height * width, dtype=x.dtype).reshape(-1, 1, height, width)
+    moved = denoiser(x + nudges, noise_var)[:, 0, row, col]
+    return torch.sqrt((moved - denoiser(x, noise_var)[0, 0, row, col]) ** 2).reshape(height, width)
+
+
+def _influence_unsafe(denoiser, x, noise_var, row, col, delta, clone=False, signed=False, flat=False):
+    """A loop over pixels that (unless ``clone``) nudges x itself and never undoes it."""
+    x = x.clone()  # the case's tensor stays intact for the other answers
+    base = denoiser(x, noise_var)[0, 0, row, col]
+    changes = []
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            nudged = x.clone() if clone else x
+            nudged[0, 0, i, j] += delta
+            change = denoiser(nudged, noise_var)[0, 0, row, col] - base
+            changes.append(change if signed else change.abs())
+    out = torch.stack(changes)
+    return out if flat else out.reshape(x.shape[2:])
+
+
 def _local_loops(x, train, noise_var, k):
     a, r = (1 - noise_var) ** 0.5, k // 2
     px, pt = F.pad(x, (r, r, r, r)), F.pad(train, (r, r, r, r))
@@ -369,6 +402,27 @@ def _nlm_variant(y, k, h, temperature=None, mode="constant", dim=2):
 
 
 # -- 05 -------------------------------------------------------------------------------
+
+
+def _mask_padding_overlap(height, width, k, row, col):
+    """Brute force: q is admissible when its window over a zero-padded image of ones is p's window."""
+    r = k // 2
+    windows = F.unfold(F.pad(torch.ones(1, 1, height, width), (r, r, r, r)), k)[0].T  # (HW, kk)
+    return (windows == windows[row * width + col]).all(1).reshape(height, width)
+
+
+def _mask_numpy(height, width, k, row, col, cap_shift=0, nearest_only=False):
+    import numpy as np
+    h = k // 2 + cap_shift
+    rows, cols = np.arange(height), np.arange(width)
+
+    def key(index, size):
+        near, far = np.minimum(index, h), np.minimum(size - 1 - index, h)
+        return np.minimum(near, far) * 100 if nearest_only else near * 100 + far
+
+    same_row = key(rows, height) == key(np.array(row), height)
+    same_col = key(cols, width) == key(np.array(col), width)
+    return torch.from_numpy(same_row[:, None] & same_col[None, :])
 
 
 def _equivariance_numpy(denoiser, x, noise_var, rows, cols):
@@ -738,13 +792,20 @@ WRONG = {
          / noise_var ** 0.5, "no square roots when re-noising"),
         (lambda x, denoised, b, b_prev: x, "Keep the parameter names"),
     ],
-    "04.receptive_field": [
-        (lambda kernel_sizes: sum(kernel_sizes), "sum of the kernel sizes"),
-        (lambda kernel_sizes: sum(k - 1 for k in kernel_sizes), "off by one"),
-        (lambda kernel_sizes: 1 + sum(k // 2 for k in kernel_sizes), "half-widths"),
-        (lambda kernel_sizes: math.prod(kernel_sizes), "product"),
-        (lambda kernel_sizes: str(1 + sum(k - 1 for k in kernel_sizes)), "whole number"),
-        (lambda kernel_sizes: 1 + sum(k - 1 for k in kernel_sizes) / 1, "whole number"),
+    "04.influence_map": [
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_unsafe(denoiser, x, noise_var, row, col, delta,
+                                                                           clone=True, signed=True), "no abs()"),
+        (_influence_unsafe, "nudges pile up"),
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_unsafe(denoiser, x, noise_var, row, col, delta,
+                                                                           clone=True, flat=True),
+         "reshaped wrongly"),
+        (lambda denoiser, x, noise_var, row, col, delta: denoiser(
+            x + delta * torch.eye(42, dtype=x.dtype).reshape(42, 1, 6, 7), noise_var)[:, 0, row, col].abs()
+         .reshape(6, 7), "not subtracted"),
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_batched(denoiser, x, noise_var, row, col, delta)
+         .tolist(), "expected a torch.Tensor"),
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_batched(denoiser, x, noise_var, col, row, delta),
+         "row and col swapped"),
     ],
     "04.local_denoiser": [
         (_local_circular, "circular padding"),
@@ -787,6 +848,17 @@ WRONG = {
                                                                first_channel=True), "first channel"),
         (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col,
                                                                transpose_out=True), "two axes swapped"),
+    ],
+    "05.admissible_mask": [
+        (lambda height, width, k, row, col: torch.ones(height, width, dtype=torch.bool), "circular padding"),
+        (lambda height, width, k, row, col: _mask_numpy(height, width, k, row, col, nearest_only=True),
+         "nearest border only"),
+        (lambda height, width, k, row, col: _mask_numpy(height, width, k, row, col, cap_shift=1), "off by one"),
+        (lambda height, width, k, row, col: (torch.arange(height)[:, None] == row) & (torch.arange(width) == col),
+         "only the same position"),
+        (lambda height, width, k, row, col: _mask_padding_overlap(height, width, k, row, col).tolist(),
+         "expected a torch.Tensor"),
+        (lambda height, width, k, row, col: _mask_padding_overlap(height, width, k, row, col).T, "axes swapped"),
     ],
     "06.effective_field": [
         (lambda grad, row, col, fraction: _field_variant(grad, row, col, fraction, wrap=True), "slicing"),
@@ -889,13 +961,13 @@ RIGHT = {
                             lambda xs, noise_vars, train: metrics.effective_counts(xs, noise_vars, train)],
     "03.held_out_rank": [_rank_loops, _rank_sorted,
                          lambda samples, train, held_out: metrics.held_out_rank(samples, train, held_out)],
-    "04.receptive_field": [lambda kernel_sizes: len(kernel_sizes) and sum(kernel_sizes) - len(kernel_sizes) + 1 or 1,
-                           lambda kernel_sizes: int(torch.tensor([1, *kernel_sizes]).sum()) - len(kernel_sizes)],
+    "04.influence_map": [_influence_loops, _influence_batched],
     "04.local_denoiser": [_local_loops, _local_einsum],
     "04.nonlocal_means": [_nlm_loops, _nlm_manual_softmax],
     "05.equivariance_error": [_equivariance_numpy, _equivariance_amax],
     "05.els_weights": [_els_loops, lambda x, train, noise_var, k, row, col: _els_variant(
         x, train, noise_var, k, row, col)],
+    "05.admissible_mask": [_mask_padding_overlap, _mask_numpy],
     "06.effective_field": [_field_loop, _field_padded],
     "06.network_denoise": [_denoise_manual, _denoise_library_clamp],
     "06.diffusion_loss": [_loss_manual, _loss_loop],

@@ -1,8 +1,11 @@
 """Novelty metrics and N_eff against float64 brute force; independence of chunk size; bad input."""
 import pytest
 import torch
+import torch.nn.functional as F
 
-from course_utils.metrics import effective_counts, held_out_rank, nearest_image, pearson_r
+from course_utils.metrics import (effective_counts, held_out_rank, nearest_image,
+                                  nearest_patches_in_place, pearson_r)
+from course_utils.scores import nearest_patches
 
 
 def _images(seed, n, channels=1, size=6):
@@ -82,6 +85,18 @@ def test_effective_counts_and_rank_reject_bad_input():
         held_out_rank(xs[0], train, train[:0])
 
 
+def test_nearest_patches_in_place_matches_brute_force_and_is_never_closer_than_anywhere():
+    train, samples = _images(10, 7, channels=2), _images(11, 3, channels=2)
+    samples = torch.cat([samples, train[[2]]])
+    result = nearest_patches_in_place(samples, train, 3)
+    windows = lambda x: F.unfold(x.double(), 3, padding=1)  # noqa: E731  (B, C k k, HW)
+    brute = ((windows(samples)[:, None] - windows(train)[None]) ** 2).mean(2).sqrt()  # (B, N, HW)
+    assert torch.allclose(result["dist"], brute.min(1).values.reshape(4, 6, 6), atol=1e-12)
+    assert torch.equal(result["image"], brute.argmin(1).reshape(4, 6, 6))
+    assert result["dist"][3].max() == 0 and (result["image"][3] == 2).all()
+    anywhere = nearest_patches(samples, train, 3, boundary="zeros")["dist"]
+    assert (anywhere <= result["dist"] + 1e-12).all() and (anywhere < result["dist"] - 1e-3).any()
+
 def test_pearson_r_is_centred_per_image_and_scale_free():
     a, noise = _images(7, 4, channels=3), _images(8, 4, channels=3)
     assert torch.allclose(pearson_r(a, 3 * a + 0.5), torch.ones(4, dtype=torch.float64))
@@ -99,6 +114,10 @@ def test_bad_input_raises_value_error_with_a_fix():
         nearest_image(_images(1, 2, size=5), train)
     with pytest.raises(ValueError, match="NaN"):
         nearest_image(train * float("nan"), train)
+    with pytest.raises(ValueError, match="odd"):
+        nearest_patches_in_place(train, train, 4)
+    with pytest.raises(ValueError, match="same"):
+        nearest_patches_in_place(_images(1, 2, size=5), train, 3)
     with pytest.raises(ValueError, match="constant"):
         pearson_r(torch.zeros(2, 4), torch.ones(2, 4))
     with pytest.raises(ValueError, match="same shape"):
