@@ -26,6 +26,20 @@ def _add_noise_right_2(x0, noise_var, eps):
     return torch.lerp(torch.zeros_like(x0), x0, a) + s * eps
 
 
+def _schedule_loop(t, offset):
+    flat = [math.sin((time + offset) / (1 + offset) * math.pi / 2) ** 2 for time in t.flatten().tolist()]
+    return torch.tensor(flat, dtype=t.dtype).reshape(t.shape)
+
+
+def _schedule_half_angle(t, offset):
+    return (1 - torch.cos((t + offset) / (1 + offset) * torch.pi)) / 2
+
+
+def _schedule_one_call(t, offset):
+    """A learner who hard-codes s = 0.008 instead of using the argument."""
+    return torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2
+
+
 def _softmax_loop_denoiser(x, train, noise_var):
     out = []
     for point in x:
@@ -545,6 +559,21 @@ def _overlap_variant(sample, mosaic, ge=False, swap=False, clamp=True, union=Fal
 
 # (answer, words the message must contain)
 WRONG = {
+    "00.cosine_schedule": [
+        (lambda t, offset: 1 - torch.cos((t + offset) / (1 + offset) * math.pi / 2), "cos instead of cos^2"),
+        (lambda t, offset: 1 - torch.cos(t * math.pi / 2) ** 2, "no offset"),
+        (lambda t, offset: 1 - torch.cos(t / (1 + offset) * math.pi / 2) ** 2, "the offset only divides"),
+        (lambda t, offset: 1 - torch.cos((t + offset) * math.pi / 2) ** 2, "not divided by (1 + s)"),
+        (lambda t, offset: torch.sin((1 - t + offset) / (1 + offset) * math.pi / 2) ** 2, "t reversed"),
+        (lambda t, offset: torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2, "signal variance"),
+        (lambda t, offset: torch.sin((t + offset) / (1 + offset) * math.pi / 2), "noise amplitude"),
+        (lambda t, offset: 1 - (torch.cos((t + offset) / (1 + offset) * math.pi / 2)
+                                / math.cos(offset / (1 + offset) * math.pi / 2)) ** 2, "Nichol & Dhariwal"),
+        (_schedule_one_call, "values differ"),
+        (lambda t, offset: [math.sin((time + offset) / (1 + offset) * math.pi / 2) ** 2 for time in t.tolist()],
+         "expected a torch.Tensor"),
+        (lambda t: torch.sin(t), "Keep the parameter names"),
+    ],
     "00.add_noise": [
         (lambda x0, noise_var, eps: x0 + math.sqrt(noise_var) * eps, "a = 1"),
         (lambda x0, noise_var, eps: (1 - noise_var) ** 0.5 * x0 + noise_var * eps, "b instead of sqrt(b)"),
@@ -764,6 +793,7 @@ WRONG = {
 }
 
 RIGHT = {
+    "00.cosine_schedule": [_schedule_loop, _schedule_half_angle],
     "00.add_noise": [lambda x0, noise_var, eps: math.sqrt(1 - noise_var) * x0 + math.sqrt(noise_var) * eps,
                      _add_noise_right_2],
     "00.ideal_denoiser": [_softmax_loop_denoiser,
