@@ -125,6 +125,33 @@ def _growth_complex_sqrt(q2, jac, Du, Dv):
     return (((a + d) + torch.sqrt(disc)) / 2).real
 
 
+def _ratio_quadratic(jac):
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    b = 2 * fu * gv - 4 * det
+    return (-b + math.sqrt(b * b - 4 * fu ** 2 * gv ** 2)) / (2 * fu ** 2)
+
+
+def _ratio_bisection(jac):
+    """A learner who lets the computer find the smallest d at which min over q^2 of det A < 0."""
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    lo, hi = 1.0, 1e4
+    for _ in range(200):
+        d = (lo + hi) / 2
+        # det A(q^2) with Du = 1, Dv = d is smallest at q^2 = (d fu + gv) / (2 d)
+        q2 = max((d * fu + gv) / (2 * d), 0.0)
+        lo, hi = (d, hi) if d * q2 ** 2 - (d * fu + gv) * q2 + det >= 0 else (lo, d)
+    return torch.tensor(hi, dtype=torch.float64)
+
+
+def _ratio_numpy_roots(jac):
+    import numpy as np
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    return float(np.roots([fu ** 2, 2 * fu * gv - 4 * det, gv ** 2]).real.min())
+
+
 def _growth_nan(q2, jac, Du, Dv):
     a, d = jac[0, 0] - Du * q2, jac[1, 1] - Dv * q2
     tr, det = a + d, a * d - jac[0, 1] * jac[1, 0]
@@ -621,6 +648,15 @@ WRONG = {
         (lambda q2, jac, Du, Dv: torch.linalg.eigvals(jac[None] - q2[:, None, None] * torch.diag(
             torch.tensor([Du, Dv], dtype=jac.dtype)))[:, 0], "complex tensor"),
     ],
+    "01.critical_ratio": [
+        (_ratio_numpy_roots, "smaller root"),
+        (lambda jac: -jac[1, 1].item() / jac[0, 0].item(), "only the first condition"),
+        (lambda jac: 1 / _ratio_quadratic(jac), "D_u / D_v instead of D_v / D_u"),
+        (lambda jac: math.sqrt(_ratio_quadratic(jac)), "square root of d_c"),
+        (lambda jac: _ratio_quadratic(jac) * 2, "values differ"),
+        (lambda jac: str(_ratio_quadratic(jac)), "expected a number"),
+        (lambda jacobian: _ratio_quadratic(jacobian), "Keep the parameter names"),
+    ],
     "02.count_digits": [
         (_digits_threshold_zero, "threshold at 0"),
         (_digits_mean, "threshold at the mean"),
@@ -803,6 +839,8 @@ RIGHT = {
     "01.laplacian": [_laplacian_loops, _laplacian_circular_conv],
     "01.gray_scott_step": [_gs_right_2, _gs_right_3],
     "01.growth_rate": [_growth_eigvals, _growth_complex_sqrt],
+    "01.critical_ratio": [_ratio_quadratic, _ratio_bisection,
+                          lambda jac: ((jac.det().sqrt() + (-jac[0, 1] * jac[1, 0]).sqrt()) / jac[0, 0]) ** 2],
     "02.count_digits": [_digits_loop, _digits_diff, _digits_tensor],
     "02.noflux_laplacian": [_noflux_loops, _noflux_conv],
     "03.cosine_noise_var": [lambda t: torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2,
