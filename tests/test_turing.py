@@ -407,3 +407,19 @@ def test_field_to_png_refuses_an_empty_colour_scale():
     from course_utils.widgets import field_to_png
     with pytest.raises(ValueError, match="vmax > vmin"):
         field_to_png(torch.zeros(4, 4), vmin=0.5, vmax=0.5)
+
+
+def test_limb_bud_explorer_counts_digits_live():
+    from course_utils.widgets import LimbBudExplorer
+    explorer = LimbBudExplorer(width=24, ratio=20.0, rows=40, steps_per_row=150)
+    record, shape = turing.limb_bud([24.0], rows=40, steps_per_row=150, seed=0, Du=0.05)
+    assert explorer.digits == count_digits(record[0, -1], shape[0, -1], **turing.LIMB_DIGITS) >= 1
+    before = explorer.image.value
+    explorer.width.value = 60
+    assert explorer.digits > count_digits(record[0, -1], shape[0, -1], **turing.LIMB_DIGITS)
+    assert explorer.image.value != before and f"{explorer.digits} digits" in explorer.status.value
+    explorer.ratio.value = 6.0  # below the critical ratio: nothing patterns, no digit
+    assert explorer.digits == 0 and "below the critical ratio 8.57" in explorer.status.value
+    picture = Image.open(io.BytesIO(explorer.image.value))
+    assert picture.size == (explorer.width.max + 4, 40)  # one canvas for every width
+    assert "text/plain" in explorer._repr_mimebundle_()

@@ -258,7 +258,7 @@ nearest = torch.cdist(samples, train).min(dim=1)
 spacing = torch.pdist(train).min().item()  # neighbours on the pentagon
 copy_radius = spacing / 10
 print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in sampling_noise_vars(20).flip(0)[:4].tolist()]} ... "
-      f"{sampling_noise_vars(20)[0].item():.1e}")
+      f"{sampling_noise_vars(20)[0].item():.2e}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))

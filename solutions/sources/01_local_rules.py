@@ -48,7 +48,8 @@ from course_utils.grading import use_passing
 # negative where it holds more. We make the grid **periodic**: the right neighbour of the
 # last column is the first column, so the grid is a torus without edges.
 #
-# **Exercise 1** (about 10 min, easy). Write `laplacian(u)` for a batch of grids `u` of shape `(B, H, W)`.
+# **Exercise 1** (about 10 min, easy).
+# Write `laplacian(u)` for a batch of grids `u` of shape `(B, H, W)`.
 # `torch.roll(u, shifts=1, dims=-1)` moves every column one step to the right and wraps
 # the last one around to the front: exactly a periodic neighbour.
 
@@ -104,7 +105,8 @@ except ValueError as err:
 # A blob of $v$ eats the $u$ around it; where $u$ runs short the blob cannot grow, so it
 # stops, or splits, or creeps along the edge of its own food shadow. That is all.
 #
-# **Exercise 2** (about 10 min, easy). Write one explicit Euler step `gray_scott_step(u, v, F, k, dt)` (use the
+# **Exercise 2** (about 10 min, easy).
+# Write one explicit Euler step `gray_scott_step(u, v, F, k, dt)` (use the
 # library's `turing.laplacian`). Both updates must use the *old* $u$ and $v$.
 
 # %%
@@ -202,15 +204,17 @@ for name, (F_, k_) in turing.PRESETS.items():
           f"{len(states)} uniform states with v > 0")
     for state in states:
         state_jac = gray_scott_jacobian(*state, F_, k_)
-        print(f"         (u, v) = ({state[0]:.3f}, {state[1]:.3f}): stable without diffusion "
-              f"{stable_without_diffusion(state_jac)}, Turing-unstable "
+        eigenvalues = ", ".join(f"{z.real:+.4f}{z.imag:+.4f}i" for z in torch.linalg.eigvals(state_jac))
+        print(f"         (u, v) = ({state[0]:.3f}, {state[1]:.3f}): eigenvalues {eigenvalues}; "
+              f"stable without diffusion {stable_without_diffusion(state_jac)}, Turing-unstable "
               f"{turing.turing_unstable(state_jac, 0.16, 0.08)}")
 
 # %% [markdown]
 # *Spots* and *worms* have $F < 4(F + k)^2$: the empty state is their only uniform
 # state, and it is stable. *Holes* has two uniform states with $v > 0$, but neither is
-# stable even without diffusion (one is a saddle, the other oscillates away), so there is
-# no stable state for diffusion to destabilise. Only *stripes* has a uniform state that
+# stable even without diffusion (one has a positive and a negative real eigenvalue, a
+# saddle; the other a complex pair with positive real part, so it oscillates away), and
+# there is no stable state for diffusion to destabilise. Only *stripes* has a uniform state that
 # is stable on its own and Turing-unstable. The other three patterns need the *finite*
 # seeds we planted and are sustained by the nonlinearity: they are *excitable* patterns,
 # as [Pearson 1993](https://doi.org/10.1126/science.261.5118.189) found when he mapped
@@ -278,7 +282,8 @@ GrayScottExplorer(size=128, preset="spots")
 # the other. With $f_u > 0 > g_v$ the ratio $d = D_v / D_u$ must exceed a **critical
 # ratio** $d_c$ (Exercise 4 finds it).
 #
-# **Exercise 3** (about 15 min, medium). Write `growth_rate(q2, jac, Du, Dv)`: for each squared wavenumber in the
+# **Exercise 3** (about 15 min, medium).
+# Write `growth_rate(q2, jac, Du, Dv)`: for each squared wavenumber in the
 # tensor `q2` return $\sigma$. For a $2 \times 2$ matrix the eigenvalues are
 # $\tfrac12\big(\operatorname{tr} A \pm \sqrt{\operatorname{tr}^2 A - 4 \det A}\big)$; when
 # the square root is imaginary both have real part $\tfrac12 \operatorname{tr} A$.
@@ -515,6 +520,9 @@ print(f"share of the plotted (F, k) plane in the Turing region: "
 # the finite seeds, as [Pearson 1993](https://doi.org/10.1126/science.261.5118.189)
 # ([arXiv patt-sol/9304003](https://arxiv.org/abs/patt-sol/9304003)) found when he first
 # mapped this plane. Of the four presets (stars) only *stripes* lies in a Turing region.
+# *Holes* sits on the edge of the region where the activator takes over: on this coarse
+# map its neighbours are uniform squares and stripes, so the holes of the presets figure
+# live in a thin strip between the two.
 #
 # **Summary**
 # - A local rule: each cell sees its four neighbours through the 5-point Laplacian and
@@ -550,6 +558,7 @@ print(f"share of the plotted (F, k) plane in the Turing region: "
 #
 # **Next.** Lesson 02 grows a limb bud whose Turing pattern lays out the digits, and shows
 # how a wider bud or a changed diffusion ratio adds a sixth finger: no cell knows how many
-# fingers the hand has. → [02_morphogenesis.ipynb](02_morphogenesis.ipynb). Lesson 05 comes back to the textures
+# fingers the hand has. → [02_morphogenesis.ipynb](02_morphogenesis.ipynb).
+# Lesson 05 comes back to the textures
 # made here (`course_utils.data.load_dataset("textures")`): a machine that is never
 # trained, only local and equivariant like these rules, turns them into new textures.
