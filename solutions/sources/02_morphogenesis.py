@@ -108,9 +108,10 @@ for steps in (40, 400, 4000):
 
 fig, axes = plt.subplots(1, 4, figsize=(11, 3.6), layout="constrained")
 for ax, frame, steps in zip(axes, frames, (0, 40, 400, 4000)):
-    ax.imshow(torch.where(paddle[0], frame[0], torch.nan), cmap="viridis", origin="lower",
-              vmin=0, vmax=0.05)
+    image = ax.imshow(torch.where(paddle[0], frame[0], torch.nan), cmap="viridis",
+                      origin="lower", vmin=0, vmax=0.05)
     ax.set(xticks=[], yticks=[], title=f"step {steps:,}: total {frame.sum().item():.4g}")
+fig.colorbar(image, ax=axes, shrink=0.8, label="dye per cell (clipped at 0.05)")
 fig.suptitle("diffusion with no-flux walls: the dye spreads, the total stays")
 plt.show()
 
@@ -129,20 +130,21 @@ plt.show()
 # final width over the first 80 % of the outgrowth; every 100 steps we record one row.
 # Five buds, five final widths.
 #
-# **Predict.** The widest bud below is 56 cells, about 4.7 wavelengths. How many digits
+# **Predict.** The widest bud below is 56 cells, about 4.8 wavelengths. How many digits
 # will it end with, and will its skeleton branch all at once or step by step?
 
 # %%
 widths = torch.tensor([12.0, 24.0, 36.0, 48.0, 56.0])
 record, shape = turing.limb_bud(widths, rows=100, steps_per_row=100, seed=0)
 
-fig, axes = plt.subplots(1, len(widths), figsize=(12, 4.4), sharey=True)
+fig, axes = plt.subplots(1, len(widths), figsize=(12, 4.4), sharey=True, layout="constrained")
 for ax, limb, bud, width in zip(axes, record, shape, widths):
-    ax.imshow(torch.where(bud, limb, torch.nan), cmap="magma", origin="lower", aspect="auto")
+    image = ax.imshow(torch.where(bud, limb, torch.nan), cmap="magma", origin="lower",
+                      aspect="auto", vmin=0, vmax=2.5)
     ax.set(xticks=[], title=f"width {width:.0f} = {width / wavelength:.2g} λ")
 axes[0].set(ylabel="proximal (shoulder)  →  distal (fingertips)")
-fig.suptitle("skeletons laid down by the tip zone of growing limb buds (activator u)")
-plt.tight_layout()
+fig.colorbar(image, ax=axes, shrink=0.8, label="activator u")
+fig.suptitle("skeletons laid down by the tip zone of growing limb buds")
 plt.show()
 
 # %% [markdown]
@@ -199,8 +201,8 @@ print("the same rows without the amplitude floor:        ",
       [turing.count_digits(limb[r], bud[r], min_width_share=0.5) for r in sampled_rows])
 
 # %% [markdown]
-# The first row is the seed noise (a range of a few hundredths): no element yet, where a
-# bare midpoint threshold would have counted one. From the second row on the range is
+# The first row is the seed noise (a range of about 0.01): no element yet, where a bare
+# midpoint threshold would have counted one. From the second row on the range is
 # above the floor, and the count climbs 1, 2, 3, 4, 5 as the bud widens; grown digits
 # span a range about twenty times the floor, so the floor never touches a real digit.
 
@@ -264,10 +266,10 @@ digits_poly = [turing.count_digits(limb[-1], bud[-1], **turing.LIMB_DIGITS)
                for limb, bud in zip(record_poly, shape_poly)]
 short = 2 * math.pi / turing.fastest_mode(jac, 0.028, params["Dv"])[0]
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 4.6))
+fig, axes = plt.subplots(1, 3, figsize=(11.5, 4.6), layout="constrained")
 for ax, kind, i in zip(axes, kinds, (0, 6, 12)):
-    ax.imshow(torch.where(shape_poly[i], record_poly[i], torch.nan), cmap="magma",
-              origin="lower", aspect="auto")
+    image = ax.imshow(torch.where(shape_poly[i], record_poly[i], torch.nan), cmap="magma",
+                      origin="lower", aspect="auto", vmin=0, vmax=2.5)
     columns = torch.nonzero(shape_poly[i, -1]).flatten()
     centres = [columns[(start + stop - 1) // 2].item() for start, stop
                in turing.digit_runs(record_poly[i, -1], shape_poly[i, -1], **turing.LIMB_DIGITS)]
@@ -278,7 +280,7 @@ axes[0].legend(loc="lower left", fontsize=8)
 axes[0].set_xlabel(f"width 60, λ = {wavelength:.3g}")
 axes[1].set_xlabel(f"width 72, λ = {wavelength:.3g}")
 axes[2].set_xlabel(f"width 60, λ = {short:.3g}")
-plt.tight_layout()
+fig.colorbar(image, ax=axes, shrink=0.8, label="activator u")
 plt.show()
 for k, kind in enumerate(kinds):
     print(f"{kind:>20}: digits of the six buds {digits_poly[6 * k:6 * k + 6]}")
