@@ -117,7 +117,8 @@ def test_lesson01_critical_ratio_and_presets_are_the_printed_ones():
         assert f"{d_c:.2f}" in text and "only *stripes* lies in a Turing region" in text
         turing_presets = re.search(r"Turing region \(the conditions above\), presets: (.*)", printed).group(1)
         assert turing_presets == "spots False, stripes True, holes False, worms False"
-        assert printed.count("Turing-unstable True") == 1
+        states = [line for line in printed.splitlines() if line.strip().startswith("(u, v) =")]
+        assert len(states) == 4 and sum("Turing-unstable True" in line for line in states) == 1
 
 
 def test_lesson00_schedule_ends_are_printed():
