@@ -317,7 +317,7 @@ def critical_ratio(jac):
     """(2, 2) Jacobian with f_u > 0 > g_v -> float d_c, the smallest unstable D_v / D_u."""
     ### BEGIN SOLUTION
     fu, fv, gu, gv = jac.flatten().tolist()
-    det = fu * gv - fv * gu
+    det = torch.linalg.det(jac).item()
     # (d fu + gv)^2 = 4 d det  <=>  fu^2 d^2 + (2 fu gv - 4 det) d + gv^2 = 0; the larger
     # root is the one with d fu + gv > 0
     b = 2 * fu * gv - 4 * det
