@@ -146,7 +146,7 @@ def test_unknown_exercise_lists_known_ones():
 
 def test_registry_lists_lesson_exercises():
     ids = [ex.id for ex in list_exercises("00")]
-    assert ids == ["00.add_noise", "00.ideal_denoiser"]
+    assert ids == ["00.add_noise", "00.cosine_schedule", "00.ideal_denoiser"]
 
 
 def test_every_exercise_has_tiered_hints_and_mistakes():

@@ -26,6 +26,20 @@ def _add_noise_right_2(x0, noise_var, eps):
     return torch.lerp(torch.zeros_like(x0), x0, a) + s * eps
 
 
+def _schedule_loop(t, offset):
+    flat = [math.sin((time + offset) / (1 + offset) * math.pi / 2) ** 2 for time in t.flatten().tolist()]
+    return torch.tensor(flat, dtype=t.dtype).reshape(t.shape)
+
+
+def _schedule_half_angle(t, offset):
+    return (1 - torch.cos((t + offset) / (1 + offset) * torch.pi)) / 2
+
+
+def _schedule_one_call(t, offset):
+    """A learner who hard-codes s = 0.008 instead of using the argument."""
+    return torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2
+
+
 def _softmax_loop_denoiser(x, train, noise_var):
     out = []
     for point in x:
@@ -109,6 +123,33 @@ def _growth_complex_sqrt(q2, jac, Du, Dv):
     a, d = jac[0, 0] - Du * q2, jac[1, 1] - Dv * q2
     disc = ((a - d) ** 2 + 4 * jac[0, 1] * jac[1, 0]).to(torch.complex128)
     return (((a + d) + torch.sqrt(disc)) / 2).real
+
+
+def _ratio_quadratic(jac):
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    b = 2 * fu * gv - 4 * det
+    return (-b + math.sqrt(b * b - 4 * fu ** 2 * gv ** 2)) / (2 * fu ** 2)
+
+
+def _ratio_bisection(jac):
+    """A learner who lets the computer find the smallest d at which min over q^2 of det A < 0."""
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    lo, hi = 1.0, 1e4
+    for _ in range(200):
+        d = (lo + hi) / 2
+        # det A(q^2) with Du = 1, Dv = d is smallest at q^2 = (d fu + gv) / (2 d)
+        q2 = max((d * fu + gv) / (2 * d), 0.0)
+        lo, hi = (d, hi) if d * q2 ** 2 - (d * fu + gv) * q2 + det >= 0 else (lo, d)
+    return torch.tensor(hi, dtype=torch.float64)
+
+
+def _ratio_numpy_roots(jac):
+    import numpy as np
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    return float(np.roots([fu ** 2, 2 * fu * gv - 4 * det, gv ** 2]).real.min())
 
 
 def _growth_nan(q2, jac, Du, Dv):
@@ -690,6 +731,21 @@ def _overlap_variant(sample, mosaic, ge=False, swap=False, clamp=True, union=Fal
 
 # (answer, words the message must contain)
 WRONG = {
+    "00.cosine_schedule": [
+        (lambda t, offset: 1 - torch.cos((t + offset) / (1 + offset) * math.pi / 2), "cos instead of cos^2"),
+        (lambda t, offset: 1 - torch.cos(t * math.pi / 2) ** 2, "no offset"),
+        (lambda t, offset: 1 - torch.cos(t / (1 + offset) * math.pi / 2) ** 2, "the offset only divides"),
+        (lambda t, offset: 1 - torch.cos((t + offset) * math.pi / 2) ** 2, "not divided by (1 + s)"),
+        (lambda t, offset: torch.sin((1 - t + offset) / (1 + offset) * math.pi / 2) ** 2, "t reversed"),
+        (lambda t, offset: torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2, "signal variance"),
+        (lambda t, offset: torch.sin((t + offset) / (1 + offset) * math.pi / 2), "noise amplitude"),
+        (lambda t, offset: 1 - (torch.cos((t + offset) / (1 + offset) * math.pi / 2)
+                                / math.cos(offset / (1 + offset) * math.pi / 2)) ** 2, "Nichol & Dhariwal"),
+        (_schedule_one_call, "values differ"),
+        (lambda t, offset: [math.sin((time + offset) / (1 + offset) * math.pi / 2) ** 2 for time in t.tolist()],
+         "expected a torch.Tensor"),
+        (lambda t: torch.sin(t), "Keep the parameter names"),
+    ],
     "00.add_noise": [
         (lambda x0, noise_var, eps: x0 + math.sqrt(noise_var) * eps, "a = 1"),
         (lambda x0, noise_var, eps: (1 - noise_var) ** 0.5 * x0 + noise_var * eps, "b instead of sqrt(b)"),
@@ -736,6 +792,15 @@ WRONG = {
         (lambda q2, jac, Du, Dv: _growth_eigvals(q2, jac, Dv, Du), "Du and Dv swapped"),
         (lambda q2, jac, Du, Dv: torch.linalg.eigvals(jac[None] - q2[:, None, None] * torch.diag(
             torch.tensor([Du, Dv], dtype=jac.dtype)))[:, 0], "complex tensor"),
+    ],
+    "01.critical_ratio": [
+        (_ratio_numpy_roots, "smaller root"),
+        (lambda jac: -jac[1, 1].item() / jac[0, 0].item(), "only the first condition"),
+        (lambda jac: 1 / _ratio_quadratic(jac), "D_u / D_v instead of D_v / D_u"),
+        (lambda jac: math.sqrt(_ratio_quadratic(jac)), "square root of d_c"),
+        (lambda jac: _ratio_quadratic(jac) * 2, "values differ"),
+        (lambda jac: str(_ratio_quadratic(jac)), "expected a number"),
+        (lambda jacobian: _ratio_quadratic(jacobian), "Keep the parameter names"),
     ],
     "02.count_digits": [
         (_digits_threshold_zero, "threshold at 0"),
@@ -945,6 +1010,7 @@ WRONG = {
 }
 
 RIGHT = {
+    "00.cosine_schedule": [_schedule_loop, _schedule_half_angle],
     "00.add_noise": [lambda x0, noise_var, eps: math.sqrt(1 - noise_var) * x0 + math.sqrt(noise_var) * eps,
                      _add_noise_right_2],
     "00.ideal_denoiser": [_softmax_loop_denoiser,
@@ -954,6 +1020,8 @@ RIGHT = {
     "01.laplacian": [_laplacian_loops, _laplacian_circular_conv],
     "01.gray_scott_step": [_gs_right_2, _gs_right_3],
     "01.growth_rate": [_growth_eigvals, _growth_complex_sqrt],
+    "01.critical_ratio": [_ratio_quadratic, _ratio_bisection,
+                          lambda jac: ((jac.det().sqrt() + (-jac[0, 1] * jac[1, 0]).sqrt()) / jac[0, 0]) ** 2],
     "02.count_digits": [_digits_loop, _digits_diff, _digits_tensor],
     "02.noflux_laplacian": [_noflux_loops, _noflux_conv],
     "03.ddim_step": [_ddim_via_snr, _ddim_tensor_ops],

@@ -102,7 +102,7 @@ b = cosine_noise_var(0.5).item()
 x = add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
                                                    generator=torch.Generator().manual_seed(1)))
 x, few = x.double(), train[:100].double()
-networks = {"ResNet, circular padding": "digits-resnet-circular",
+networks = {"ResNet, circular padding": "mnist-resnet-circular",
             "ResNet, zero padding": "mnist-resnet-zeros"}
 machines = {
     "IS": lambda x, b: ideal_denoise(x, few, b),
@@ -235,7 +235,7 @@ for t in times:
 # every other, `denoiser(x, noise_var)`, that looks its k up at each call.
 
 # %%
-calibrated = Checkpoint("digits-resnet-zeros")  # the zero-padded ResNet whose k(t) we borrow
+calibrated = Checkpoint("mnist-resnet-zeros")  # the zero-padded ResNet whose k(t) we borrow
 schedule = calibrated.schedule("els")
 print(f"ELS patch size per step, from t = 1/20 up to t = 1 ({calibrated.name}): {schedule.ks}")
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
