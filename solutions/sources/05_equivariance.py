@@ -278,7 +278,7 @@ print(f"source digits per sample (ink pixels): "
 print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 
 # %% [markdown]
-# On its ink alone, each sample is stitched from 17 to 32 training digits, in pieces of
+# On its ink alone, each sample is stitched from 20 to 28 training digits, in pieces of
 # a few pixels (runs of one colour), and nine ink pixels in ten come from somewhere else in
 # their source digit (coloured, not white, in the shift map): a stroke from the left edge
 # of one "7" can end up in the middle of a new image. This is the mosaic.
