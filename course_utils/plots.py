@@ -7,7 +7,8 @@ Small API, all taking torch tensors of images in [-1, 1] with shape (B, C, H, W)
 - ``show_trajectory(frames, times)`` draws samples (rows) over time (columns);
 - ``source_colors(image, row, col, ...)`` -> (B, H, W, 3) colours that say where each
   output pixel was copied from (which training image, which position);
-- ``show_sources(samples, image, row, col)`` draws samples beside those maps.
+- ``show_sources(samples, image, row, col)`` draws samples beside those maps, and
+  ``show_offset_legend(ax, radius)`` the colour key of the shift map.
 
 Every ``show_*`` returns the matplotlib Figure it drew on and never calls
 ``plt.show()``: the caller decides when to display or save.
@@ -118,6 +119,20 @@ def offset_colors(drow, dcol, radius):
     hsv = np.stack([hue, saturation, np.full_like(hue, 0.95)], axis=-1)
     return plt.matplotlib.colors.hsv_to_rgb(hsv)
 
+
+
+def show_offset_legend(ax, radius, steps=65):
+    """Draw the colour wheel of ``offset_colors`` on ``ax``: the colour of each (row, col) shift up to ``radius``."""
+    shifts = np.linspace(-radius, radius, steps)
+    drow, dcol = np.meshgrid(shifts, shifts, indexing="ij")
+    wheel = offset_colors(drow, dcol, radius)
+    wheel[np.hypot(drow, dcol) > radius] = 1.0  # white outside the disc
+    ax.imshow(wheel, extent=(-radius, radius, radius, -radius), interpolation="bilinear")
+    ax.set_xlabel("column shift q - p (px)", fontsize=8)
+    ax.set_ylabel("row shift (px, down)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title("shift colour key", fontsize=9)
+    return ax.figure
 
 def source_colors(image, row, col, mode="image"):
     """Where each pixel came from, as colour: (B, H, W) indices -> (B, H, W, 3) in [0, 1].

@@ -22,12 +22,13 @@ from .hands import label_components
 
 GS_DU, GS_DV, GS_DT = 0.16, 0.08, 1.0
 SIM_THREADS = 1  # torch threads for the simulation loops (see _sim_threads)
-# Pearson-type regimes of the (F, k) plane for Du, Dv = 0.16, 0.08 (dt = 1).
+# Pearson-type regimes of the (F, k) plane for Du, Dv = 0.16, 0.08 (dt = 1), chosen so that
+# their end states differ: isolated spots, connected stripes, holes in a sea of v, worms.
 PRESETS = {
     "spots": (0.030, 0.062),
     "stripes": (0.055, 0.062),
-    "labyrinths": (0.029, 0.057),
-    "splitting spots": (0.0367, 0.0649),
+    "holes": (0.039, 0.058),
+    "worms": (0.058, 0.065),
 }
 # Schnakenberg kinetics whose fastest-growing wavelength is ~12 grid cells.
 SCHNAKENBERG = {"a": 0.1, "b": 0.9, "Du": 0.05, "Dv": 1.0, "gamma": 0.06}
@@ -239,6 +240,24 @@ def fastest_mode(jac, Du, Dv, q_max=math.pi):
     return float(q[i]), float(rate[i])
 
 
+def critical_ratio(jac):
+    """(2, 2) Jacobian with f_u > 0 > g_v, stable without diffusion -> the smallest D_v / D_u that destabilises it.
+
+    Turing's condition D_v f_u + D_u g_v > 2 sqrt(D_u D_v det J), divided by D_u, holds for
+    d = D_v / D_u above the larger root of (d f_u + g_v)^2 = 4 d det J, which is
+    ((sqrt(det J) + sqrt(-f_v g_u)) / f_u)^2.
+    """
+    (fu, fv), (gu, gv) = jac.tolist()
+    det = fu * gv - fv * gu
+    if not (fu + gv < 0 and det > 0):
+        raise ValueError("the uniform state must be stable without diffusion (tr J < 0, det J > 0); "
+                         f"got tr = {fu + gv:.3g}, det = {det:.3g}")
+    if not fu > 0 > gv:
+        raise ValueError("need a self-enhancing first species and a self-limiting second one "
+                         f"(f_u > 0 > g_v); got f_u = {fu:.3g}, g_v = {gv:.3g}")
+    return ((det ** 0.5 + (-fv * gu) ** 0.5) / fu) ** 2
+
+
 def turing_unstable(jac, Du, Dv):
     """Whether the uniform state is stable without diffusion but some wavenumber grows with it."""
     trace, det = float(jac[0, 0] + jac[1, 1]), float(torch.linalg.det(jac))
@@ -347,17 +366,18 @@ def dominant_wavelength(field):
 
 
 # ---------------------------------------------------------------- digits of a limb
-def digit_runs(profile, mask=None, min_width_share=0.0):
+def digit_runs(profile, mask=None, min_width_share=0.0, min_amplitude=0.0):
     """(W,) activator across the limb -> list of (start, stop) runs above the midpoint of its range inside ``mask``.
 
     Positions count cells inside ``mask``. A run narrower than ``min_width_share`` times
     the median run width is dropped: a peak cut in half by a no-flux wall is a sliver, not
-    a digit.
+    a digit. A profile whose range (max - min) is below ``min_amplitude`` has no runs: it
+    is unpatterned, and the midpoint of its noise would split it into spurious digits.
     """
     profile = torch.as_tensor(profile, dtype=torch.float64)
     inside = torch.ones_like(profile, dtype=torch.bool) if mask is None else torch.as_tensor(mask)
     values = profile[inside]
-    if values.numel() == 0:
+    if values.numel() == 0 or float(values.max() - values.min()) < min_amplitude:
         return []
     high = (values > (values.max() + values.min()) / 2).to(torch.int8)
     edges = torch.diff(torch.cat([high.new_zeros(1), high, high.new_zeros(1)]))
@@ -369,9 +389,15 @@ def digit_runs(profile, mask=None, min_width_share=0.0):
     return [(start, stop) for start, stop in runs if stop - start >= min_width_share * median_width]
 
 
-def count_digits(profile, mask=None, min_width_share=0.0):
+def count_digits(profile, mask=None, min_width_share=0.0, min_amplitude=0.0):
     """(W,) activator across the limb -> number of digits: ``digit_runs`` inside ``mask``."""
-    return len(digit_runs(profile, mask, min_width_share))
+    return len(digit_runs(profile, mask, min_width_share, min_amplitude))
+
+
+# What lesson 02 counts as a digit of a Schnakenberg limb bud (uniform state u* = a + b = 1):
+# no wall slivers, and a range of at least 0.1 (the 1 % seed noise spans ~0.03; grown
+# digits ~1.8).
+LIMB_DIGITS = {"min_width_share": 0.5, "min_amplitude": 0.1}
 
 
 def limb_bud(widths, rows=100, start_width=6.0, steps_per_row=200, seed=0, dt=0.2, **kinetics):

@@ -4,8 +4,12 @@
 pattern. Playing is driven by an ``ipywidgets.Play`` counter that the browser ticks,
 so the kernel is never blocked and no thread is started; moving a slider re-simulates
 a few hundred steps from the current state so the picture answers at once.
+
+``LimbBudExplorer`` (lesson 02): bud width and diffusion-ratio sliders; releasing one
+grows the bud again and shows its skeleton and its digit count.
 """
 import io
+import math
 
 import ipywidgets as widgets
 import matplotlib
@@ -114,3 +118,53 @@ class GrayScottExplorer:
 def gray_scott_explorer(**kwargs):
     """A GrayScottExplorer (see its arguments); the last expression of a cell displays it."""
     return GrayScottExplorer(**kwargs)
+
+
+class LimbBudExplorer:
+    """A limb bud grown at the sliders' width and D_v / D_u, with its digit count; display it (or ``.widget``)."""
+
+    def __init__(self, width=60, ratio=20.0, seed=0, rows=100, steps_per_row=100, display_px=300):
+        if not isinstance(rows, int) or rows < 2:
+            raise ValueError(f"rows must be an integer >= 2, not {rows!r}")
+        self.rows, self.steps_per_row = rows, steps_per_row
+        slider = dict(continuous_update=False, layout=widgets.Layout(width="360px"))
+        self.width = widgets.IntSlider(value=width, min=12, max=90, step=2,
+                                       description="bud width", **slider)
+        self.ratio = widgets.FloatSlider(value=ratio, min=4.0, max=40.0, step=1.0, readout_format=".0f",
+                                         description="Dv / Du", **slider)
+        self.seed = widgets.IntSlider(value=seed, min=0, max=9, description="noise seed", **slider)
+        self.status = widgets.HTML()
+        self.image = widgets.Image(format="png", layout=widgets.Layout(
+            width=f"{display_px}px", height=f"{display_px}px", object_fit="fill"))
+        for control in (self.width, self.ratio, self.seed):
+            control.observe(lambda change: self.grow(), names="value")
+        self.grow()
+        self.widget = widgets.HBox([self.image, widgets.VBox([self.width, self.ratio, self.seed,
+                                                              self.status])])
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = "Limb bud explorer: run this cell in a live notebook to use it."
+        return bundle
+
+    def grow(self):
+        """Grow the bud at the sliders' values; redraw it and its digit count."""
+        params = turing.SCHNAKENBERG
+        Du = params["Dv"] / self.ratio.value
+        record, shape = turing.limb_bud([float(self.width.value)], rows=self.rows,
+                                        steps_per_row=self.steps_per_row, seed=self.seed.value, Du=Du)
+        self.digits = turing.count_digits(record[0, -1], shape[0, -1], **turing.LIMB_DIGITS)
+        # on a canvas as wide as the widest bud, so that the picture shows the width
+        canvas = torch.full((self.rows, self.width.max + 4), torch.nan, dtype=torch.float64)
+        left = (canvas.shape[1] - record.shape[-1]) // 2
+        canvas[:, left:left + record.shape[-1]] = torch.where(shape[0], record[0], torch.nan)
+        self.image.value = field_to_png(canvas.flip(0), vmin=0.0, vmax=2.5)  # fingertips on top
+        jac = turing.schnakenberg_jacobian(params["a"], params["b"], params["gamma"])
+        if turing.turing_unstable(jac, Du, params["Dv"]):
+            wavelength = 2 * math.pi / turing.fastest_mode(jac, Du, params["Dv"])[0]
+            scale = (f"wavelength {wavelength:.1f} cells; width / wavelength = "
+                     f"{self.width.value / wavelength:.2f}")
+        else:
+            scale = (f"no Turing instability: Dv / Du is below the critical ratio "
+                     f"{turing.critical_ratio(jac):.2f}")
+        self.status.value = f"<b>{self.digits} digits</b><br>{scale}"

@@ -34,7 +34,7 @@ def test_lesson_page_drops_the_launch_cell_and_freezes_widgets():
     kinds = [next(iter(o["data"])) for o in cell.outputs]
     assert kinds == ["image/png", "text/markdown"], kinds
     caption = cell.outputs[-1]["data"]["text/markdown"]
-    assert "preset = splitting spots" in caption and "F = 0.0367" in caption and "k = 0.0649" in caption
+    assert "preset = spots" in caption and "F = 0.03;" in caption and "k = 0.062" in caption
 
 
 def test_home_page_has_launch_links_but_no_remote_images():

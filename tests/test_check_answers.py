@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils import turing
+from course_utils import metrics, turing
 from course_utils.grading import check, core, list_exercises
 
 
@@ -24,6 +24,20 @@ def notebook(fn):
 def _add_noise_right_2(x0, noise_var, eps):
     a, s = math.sqrt(1 - noise_var), math.sqrt(noise_var)
     return torch.lerp(torch.zeros_like(x0), x0, a) + s * eps
+
+
+def _schedule_loop(t, offset):
+    flat = [math.sin((time + offset) / (1 + offset) * math.pi / 2) ** 2 for time in t.flatten().tolist()]
+    return torch.tensor(flat, dtype=t.dtype).reshape(t.shape)
+
+
+def _schedule_half_angle(t, offset):
+    return (1 - torch.cos((t + offset) / (1 + offset) * torch.pi)) / 2
+
+
+def _schedule_one_call(t, offset):
+    """A learner who hard-codes s = 0.008 instead of using the argument."""
+    return torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2
 
 
 def _softmax_loop_denoiser(x, train, noise_var):
@@ -109,6 +123,33 @@ def _growth_complex_sqrt(q2, jac, Du, Dv):
     a, d = jac[0, 0] - Du * q2, jac[1, 1] - Dv * q2
     disc = ((a - d) ** 2 + 4 * jac[0, 1] * jac[1, 0]).to(torch.complex128)
     return (((a + d) + torch.sqrt(disc)) / 2).real
+
+
+def _ratio_quadratic(jac):
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    b = 2 * fu * gv - 4 * det
+    return (-b + math.sqrt(b * b - 4 * fu ** 2 * gv ** 2)) / (2 * fu ** 2)
+
+
+def _ratio_bisection(jac):
+    """A learner who lets the computer find the smallest d at which min over q^2 of det A < 0."""
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    lo, hi = 1.0, 1e4
+    for _ in range(200):
+        d = (lo + hi) / 2
+        # det A(q^2) with Du = 1, Dv = d is smallest at q^2 = (d fu + gv) / (2 d)
+        q2 = max((d * fu + gv) / (2 * d), 0.0)
+        lo, hi = (d, hi) if d * q2 ** 2 - (d * fu + gv) * q2 + det >= 0 else (lo, d)
+    return torch.tensor(hi, dtype=torch.float64)
+
+
+def _ratio_numpy_roots(jac):
+    import numpy as np
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = fu * gv - fv * gu
+    return float(np.roots([fu ** 2, 2 * fu * gv - 4 * det, gv ** 2]).real.min())
 
 
 def _growth_nan(q2, jac, Du, Dv):
@@ -227,40 +268,62 @@ def _noflux_minus_four(u, mask):
 # -- 03 -------------------------------------------------------------------------------
 
 
-def _weights_log_softmax(x, train, noise_var):
-    a = math.sqrt(1 - noise_var)
-    d2 = ((x.flatten(1)[:, None] - a * train.flatten(1)[None]) ** 2).sum(-1)
-    return torch.log_softmax(-d2 / (2 * noise_var), dim=-1).exp()
+def _counts_loops(xs, noise_vars, train):
+    """N_eff one sample at a time, with log-sum-exp written out."""
+    rows = []
+    for x, b in zip(xs, noise_vars):
+        a = math.sqrt(1 - float(b))
+        row = []
+        for image in x:
+            logits = torch.stack([-((image - a * phi) ** 2).sum() / (2 * b) for phi in train])
+            w = torch.exp(logits - torch.logsumexp(logits, 0))
+            row.append(1 / (w * w).sum())
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
 
 
-def _weights_einsum(x, train, noise_var):
-    a = (1 - noise_var) ** 0.5
-    xs, ts = x.reshape(len(x), -1), a * train.reshape(len(train), -1)
-    d2 = (xs ** 2).sum(1, keepdim=True) - 2 * torch.einsum("bd,nd->bn", xs, ts) + (ts ** 2).sum(1)
-    logits = -d2 / (2 * noise_var)
-    logits = logits - logits.max(dim=1, keepdim=True).values
-    return logits.exp() / logits.exp().sum(1, keepdim=True)
+def _counts_einsum(xs, noise_vars, train):
+    """All steps at once, the weights from the expanded square."""
+    b = noise_vars.reshape(-1, 1, 1)
+    x, phi = xs.flatten(2), train.flatten(1)
+    dots = torch.einsum("tbd,nd->tbn", x, phi)
+    logits = (torch.sqrt(1 - b) * dots - (1 - b) * (phi * phi).sum(1) / 2) / b  # |x|^2 drops out
+    return 1 / (torch.softmax(logits, dim=-1) ** 2).sum(-1)
 
 
-def _weights_naive(x, train, noise_var):
-    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
-    w = torch.exp(-d2 / (2 * noise_var))
-    return w / w.sum(dim=1, keepdim=True)
+def _counts_variant(xs, noise_vars, train, naive=False, square=False, inverse_sum=False, one=None):
+    out = []
+    for x, b in zip(xs, noise_vars.tolist()):
+        d2 = torch.cdist(x.flatten(1), (1 - b) ** 0.5 * train.flatten(1)) ** 2
+        w = torch.exp(-d2 / (2 * b)) if naive else torch.softmax(-d2 / (2 * b), dim=1)
+        w = w / w.sum(1, keepdim=True) if naive else w
+        out.append((w ** 2).sum(1) if square else 1 / w.sum(1) if inverse_sum else 1 / (w ** 2).sum(1))
+    return torch.stack(out)
 
 
-def _weights_one_channel(x, train, noise_var):
-    d2 = torch.cdist(x[:, 0].flatten(1), (1 - noise_var) ** 0.5 * train[:, 0].flatten(1)) ** 2
-    return torch.softmax(-d2 / (2 * noise_var), dim=1)
+def _rank_loops(samples, train, held_out):
+    def nearest(image):
+        return min(((image - phi) ** 2).sum().item() for phi in train)
+
+    yardstick = [nearest(h) for h in held_out]
+    return torch.tensor([sum(d < nearest(s) for d in yardstick) / len(yardstick) for s in samples])
 
 
-def _weights_temperature(x, train, noise_var):
-    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
-    return torch.softmax(-d2 / noise_var, dim=1)
+def _rank_sorted(samples, train, held_out):
+    """searchsorted in the sorted held-out distances: the count strictly below each sample."""
+    yardstick = torch.cdist(held_out.flatten(1), train.flatten(1)).min(1).values.sort().values
+    own = torch.cdist(samples.flatten(1), train.flatten(1)).min(1).values
+    return torch.searchsorted(yardstick, own, right=False) / len(yardstick)
 
 
-def _weights_dim0(x, train, noise_var):
-    d2 = torch.cdist(x.flatten(1), (1 - noise_var) ** 0.5 * train.flatten(1)) ** 2
-    return torch.softmax(-d2 / (2 * noise_var), dim=0)
+def _rank_variant(samples, train, held_out, farther=False, count=False, mean=False):
+    def dist(images):
+        d = torch.cdist(images.flatten(1), train.flatten(1))
+        return d.mean(1) if mean else d.min(1).values
+
+    yardstick, own = dist(held_out), dist(samples)
+    below = (yardstick[None] > own[:, None]) if farther else (yardstick[None] < own[:, None])
+    return below.sum(1).double() if count else below.double().mean(1)
 
 
 def _ddim_via_snr(x, denoised, noise_var, noise_var_prev):
@@ -276,6 +339,39 @@ def _ddim_tensor_ops(x, denoised, noise_var, noise_var_prev):
 
 
 # -- 04 -------------------------------------------------------------------------------
+
+
+def _influence_loops(denoiser, x, noise_var, row, col, delta):
+    base = denoiser(x, noise_var)[0, 0, row, col]
+    out = torch.zeros(x.shape[2:], dtype=x.dtype)
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            nudged = x.clone()
+            nudged[0, 0, i, j] += delta
+            out[i, j] = (denoiser(nudged, noise_var)[0, 0, row, col] - base).abs()
+    return out
+
+
+def _influence_batched(denoiser, x, noise_var, row, col, delta):
+    height, width = x.shape[2:]
+    nudges = delta * torch.eye(height * width, dtype=x.dtype).reshape(-1, 1, height, width)
+    moved = denoiser(x + nudges, noise_var)[:, 0, row, col]
+    return torch.sqrt((moved - denoiser(x, noise_var)[0, 0, row, col]) ** 2).reshape(height, width)
+
+
+def _influence_unsafe(denoiser, x, noise_var, row, col, delta, clone=False, signed=False, flat=False):
+    """A loop over pixels that (unless ``clone``) nudges x itself and never undoes it."""
+    x = x.clone()  # the case's tensor stays intact for the other answers
+    base = denoiser(x, noise_var)[0, 0, row, col]
+    changes = []
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            nudged = x.clone() if clone else x
+            nudged[0, 0, i, j] += delta
+            change = denoiser(nudged, noise_var)[0, 0, row, col] - base
+            changes.append(change if signed else change.abs())
+    out = torch.stack(changes)
+    return out if flat else out.reshape(x.shape[2:])
 
 
 def _local_loops(x, train, noise_var, k):
@@ -347,6 +443,27 @@ def _nlm_variant(y, k, h, temperature=None, mode="constant", dim=2):
 
 
 # -- 05 -------------------------------------------------------------------------------
+
+
+def _mask_padding_overlap(height, width, k, row, col):
+    """Brute force: q is admissible when its window over a zero-padded image of ones is p's window."""
+    r = k // 2
+    windows = F.unfold(F.pad(torch.ones(1, 1, height, width), (r, r, r, r)), k)[0].T  # (HW, kk)
+    return (windows == windows[row * width + col]).all(1).reshape(height, width)
+
+
+def _mask_numpy(height, width, k, row, col, cap_shift=0, nearest_only=False):
+    import numpy as np
+    h = k // 2 + cap_shift
+    rows, cols = np.arange(height), np.arange(width)
+
+    def key(index, size):
+        near, far = np.minimum(index, h), np.minimum(size - 1 - index, h)
+        return np.minimum(near, far) * 100 if nearest_only else near * 100 + far
+
+    same_row = key(rows, height) == key(np.array(row), height)
+    same_col = key(cols, width) == key(np.array(col), width)
+    return torch.from_numpy(same_row[:, None] & same_col[None, :])
 
 
 def _equivariance_numpy(denoiser, x, noise_var, rows, cols):
@@ -614,6 +731,21 @@ def _overlap_variant(sample, mosaic, ge=False, swap=False, clamp=True, union=Fal
 
 # (answer, words the message must contain)
 WRONG = {
+    "00.cosine_schedule": [
+        (lambda t, offset: 1 - torch.cos((t + offset) / (1 + offset) * math.pi / 2), "cos instead of cos^2"),
+        (lambda t, offset: 1 - torch.cos(t * math.pi / 2) ** 2, "no offset"),
+        (lambda t, offset: 1 - torch.cos(t / (1 + offset) * math.pi / 2) ** 2, "the offset only divides"),
+        (lambda t, offset: 1 - torch.cos((t + offset) * math.pi / 2) ** 2, "not divided by (1 + s)"),
+        (lambda t, offset: torch.sin((1 - t + offset) / (1 + offset) * math.pi / 2) ** 2, "t reversed"),
+        (lambda t, offset: torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2, "signal variance"),
+        (lambda t, offset: torch.sin((t + offset) / (1 + offset) * math.pi / 2), "noise amplitude"),
+        (lambda t, offset: 1 - (torch.cos((t + offset) / (1 + offset) * math.pi / 2)
+                                / math.cos(offset / (1 + offset) * math.pi / 2)) ** 2, "Nichol & Dhariwal"),
+        (_schedule_one_call, "values differ"),
+        (lambda t, offset: [math.sin((time + offset) / (1 + offset) * math.pi / 2) ** 2 for time in t.tolist()],
+         "expected a torch.Tensor"),
+        (lambda t: torch.sin(t), "Keep the parameter names"),
+    ],
     "00.add_noise": [
         (lambda x0, noise_var, eps: x0 + math.sqrt(noise_var) * eps, "a = 1"),
         (lambda x0, noise_var, eps: (1 - noise_var) ** 0.5 * x0 + noise_var * eps, "b instead of sqrt(b)"),
@@ -661,6 +793,15 @@ WRONG = {
         (lambda q2, jac, Du, Dv: torch.linalg.eigvals(jac[None] - q2[:, None, None] * torch.diag(
             torch.tensor([Du, Dv], dtype=jac.dtype)))[:, 0], "complex tensor"),
     ],
+    "01.critical_ratio": [
+        (_ratio_numpy_roots, "smaller root"),
+        (lambda jac: -jac[1, 1].item() / jac[0, 0].item(), "only the first condition"),
+        (lambda jac: 1 / _ratio_quadratic(jac), "D_u / D_v instead of D_v / D_u"),
+        (lambda jac: math.sqrt(_ratio_quadratic(jac)), "square root of d_c"),
+        (lambda jac: _ratio_quadratic(jac) * 2, "values differ"),
+        (lambda jac: str(_ratio_quadratic(jac)), "expected a number"),
+        (lambda jacobian: _ratio_quadratic(jacobian), "Keep the parameter names"),
+    ],
     "02.count_digits": [
         (_digits_threshold_zero, "threshold at 0"),
         (_digits_mean, "threshold at the mean"),
@@ -676,23 +817,29 @@ WRONG = {
         (_noflux_leaky, "neighbour's mask is ignored"),
         (_noflux_minus_four, "-4 * centre"),
     ],
-    "03.cosine_noise_var": [
-        (lambda t: 1 - torch.cos(t * math.pi / 2) ** 2, "no offset"),
-        (lambda t: 1 - torch.cos((t + 0.008) / 1.008 * math.pi / 2), "cos instead of cos^2"),
-        (lambda t: torch.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2, "signal variance"),
-        (lambda t: 1 - torch.cos((t + 0.008) / 1.008 * math.pi) ** 2, "pi instead of pi / 2"),
-        (lambda t: 1 - torch.cos((t + 0.008) * math.pi / 2) ** 2, "not divided by (1 + s)"),
-        (lambda t: [1 - math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2 for s in t.tolist()],
+    "03.effective_counts": [
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars, train, naive=True), "exp() then a division"),
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars, train, square=True), "without the inverse"),
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars, train, inverse_sum=True), "always 1"),
+        (lambda xs, noise_vars, train: _counts_variant(xs, noise_vars.flip(0), train), "wrong noise level"),
+        (lambda xs, noise_vars, train: _counts_einsum(xs, noise_vars, train).T, "shape"),
+        (lambda xs, noise_vars, train: [_counts_einsum(xs, noise_vars, train).tolist()],
          "expected a torch.Tensor"),
+        (lambda xs, noise_vars, train: 1 / (torch.softmax(-torch.cdist(
+            xs.flatten(2), train.flatten(1)[None]) ** 2 / (2 * noise_vars[:, None, None]), -1) ** 2).sum(-1),
+         "a = 1"),
     ],
-    "03.ideal_weights": [
-        (_weights_naive, "exp() then a division"),
-        (_weights_one_channel, "first channel"),
-        (_weights_temperature, "temperature b"),
-        (_weights_dim0, "wrong axis"),
-        (lambda x, train, noise_var: torch.softmax(-torch.cdist(x.flatten(1), train.flatten(1)) ** 2
-                                                   / (2 * noise_var), 1), "a = 1"),
-        (lambda x, train, noise_var: _weights_log_softmax(x, train, noise_var).T, "shape"),
+    "03.held_out_rank": [
+        (lambda samples, train, held_out: _rank_variant(samples, train, held_out, farther=True), "*farther*"),
+        (lambda samples, train, held_out: _rank_variant(samples, train, held_out, count=True), "a count, not a share"),
+        (lambda samples, train, held_out: _rank_variant(samples, train, held_out, mean=True), "mean distance"),
+        (lambda samples, train, held_out: (torch.cdist(held_out.flatten(1), train.flatten(1)).min(0).values[None]
+                                           < torch.cdist(samples.flatten(1), train.flatten(1)).min(0).values[:, None]
+                                           ).double().mean(1), "shape"),
+        (lambda samples, train, held_out: _rank_loops(samples, train, held_out).tolist(), "expected a torch.Tensor"),
+        (lambda samples, train, held_out: (torch.cdist(samples.flatten(1), train.flatten(1)).min(1).values
+                                           < torch.cdist(held_out.flatten(1), train.flatten(1)).min(1).values.min()
+                                           ).double(), "values differ"),
     ],
     "03.ddim_step": [
         (lambda x, denoised, noise_var, noise_var_prev: _ddim_via_snr(x, denoised, noise_var_prev, noise_var),
@@ -710,13 +857,20 @@ WRONG = {
          / noise_var ** 0.5, "no square roots when re-noising"),
         (lambda x, denoised, b, b_prev: x, "Keep the parameter names"),
     ],
-    "04.receptive_field": [
-        (lambda kernel_sizes: sum(kernel_sizes), "sum of the kernel sizes"),
-        (lambda kernel_sizes: sum(k - 1 for k in kernel_sizes), "off by one"),
-        (lambda kernel_sizes: 1 + sum(k // 2 for k in kernel_sizes), "half-widths"),
-        (lambda kernel_sizes: math.prod(kernel_sizes), "product"),
-        (lambda kernel_sizes: str(1 + sum(k - 1 for k in kernel_sizes)), "whole number"),
-        (lambda kernel_sizes: 1 + sum(k - 1 for k in kernel_sizes) / 1, "whole number"),
+    "04.influence_map": [
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_unsafe(denoiser, x, noise_var, row, col, delta,
+                                                                           clone=True, signed=True), "no abs()"),
+        (_influence_unsafe, "nudges pile up"),
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_unsafe(denoiser, x, noise_var, row, col, delta,
+                                                                           clone=True, flat=True),
+         "reshaped wrongly"),
+        (lambda denoiser, x, noise_var, row, col, delta: denoiser(
+            x + delta * torch.eye(42, dtype=x.dtype).reshape(42, 1, 6, 7), noise_var)[:, 0, row, col].abs()
+         .reshape(6, 7), "not subtracted"),
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_batched(denoiser, x, noise_var, row, col, delta)
+         .tolist(), "expected a torch.Tensor"),
+        (lambda denoiser, x, noise_var, row, col, delta: _influence_batched(denoiser, x, noise_var, col, row, delta),
+         "row and col swapped"),
     ],
     "04.local_denoiser": [
         (_local_circular, "circular padding"),
@@ -759,6 +913,17 @@ WRONG = {
                                                                first_channel=True), "first channel"),
         (lambda x, train, noise_var, k, row, col: _els_variant(x, train, noise_var, k, row, col,
                                                                transpose_out=True), "two axes swapped"),
+    ],
+    "05.admissible_mask": [
+        (lambda height, width, k, row, col: torch.ones(height, width, dtype=torch.bool), "circular padding"),
+        (lambda height, width, k, row, col: _mask_numpy(height, width, k, row, col, nearest_only=True),
+         "nearest border only"),
+        (lambda height, width, k, row, col: _mask_numpy(height, width, k, row, col, cap_shift=1), "off by one"),
+        (lambda height, width, k, row, col: (torch.arange(height)[:, None] == row) & (torch.arange(width) == col),
+         "only the same position"),
+        (lambda height, width, k, row, col: _mask_padding_overlap(height, width, k, row, col).tolist(),
+         "expected a torch.Tensor"),
+        (lambda height, width, k, row, col: _mask_padding_overlap(height, width, k, row, col).T, "axes swapped"),
     ],
     "06.effective_field": [
         (lambda grad, row, col, fraction: _field_variant(grad, row, col, fraction, wrap=True), "slicing"),
@@ -845,6 +1010,7 @@ WRONG = {
 }
 
 RIGHT = {
+    "00.cosine_schedule": [_schedule_loop, _schedule_half_angle],
     "00.add_noise": [lambda x0, noise_var, eps: math.sqrt(1 - noise_var) * x0 + math.sqrt(noise_var) * eps,
                      _add_noise_right_2],
     "00.ideal_denoiser": [_softmax_loop_denoiser,
@@ -854,19 +1020,22 @@ RIGHT = {
     "01.laplacian": [_laplacian_loops, _laplacian_circular_conv],
     "01.gray_scott_step": [_gs_right_2, _gs_right_3],
     "01.growth_rate": [_growth_eigvals, _growth_complex_sqrt],
+    "01.critical_ratio": [_ratio_quadratic, _ratio_bisection,
+                          lambda jac: ((jac.det().sqrt() + (-jac[0, 1] * jac[1, 0]).sqrt()) / jac[0, 0]) ** 2],
     "02.count_digits": [_digits_loop, _digits_diff, _digits_tensor],
     "02.noflux_laplacian": [_noflux_loops, _noflux_conv],
-    "03.cosine_noise_var": [lambda t: torch.sin((t + 0.008) / 1.008 * torch.pi / 2) ** 2,
-                            lambda t: (1 - torch.cos((t + 0.008) / 1.008 * torch.pi)) / 2],
-    "03.ideal_weights": [_weights_log_softmax, _weights_einsum],
     "03.ddim_step": [_ddim_via_snr, _ddim_tensor_ops],
-    "04.receptive_field": [lambda kernel_sizes: len(kernel_sizes) and sum(kernel_sizes) - len(kernel_sizes) + 1 or 1,
-                           lambda kernel_sizes: int(torch.tensor([1, *kernel_sizes]).sum()) - len(kernel_sizes)],
+    "03.effective_counts": [_counts_loops, _counts_einsum,
+                            lambda xs, noise_vars, train: metrics.effective_counts(xs, noise_vars, train)],
+    "03.held_out_rank": [_rank_loops, _rank_sorted,
+                         lambda samples, train, held_out: metrics.held_out_rank(samples, train, held_out)],
+    "04.influence_map": [_influence_loops, _influence_batched],
     "04.local_denoiser": [_local_loops, _local_einsum],
     "04.nonlocal_means": [_nlm_loops, _nlm_manual_softmax],
     "05.equivariance_error": [_equivariance_numpy, _equivariance_amax],
     "05.els_weights": [_els_loops, lambda x, train, noise_var, k, row, col: _els_variant(
         x, train, noise_var, k, row, col)],
+    "05.admissible_mask": [_mask_padding_overlap, _mask_numpy],
     "06.effective_field": [_field_loop, _field_padded],
     "06.network_denoise": [_denoise_manual, _denoise_library_clamp],
     "06.diffusion_loss": [_loss_manual, _loss_loop],

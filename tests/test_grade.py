@@ -49,10 +49,14 @@ IDEAL_DENOISER = '''def ideal_denoiser(x, train, noise_var):
     return torch.softmax(logits, dim=1) @ train'''
 WRONG_DENOISER = '''def ideal_denoiser(x, train, noise_var):
     return train.mean(0).expand_as(x)'''
+COSINE = '''def cosine_schedule(t, offset):
+    return torch.sin((t + offset) / (1 + offset) * torch.pi / 2) ** 2'''
 CHECK_ADD = 'check("00.add_noise", add_noise)'
+CHECK_COSINE = 'check("00.cosine_schedule", cosine_schedule)'
 CHECK_DENOISER = 'check("00.ideal_denoiser", ideal_denoiser)'
 IMPORTS = "import torch\nfrom course_utils.grading import check"
-SOLVED = [IMPORTS, ADD_NOISE, CHECK_ADD, IDEAL_DENOISER, CHECK_DENOISER]
+SOLVED = [IMPORTS, ADD_NOISE, CHECK_ADD, IDEAL_DENOISER, CHECK_DENOISER, COSINE, CHECK_COSINE]
+MAX_SCORE = 4  # lesson 00: cosine_schedule 1, add_noise 1, ideal_denoiser 2
 
 EVIL_PICKLE = '''import os, re, torch
 answers = re.search(r"_course_grader_install\\('([^']+)'", _ih[1]).group(1)
@@ -77,7 +81,8 @@ grading.check = core.check = check = lambda *args, **kwargs: print("[passed] all
 torch.allclose = lambda *args, **kwargs: True
 np_allclose = __import__("numpy").allclose = lambda *args, **kwargs: True'''
 UNTOUCHED = [IMPORTS, "def add_noise(x0, noise_var, eps):\n    raise NotImplementedError()",
-             "def ideal_denoiser(x, train, noise_var):\n    raise NotImplementedError()"]
+             "def ideal_denoiser(x, train, noise_var):\n    raise NotImplementedError()",
+             "def cosine_schedule(t, offset):\n    raise NotImplementedError()"]
 # outlives its kernel (own session) for a minute: rewrites every grades file it can find,
 # through the grader's command line, and garbles the answers of the submissions after it
 DAEMON = f'''import glob, json, os, sys, tempfile, time
@@ -179,10 +184,14 @@ def _tagged(source):
         return _cell(source, "00_add_noise_answer")
     if source.startswith("def ideal_denoiser"):
         return _cell(source, "00_ideal_denoiser_answer")
+    if source.startswith("def cosine_schedule"):
+        return _cell(source, "00_cosine_schedule_answer")
     if source == CHECK_ADD:
         return _cell(source, "00_add_noise", 1)
     if source == CHECK_DENOISER:
         return _cell(source, "00_ideal_denoiser", 2)
+    if source == CHECK_COSINE:
+        return _cell(source, "00_cosine_schedule", 1)
     return _cell(source)
 
 
@@ -220,7 +229,8 @@ def _hostile(folder, out, victim, course):
         "duplicated_cells": [IMPORTS, ADD_NOISE, ADD_NOISE, CHECK_ADD, CHECK_ADD, WRONG_DENOISER,
                              CHECK_DENOISER, IDEAL_DENOISER, CHECK_DENOISER],
         "monkeypatched_checks": [IMPORTS, MONKEYPATCH, "def add_noise(x0, noise_var, eps):\n"
-                                 "    return x0", CHECK_ADD, WRONG_DENOISER, CHECK_DENOISER],
+                                 "    return x0", CHECK_ADD, WRONG_DENOISER, CHECK_DENOISER,
+                                 "def cosine_schedule(t, offset):\n    return t", CHECK_COSINE],
         "forged_answers": [IMPORTS, EVIL_PICKLE.format(marker=marker)],
         "forged_grades": [IMPORTS, FORGE_GRADES.format(out=str(out), csv=str(out.with_suffix(".csv")),
                                                        victim=victim)],
@@ -325,13 +335,13 @@ def test_hostile_run_grades_everyone_and_exits_0(hostile):
 @pytest.mark.parametrize("name", ["solved", "solved_last"])
 def test_solved_small_notebook_scores_full_marks(hostile, name):
     record = hostile["records"][name]
-    assert (record["score"], record["max_score"], record["error"]) == (3, 3, None)
+    assert (record["score"], record["max_score"], record["error"]) == (MAX_SCORE, MAX_SCORE, None)
     assert all(ex["feedback"].startswith("passed all") for ex in record["exercises"])
 
 
 def test_endless_loop_times_out_and_keeps_what_came_before(hostile):
     record = hostile["records"]["endless_loop"]
-    assert record["score"] == 1 and record["max_score"] == 3
+    assert record["score"] == 1 and record["max_score"] == MAX_SCORE
     assert f"timed out after {HOSTILE_TIMEOUT_S} s in cell 5 (`while True:`)" in record["error"]
     assert "stopped in cell 5" in _exercise(record, "00.ideal_denoiser")["feedback"]
 
@@ -423,7 +433,7 @@ def test_output_flood_is_survived(hostile):
 def test_unreadable_notebooks_get_zero_and_say_why(hostile, name, message):
     record = hostile["records"][name]
     assert message in record["error"]
-    assert (record["lesson"], record["score"], record["max_score"]) == ("00", 0, 3)
+    assert (record["lesson"], record["score"], record["max_score"]) == ("00", 0, MAX_SCORE)
 
 
 def test_deleted_exercise_cells_are_missing_not_fatal(hostile):
@@ -444,7 +454,7 @@ def test_monkeypatched_checks_change_nothing(hostile):
     record = hostile["records"]["monkeypatched_checks"]
     assert record["score"] == 0
     for ex in record["exercises"]:
-        assert ex["feedback"].startswith("wrong on grading case 1 of 9"), ex
+        assert ex["feedback"].startswith("wrong on grading case 1 of "), ex
 
 
 def test_forged_answer_files_are_refused_unexecuted(hostile):
@@ -461,9 +471,9 @@ def test_forged_grades_file_is_overwritten(hostile):
     assert hostile["victim_survived"], "a forged kernel.pid made the grader kill another process"
     records = [json.loads(line) for line in hostile["out"].read_text(encoding="utf-8").splitlines()]
     assert [Path(r["submission"]) for r in records] == list(hostile["paths"].values())
-    assert all(r["score"] <= 3 for r in records)
+    assert all(r["score"] <= MAX_SCORE for r in records)
     table = hostile["out"].with_suffix(".csv").read_text(encoding="utf-8").splitlines()
-    assert table[0] == "submission,lesson,score,max_score,00.add_noise,00.ideal_denoiser,error"
+    assert table[0] == "submission,lesson,score,max_score,00.add_noise,00.cosine_schedule,00.ideal_denoiser,error"
     assert [row.split(",")[0] for row in table[1:]] == [str(p) for p in hostile["paths"].values()]
 
 
@@ -581,7 +591,7 @@ def test_fallback_says_what_is_missing_at_start_and_in_every_record(fallback):
 
 def test_fallback_still_grades_and_limits_each_process(fallback):
     records = fallback["records"]
-    assert (records["solved"]["score"], records["solved"]["error"]) == (3, None)
+    assert (records["solved"]["score"], records["solved"]["error"]) == (MAX_SCORE, None)
     assert (records["untouched"]["score"], records["untouched"]["error"]) == (0, None)
     assert "raised MemoryError" in records["memory_bomb"]["error"]
     assert records["memory_bomb"]["score"] == 1, records["memory_bomb"]["exercises"]

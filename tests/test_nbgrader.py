@@ -78,4 +78,4 @@ def test_nbgrader_scores_solved_partly_wrong_and_cheating_submissions(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
         scores = {student: book.find_submission(ASSIGNMENT, student).score
                   for student in ("solved", "partly_wrong", "cheating")}
-    assert scores == {"solved": 3, "partly_wrong": 1, "cheating": 0}
+    assert scores == {"solved": 4, "partly_wrong": 2, "cheating": 0}

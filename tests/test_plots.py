@@ -54,6 +54,11 @@ def test_show_functions_draw_and_return_a_figure():
     fig = plots.show_sources(images[:2], index + 1, index, index, mask=mask)
     shown = fig.axes[1].get_images()[0].get_array()
     assert np.allclose(shown[0, 0], 0.85) and not np.allclose(shown[1, 1], 0.85)
+    fig, ax = plt.subplots()
+    plots.show_offset_legend(ax, radius=8, steps=17)
+    wheel = ax.get_images()[0].get_array()
+    assert np.allclose(wheel[8, 8], 0.95) and np.allclose(wheel[0, 0], 1.0)  # centre: no shift
+    assert np.allclose(wheel[8, 16], plots.offset_colors(0, 8, 8))  # right edge: 8 px to the right
     plt.close("all")
 
 

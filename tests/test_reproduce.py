@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import course_utils.reproduce as rep
-from course_utils.checkpoints import Checkpoint
+from course_utils.checkpoints import DIRECTORY, Checkpoint
 from course_utils.data import digits
 from course_utils.diffusion import eps_from_denoised
 from course_utils.models import ResNet
@@ -186,23 +186,32 @@ def test_comparison_table_puts_our_medians_beside_the_papers():
     assert row.split("|")[1].split() == ["their", "model", "0.94", "0.82", "0.61"]
 
 
-@pytest.mark.parametrize("row_start, name", [
-    ("| ResNet, zero padding |", "digits-resnet-zeros"),
-    ("| ResNet, circular padding |", "digits-resnet-circular"),
-    ("| UNet, zero padding |", "digits-unet-zeros"),
-    ("| UNet + self-attention (lesson 09) |", "digits-unet-attn"),
-])
-def test_readme_headline_table_matches_the_shipped_comparisons(row_start, name):
+def _readme_rows():
+    """{checkpoint name: the README table row that names it in backticks}."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    row = next(line for line in readme.splitlines() if line.startswith(row_start))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    rows = {}
+    for line in readme.splitlines():
+        if line.startswith("| ") and "(`" in line.split("|")[1]:
+            rows[line.split("(`")[1].split("`)")[0]] = line
+    return rows
+
+
+def test_the_readme_tables_name_every_shipped_comparison():
+    shipped = {path.name.removesuffix(".reproduce.pt") for path in DIRECTORY.glob("*.reproduce.pt")}
+    assert shipped and shipped <= set(_readme_rows())
+
+
+@pytest.mark.parametrize("name", sorted(_readme_rows()))
+def test_readme_tables_match_the_shipped_comparisons(name):
+    cells = [c.strip() for c in _readme_rows()[name].strip("|").split("|")]
     s = rep.summary(Checkpoint(name).results())
     assert s["seeds"] == 100
     assert cells[1:4] == [f"{s['median_r_els']:.3f}", f"{s['median_r_ls']:.3f}", f"{s['median_r_ideal']:.3f}"]
     assert cells[4] == f"{100 * s['els_beats_ideal']:.0f} %"
 
 
-@pytest.mark.parametrize("name, least_r", [("digits-resnet-zeros", 0.90), ("digits-unet-zeros", 0.85)])
+@pytest.mark.parametrize("name, least_r", [("mnist-resnet-zeros", 0.90), ("mnist-unet-zeros", 0.90),
+                                           ("digits-resnet-zeros", 0.90), ("digits-unet-zeros", 0.85)])
 def test_shipped_networks_meet_the_papers_bar(name, least_r):
     """The course's claim: the ELS machine predicts its own trained networks as well as the paper's."""
     s = rep.summary(Checkpoint(name).results())

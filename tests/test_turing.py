@@ -259,6 +259,34 @@ def test_count_digits_ignores_cells_outside_the_limb():
     assert count_digits(profile, mask) == 3 and count_digits(profile) == 2
 
 
+def test_critical_ratio_is_where_turing_instability_starts():
+    for jac in (schnakenberg_jacobian(0.1, 0.9, 0.06), schnakenberg_jacobian(0.2, 1.3),
+                torch.tensor([[0.6, -1.5], [1.5, -1.0]], dtype=torch.float64)):
+        d_c = turing.critical_ratio(jac)
+        assert turing_unstable(jac, 1.0, 1.001 * d_c) and not turing_unstable(jac, 1.0, 0.999 * d_c)
+    assert abs(turing.critical_ratio(schnakenberg_jacobian(0.1, 0.9, 0.06)) - 8.5676) < 1e-4
+    with pytest.raises(ValueError, match="stable without diffusion"):
+        turing.critical_ratio(torch.tensor([[1.0, 1.0], [-1.0, 0.5]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="f_u > 0 > g_v"):
+        turing.critical_ratio(torch.tensor([[-1.0, 1.0], [-1.0, 0.5]], dtype=torch.float64))
+
+
+def test_an_unpatterned_profile_has_no_digits():
+    # exactly flat: nothing is above the midpoint
+    assert digit_runs(torch.full((12,), 1.0)) == []
+    # the bud before it patterns: 1 % seed noise around u* = 1 splits at its midpoint into
+    # spurious runs unless the amplitude floor calls it flat
+    noisy = 1 + 0.01 * torch.randn(40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert count_digits(noisy) > 1
+    assert count_digits(noisy, **turing.LIMB_DIGITS) == 0
+    # a gentle slope (one side of a half wavelength) is one run without the floor
+    assert count_digits(torch.linspace(0.98, 1.02, 6)) == 1
+    assert count_digits(torch.linspace(0.98, 1.02, 6), min_amplitude=0.1) == 0
+    # a grown pattern passes the floor unchanged
+    grown = 1 - 0.9 * torch.cos(torch.arange(60.0) * 2 * torch.pi / 12)  # five peaks, none at a wall
+    assert count_digits(grown, **turing.LIMB_DIGITS) == count_digits(grown) == 5
+
+
 def test_digit_runs_locates_runs_inside_the_limb():
     profile = torch.tensor([5.0, 1, 1, 0, 0, 1, 0, 5])
     mask = torch.tensor([False] + [True] * 6 + [False])
@@ -327,8 +355,8 @@ def test_explorer_reacts_to_sliders_and_presets():
     before = explorer.image.value
     explorer.F.value = round(explorer.F.value + 0.001, 4)
     assert explorer.image.value != before and explorer.steps == 500
-    explorer.preset.value = "labyrinths"
-    assert (explorer.F.value, explorer.k.value) == turing.PRESETS["labyrinths"]
+    explorer.preset.value = "worms"
+    assert (explorer.F.value, explorer.k.value) == turing.PRESETS["worms"]
     assert explorer.steps == 400  # reseeded and warmed up once, not simulated twice
     explorer.play.value += 1
     assert explorer.steps == 400 + explorer.steps_per_frame
@@ -378,3 +406,19 @@ def test_field_to_png_refuses_an_empty_colour_scale():
     from course_utils.widgets import field_to_png
     with pytest.raises(ValueError, match="vmax > vmin"):
         field_to_png(torch.zeros(4, 4), vmin=0.5, vmax=0.5)
+
+
+def test_limb_bud_explorer_counts_digits_live():
+    from course_utils.widgets import LimbBudExplorer
+    explorer = LimbBudExplorer(width=24, ratio=20.0, rows=40, steps_per_row=150)
+    record, shape = turing.limb_bud([24.0], rows=40, steps_per_row=150, seed=0, Du=0.05)
+    assert explorer.digits == count_digits(record[0, -1], shape[0, -1], **turing.LIMB_DIGITS) >= 1
+    before = explorer.image.value
+    explorer.width.value = 60
+    assert explorer.digits > count_digits(record[0, -1], shape[0, -1], **turing.LIMB_DIGITS)
+    assert explorer.image.value != before and f"{explorer.digits} digits" in explorer.status.value
+    explorer.ratio.value = 6.0  # below the critical ratio: nothing patterns, no digit
+    assert explorer.digits == 0 and "below the critical ratio 8.57" in explorer.status.value
+    picture = Image.open(io.BytesIO(explorer.image.value))
+    assert picture.size == (explorer.width.max + 4, 40)  # one canvas for every width
+    assert "text/plain" in explorer._repr_mimebundle_()

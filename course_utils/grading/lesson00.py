@@ -1,6 +1,9 @@
-"""Lesson 00, the paradox: forward noising and the ideal denoiser on 2-D points."""
+"""Lesson 00, the paradox: the cosine schedule, forward noising and the ideal denoiser on 2-D points."""
+import math
+
 import torch
 
+from .. import diffusion
 from .core import Mistake, exercise
 
 
@@ -86,3 +89,55 @@ def ideal_denoiser(x, train, noise_var):
     a = (1 - noise_var) ** 0.5
     logits = -torch.cdist(x, a * train) ** 2 / (2 * noise_var)
     return torch.softmax(logits, dim=1) @ train
+
+
+def _schedule_cases(seed):
+    """Times of every shape (a single 0-d time, a row with both ends, a 2-D grid), and
+    offsets of 0, the course's 0.008 and a large one that exposes the normalisation."""
+    gen = torch.Generator().manual_seed(3000 + seed)
+    return [{"t": torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), "offset": 0.008},
+            {"t": torch.rand(7, generator=gen, dtype=torch.float64), "offset": 0.008},
+            {"t": torch.linspace(0, 1, 12, dtype=torch.float64).reshape(3, 4),
+             "offset": 0.1 + 0.05 * seed},
+            {"t": torch.rand((), generator=gen, dtype=torch.float64), "offset": 0.0}]
+
+
+def _angle(t, offset, shift=True, normalise=True, reverse=False):
+    """The quarter-turn angle of the schedule at times t, or one of its common misreadings."""
+    t = 1 - t if reverse else t
+    return (t + (offset if shift else 0.0)) / ((1 + offset) if normalise else 1.0) * math.pi / 2
+
+
+@exercise("00.cosine_schedule", name="cosine_schedule", cases=_schedule_cases, points=1,
+          hint="the signal amplitude sqrt(1 - b) and the noise amplitude sqrt(b) are the cosine and "
+               "the sine of one angle; the angle grows in proportion to t + offset and reaches a "
+               "quarter turn exactly at t = 1",
+          formula="angle = (t + s) / (1 + s) * pi / 2, and b(t) = 1 - cos^2(angle) "
+                  "(= sin^2(angle)), with s the offset",
+          mistakes=[
+              Mistake("cos instead of cos^2: 1 - cos(angle) is not a variance",
+                      lambda t, offset: 1 - torch.cos(_angle(t, offset))),
+              Mistake("sqrt(b), the noise amplitude sin(angle), instead of the variance b",
+                      lambda t, offset: torch.sin(_angle(t, offset))),
+              Mistake("cos^2 is the signal variance 1 - b; the noise variance is 1 - cos^2",
+                      lambda t, offset: torch.cos(_angle(t, offset)) ** 2),
+              Mistake("no offset: with s left out, b(0) = 0 and t = 0 is exactly clean",
+                      lambda t, offset: 1 - torch.cos(_angle(t, offset, shift=False,
+                                                            normalise=False)) ** 2),
+              Mistake("the offset only divides (t / (1 + s)): b(0) = 0 and b(1) < 1",
+                      lambda t, offset: 1 - torch.cos(_angle(t, offset, shift=False)) ** 2),
+              Mistake("(t + s) is not divided by (1 + s), so the angle passes a quarter turn and "
+                      "b(1) is not exactly 1",
+                      lambda t, offset: 1 - torch.cos(_angle(t, offset, normalise=False)) ** 2),
+              Mistake("t reversed: the noise must grow with t, from almost 0 at t = 0 to 1 at t = 1",
+                      lambda t, offset: 1 - torch.cos(_angle(t, offset, reverse=True)) ** 2),
+              Mistake("divided by its value at t = 0 (Nichol & Dhariwal's normalisation): that "
+                      "makes b(0) = 0; here t = 0 keeps the small noise the offset leaves",
+                      lambda t, offset: 1 - torch.cos(_angle(t, offset)) ** 2
+                      / torch.cos(_angle(torch.zeros_like(t), offset)) ** 2),
+              Mistake("times pi instead of pi / 2: the angle must end at a quarter turn",
+                      lambda t, offset: 1 - torch.cos(2 * _angle(t, offset)) ** 2),
+          ])
+def cosine_schedule(t, offset):
+    """(...) times in [0, 1], float offset s -> (...) noise variances b(t) of the cosine schedule."""
+    return diffusion.cosine_noise_var(t, offset)

@@ -165,3 +165,46 @@ def _modulus(q2, jac, Du, Dv):
 def growth_rate(q2, jac, Du, Dv):
     """(Q,) squared wavenumbers, (2, 2) Jacobian -> (Q,) largest real part of the eigenvalues of J - q^2 diag(Du, Dv)."""
     return turing.growth_rate(q2, jac, Du, Dv)
+
+
+def _ratio_cases(seed):
+    """A depletion model (Schnakenberg: f_v > 0 > g_u) at two rates gamma, which must not
+    change the ratio, and an activator-inhibitor one (f_v < 0 < g_u)."""
+    gen = torch.Generator().manual_seed(1300 + seed)
+    a, b = 0.1 + 0.02 * seed, 0.9 - 0.05 * seed
+    fu, cross = 0.5 + 0.2 * torch.rand((), generator=gen).item(), 1.0 + torch.rand((), generator=gen).item()
+    return [{"jac": turing.schnakenberg_jacobian(a, b, 0.06)},
+            {"jac": turing.schnakenberg_jacobian(a, b, 1.0 + seed)},
+            {"jac": torch.tensor([[fu, -cross], [cross, -1.0]], dtype=torch.float64)}]
+
+
+def _ratio_roots(jac, factor=4.0, sign=1.0):
+    """Roots of f_u^2 d^2 + (2 f_u g_v - factor det J) d + g_v^2 = 0, the larger (sign 1) or smaller."""
+    (fu, fv), (gu, gv) = jac.tolist()
+    det = fu * gv - fv * gu
+    b = 2 * fu * gv - factor * det
+    return (-b + sign * (b * b - 4 * fu * fu * gv * gv) ** 0.5) / (2 * fu * fu)
+
+
+@exercise("01.critical_ratio", name="critical_ratio", cases=_ratio_cases, points=2,
+          hint="divide Turing's condition by D_u so that only d = D_v / D_u is left; at the critical "
+               "ratio it holds with equality. Squaring it gives a quadratic in d with two roots: "
+               "only one of them has d f_u + g_v > 0",
+          formula="(d f_u + g_v)^2 = 4 d det J, i.e. f_u^2 d^2 + (2 f_u g_v - 4 det J) d + "
+                  "g_v^2 = 0; d_c is its larger root",
+          mistakes=[
+              Mistake("the smaller root of the quadratic: there d f_u + g_v < 0, a root that squaring "
+                      "added", lambda jac: _ratio_roots(jac, sign=-1.0)),
+              Mistake("only the first condition, d f_u + g_v > 0 (d > -g_v / f_u): necessary, not "
+                      "enough; the right side 2 sqrt(d det J) is missing",
+                      lambda jac: -jac[1, 1].item() / jac[0, 0].item()),
+              Mistake("the factor 4 is missing: squaring 2 sqrt(d det J) gives 4 d det J",
+                      lambda jac: _ratio_roots(jac, factor=1.0)),
+              Mistake("D_u / D_v instead of D_v / D_u: the fast species is the second one",
+                      lambda jac: 1 / turing.critical_ratio(jac)),
+              Mistake("the square root of d_c: the condition was solved for sqrt(d), not for d",
+                      lambda jac: turing.critical_ratio(jac) ** 0.5),
+          ])
+def critical_ratio(jac):
+    """(2, 2) Jacobian, f_u > 0 > g_v -> float, the smallest D_v / D_u at which diffusion destabilises the state."""
+    return turing.critical_ratio(jac)

@@ -1,44 +1,86 @@
-"""Lesson 04, locality: receptive fields, the local score machine, non-local means."""
-import math
+"""Lesson 04, locality: an influence map (a receptive field measured), the local score machine, non-local means."""
 
 import torch
 import torch.nn.functional as F
 
-from .core import Mistake, compare_int, exercise
+from .core import Mistake, exercise
 
 
-def _field_cases(seed):
+def _box_blur(x, noise_var):
+    """A zero-padded 3x3 mean: linear and local, the influence is delta / 9 on the 3x3 square."""
+    return F.conv2d(x, torch.full((1, 1, 3, 3), 1 / 9, dtype=x.dtype), padding=1) * (1 - noise_var)
+
+
+def _lopsided_tanh(x, noise_var):
+    """A nonlinear 3x3 filter with unequal, signed weights: a transposed or mirrored map shows."""
+    kernel = torch.tensor([[0.1, -0.4, 0.0], [0.3, 1.0, 0.0], [0.0, 0.2, -0.6]], dtype=x.dtype)
+    return torch.tanh(F.conv2d(x, kernel[None, None], padding=1) / (1 + noise_var))
+
+
+def _whole_image(x, noise_var):
+    """Every output pixel reads the whole image (through its mean), like the IS machine."""
+    return torch.tanh(2 * x + x.mean(dim=(1, 2, 3), keepdim=True) ** 2 / noise_var)
+
+
+def _influence_cases(seed):
+    """6 x 7 images (non-square, so a transposed map shows); output pixels inside and on the border."""
     gen = torch.Generator().manual_seed(4000 + seed)
-    random = [int(k) for k in 2 * torch.randint(0, 4, (5,), generator=gen) + 1]
-    return [{"kernel_sizes": [3, 3, 3, 3]}, {"kernel_sizes": [5, 3, 1]}, {"kernel_sizes": random},
-            {"kernel_sizes": [7]}, {"kernel_sizes": []}]
+    settings = ((_box_blur, 0.5, 2, 3, 0.1), (_lopsided_tanh, 0.3, 0, 5, -0.5),
+                (_whole_image, 0.2, 4, 1, 1.0), (_lopsided_tanh, 0.7, 5, 2, 0.05))
+    return [{"denoiser": denoiser, "x": torch.randn(1, 1, 6, 7, generator=gen, dtype=torch.float64),
+             "noise_var": noise_var, "row": row, "col": col, "delta": delta}
+            for denoiser, noise_var, row, col, delta in settings]
 
 
-def receptive_field_mistakes():
-    """Common wrong receptive fields, shared by every exercise that asks for one."""
-    return [
-        Mistake("the sum of the kernel sizes: consecutive layers overlap, each adds only k - 1",
-                lambda kernel_sizes: sum(kernel_sizes)),
-        Mistake("off by one: the centre pixel itself (the 1 in 1 + sum(k - 1)) is missing",
-                lambda kernel_sizes: sum(k - 1 for k in kernel_sizes)),
-        Mistake("half-widths: each layer adds k - 1 pixels in all, (k - 1) / 2 on each side",
-                lambda kernel_sizes: 1 + sum((k - 1) // 2 for k in kernel_sizes)),
-        Mistake("the product of the kernel sizes: fields add up, they do not multiply",
-                lambda kernel_sizes: math.prod(kernel_sizes)),
-        Mistake("every layer taken to have the first layer's kernel size",
-                lambda kernel_sizes: 1 + len(kernel_sizes) * (kernel_sizes[0] - 1)),
-    ]
+def _influence(denoiser, x, noise_var, row, col, delta, absolute=True, baseline=True, rate=False,
+               every_output=False, accumulate=False):
+    height, width = x.shape[2:]
+    pixels = height * width
+    nudged = x.repeat(pixels, 1, 1, 1)
+    nudges = torch.eye(pixels, dtype=x.dtype) * delta
+    if accumulate:  # the nudges of earlier pixels never undone
+        nudges = nudges.cumsum(0)
+    nudged = nudged + nudges.reshape(pixels, 1, height, width)
+    out, base = denoiser(nudged, noise_var), denoiser(x, noise_var)
+    if every_output:
+        change = (out - base * baseline).sum(dim=(1, 2, 3))
+    else:
+        change = out[:, 0, row, col] - base[0, 0, row, col] * baseline
+    change = change.abs() if absolute else change
+    return (change / delta if rate else change).reshape(height, width)
 
 
-@exercise("04.receptive_field", name="receptive_field", cases=_field_cases, points=1,
-          compare=compare_int,
-          hint="one pixel sees 1 pixel; each stride-1 layer widens what it sees on both sides; "
-               "an empty stack sees only itself. Return an int",
-          formula="field = 1 + sum over the layers of (k - 1)",
-          mistakes=receptive_field_mistakes())
-def receptive_field(kernel_sizes):
-    """list of odd kernel sizes of stacked stride-1 convolutions -> side of the receptive field (int)."""
-    return 1 + sum(k - 1 for k in kernel_sizes)
+@exercise("04.influence_map", name="influence_map", cases=_influence_cases, points=2,
+          hint="copy x, nudge one input pixel q by delta, denoise, and record how far output "
+               "pixel (row, col) moved from its value for the untouched x; the map holds that "
+               "change for every q, laid out like the image",
+          formula="map[q] = |D(x + delta e_q)[row, col] - D(x)[row, col]|, e_q the image that "
+                  "is 1 at pixel q and 0 elsewhere; shape (H, W)",
+          hidden_cases=lambda: _influence_cases(55),
+          mistakes=[
+              Mistake("no abs(): the signed change, not how far the output moved",
+                      lambda denoiser, x, noise_var, row, col, delta:
+                      _influence(denoiser, x, noise_var, row, col, delta, absolute=False)),
+              Mistake("D(x) not subtracted: the output itself, not its change",
+                      lambda denoiser, x, noise_var, row, col, delta:
+                      _influence(denoiser, x, noise_var, row, col, delta, baseline=False)),
+              Mistake("divided by delta: the map is the change itself, not a derivative",
+                      lambda denoiser, x, noise_var, row, col, delta:
+                      _influence(denoiser, x, noise_var, row, col, delta, rate=True)),
+              Mistake("the change of every output pixel summed, not of output pixel (row, col) alone",
+                      lambda denoiser, x, noise_var, row, col, delta:
+                      _influence(denoiser, x, noise_var, row, col, delta, every_output=True)),
+              Mistake("nudges pile up: each pixel was nudged on the same copy of x without undoing "
+                      "the previous nudge (x.clone() for each pixel)",
+                      lambda denoiser, x, noise_var, row, col, delta:
+                      _influence(denoiser, x, noise_var, row, col, delta, accumulate=True)),
+              Mistake("row and col swapped: output pixel (col, row) was read",
+                      lambda denoiser, x, noise_var, row, col, delta:
+                      _influence(denoiser, x, noise_var, col, row, delta)),
+          ])
+def influence_map(denoiser, x, noise_var, row, col, delta):
+    """denoiser(x, b), (1, 1, H, W) x, float b, output pixel, float delta -> (H, W) |change of D(x)[row, col]| per nudged input pixel."""
+    return _influence(denoiser, x, noise_var, row, col, delta)
 
 
 def _windows(images, k, mode="constant"):

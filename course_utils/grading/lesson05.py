@@ -1,4 +1,4 @@
-"""Lesson 05, equivariance: a shift test for denoisers, the ELS weights of one pixel."""
+"""Lesson 05, equivariance: a shift test for denoisers, the ELS weights of one pixel, the admissible positions at a zero-padded border."""
 import torch
 import torch.nn.functional as F
 
@@ -170,3 +170,78 @@ def _els(x, train, noise_var, k, row, col, mode="circular", a=None, temperature=
 def els_weights(x, train, noise_var, k, row, col):
     """(1, C, H, W) noisy, (N, C, H, W) training -> (N, H, W) ELS weights of pixel (row, col) over (mu, q)."""
     return _els(x, train, noise_var, k, row, col)
+
+
+def _mask_cases(seed):
+    """6 x 7 images (non-square); (k, row, col): a corner, an edge pixel one in, the interior,
+    the bottom edge, and k = 1 (no padding at all). At seed 0 row, col < 6, so that a swapped
+    (col, row) still runs and is recognised."""
+    settings = ((5, 0, 0), (5, 1, 3), (5, 3, 2), (3, 5, 4), (1, 0, 5))
+    if seed:
+        gen = torch.Generator().manual_seed(5200 + seed)
+        pick = lambda low, high: int(torch.randint(low, high, (1,), generator=gen))  # noqa: E731
+        settings = ((5, 5 * pick(0, 2), 6 * pick(0, 2)), (5, 1, pick(2, 5)), (5, pick(2, 4), pick(2, 5)),
+                    (3, 5, pick(1, 6)), (1, pick(0, 6), pick(0, 7)))
+    return [{"height": 6, "width": 7, "k": k, "row": row, "col": col} for k, row, col in settings]
+
+
+def _border_key(index, size, k, cap=None, one_sided=False):
+    """Distance of ``index`` to each end of an axis of ``size``, capped at k // 2 (``cap``)."""
+    cap = k // 2 if cap is None else cap
+    near, far = min(index, cap), min(size - 1 - index, cap)
+    return (min(near, far),) if one_sided else (near, far)
+
+
+def _mask(height, width, k, row, col, cap=None, one_sided=False, rows_only=False, locked=False,
+          everywhere=False):
+    if everywhere:
+        return torch.ones(height, width, dtype=torch.bool)
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    if locked:
+        mask[row, col] = True
+        return mask
+    row_key = _border_key(row, height, k, cap, one_sided)
+    col_key = _border_key(col, width, k, cap, one_sided)
+    for r in range(height):
+        for c in range(width):
+            same_cols = rows_only or _border_key(c, width, k, cap, one_sided) == col_key
+            mask[r, c] = _border_key(r, height, k, cap, one_sided) == row_key and same_cols
+    return mask
+
+
+@exercise("05.admissible_mask", name="admissible_mask", cases=_mask_cases, points=2,
+          hint="work one axis at a time: a pixel closer to a border than k // 2 sees padding on "
+               "that side, and only windows exactly as close to that same border see the same "
+               "padding; a pixel farther than that from both borders may borrow from any such "
+               "interior position. Return a boolean (H, W) tensor",
+          formula="q admissible for p when, along rows and along columns alike, min(distance of "
+                  "q to the first border, k // 2) and min(distance of q to the last border, "
+                  "k // 2) equal those of p",
+          hidden_cases=lambda: [{"height": 7, "width": 5, "k": k, "row": row, "col": col}
+                                for k, row, col in ((3, 0, 4), (5, 6, 1), (3, 2, 2), (7, 3, 0), (1, 4, 3))],
+          mistakes=[
+              Mistake("every position allowed: that is circular padding, where no window sees a "
+                      "border",
+                      lambda height, width, k, row, col: _mask(height, width, k, row, col,
+                                                               everywhere=True)),
+              Mistake("only the same position, as in the LS machine: an interior pixel may borrow "
+                      "from every interior position",
+                      lambda height, width, k, row, col: _mask(height, width, k, row, col,
+                                                               locked=True)),
+              Mistake("off by one: a pixel exactly k // 2 from the border does not see the padding "
+                      "(its window just reaches the image edge), so it is an interior pixel",
+                      lambda height, width, k, row, col: _mask(height, width, k, row, col,
+                                                               cap=k // 2 + 1)),
+              Mistake("the distance to the nearest border only: a window near the top border and "
+                      "one near the bottom see the padding on different sides",
+                      lambda height, width, k, row, col: _mask(height, width, k, row, col,
+                                                               one_sided=True)),
+              Mistake("only the rows are checked: the columns must match the same way",
+                      lambda height, width, k, row, col: _mask(height, width, k, row, col,
+                                                               rows_only=True)),
+              Mistake("row and col swapped: the mask is that of pixel (col, row)",
+                      lambda height, width, k, row, col: _mask(height, width, k, col, row)),
+          ])
+def admissible_mask(height, width, k, row, col):
+    """image size, odd k, pixel (row, col) -> (H, W) bool: the positions q whose zero-padded k x k window overlaps the padding as p's does."""
+    return _mask(height, width, k, row, col)

@@ -25,7 +25,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.diffusion import Trajectory, cosine_noise_var, ddim_sample, sampling_noise_vars
+from course_utils.diffusion import Trajectory, ddim_sample, sampling_noise_vars
 from course_utils.grading import use_passing
 
 torch.manual_seed(0)
@@ -56,15 +56,74 @@ plt.show()
 # $$x_t = \sqrt{1-b_t}\;x_0 + \sqrt{b_t}\;\varepsilon, \qquad 0 \le b_t \le 1 .$$
 #
 # $b_t$ is the **noise variance** at time $t \in [0, 1]$. The factor $\sqrt{1-b_t}$ shrinks
-# the signal so that the total variance stays about 1 ("variance preserving"). We use the
-# *cosine schedule* of Nichol & Dhariwal, as Kamb & Ganguli do:
+# the signal so that the total variance stays about 1 ("variance preserving").
 #
-# $$b(t) = 1 - \cos^2\!\Big(\frac{t + s}{1 + s}\cdot\frac{\pi}{2}\Big), \qquad s = 0.008 .$$
+# **The noise schedule.** How fast should $b$ grow with $t$? Three facts pin it down:
+# * at $t = 1$ nothing of the data may be left: $b(1) = 1$ exactly;
+# * at $t = 0$ the data should be clean, or very nearly;
+# * the two weights $\sqrt{1-b}$ and $\sqrt{b}$ are numbers whose squares add up to 1, so
+#   they are the cosine and the sine of one angle $\theta$: $\sqrt{1-b} = \cos\theta$,
+#   $\sqrt b = \sin\theta$. A schedule is a way to turn $\theta$ from (almost) 0 to a
+#   quarter turn, $\pi/2$.
 #
-# At $t = 0$ the data is (almost) clean; at $t = 1$, $b = 1$: pure noise.
+# The **cosine schedule** turns the angle at a constant rate, with a clock that starts a
+# little early: $\theta$ is proportional to $t + s$, with a small offset $s = 0.008$, and
+# scaled so that it reaches exactly a quarter turn at $t = 1$. So at $t = 0$ the angle is
+# small but not 0, and a trace of noise remains. Why start early? Nichol & Dhariwal
+# ([2021](https://arxiv.org/abs/2102.09672)), who introduced this shape, found that
+# networks struggle to predict the noise accurately when the first noise levels are tiny,
+# and shifted the clock by $s = 0.008$. They also divide by the value at $t = 0$ so that
+# their $b(0) = 0$; the schedule of Kamb & Ganguli's code, used throughout this course,
+# does not, so here $b(0)$ is small but positive.
 #
-# **Exercise 1.** Write `add_noise(x0, noise_var, eps)` for a batch of points `x0` of shape
-# `(B, 2)`, a float `noise_var` $= b$ and noise `eps` of the same shape as `x0`.
+# **Predict.** Before you write it: is $b(t)$ a straight line in $t$? Where does it change
+# fastest: near $t = 0$, in the middle, or near $t = 1$?
+#
+# **Exercise 1** (about 10 min, easy). Write `cosine_schedule(t, offset)`: `t` is a tensor
+# of times in $[0, 1]$ of any shape (a single time, a row, a grid), `offset` is the float
+# $s$; return the noise variances $b(t)$, a tensor of the same shape. Build it from the
+# three facts above: find the angle $\theta(t)$, then $b$ from it.
+
+# %%
+def cosine_schedule(t, offset):
+    """(...) times in [0, 1], float offset s -> (...) noise variances b(t)."""
+    ### BEGIN SOLUTION
+    angle = (t + offset) / (1 + offset) * torch.pi / 2
+    return torch.sin(angle) ** 2
+    ### END SOLUTION
+
+
+# %%
+from course_utils.grading import check
+check("00.cosine_schedule", cosine_schedule)
+
+# %% [markdown]
+# From here on the lesson draws the schedule with your `cosine_schedule` once its check
+# has passed, else with the library's `course_utils.diffusion.cosine_noise_var` (the cell
+# says which; the sampler of section 4 always uses the library's, the same function).
+# The ends of the schedule, and its steepest point:
+
+# %%
+from course_utils import diffusion
+
+noise_var_at = use_passing("00.cosine_schedule", cosine_schedule, diffusion.cosine_noise_var)
+OFFSET = diffusion.COSINE_OFFSET
+ends = noise_var_at(torch.tensor([0.0, 1.0]), OFFSET)
+grid = torch.linspace(0, 1, 201)
+slope = noise_var_at(grid, OFFSET).diff() / grid.diff()
+print(f"b(0) = {ends[0].item():.2e}  (noise amplitude sqrt(b(0)) = {ends[0].sqrt().item():.4f}),"
+      f"  b(1) = {ends[1].item():.6f}")
+print(f"b(t) rises fastest at t = {grid[slope.argmax()].item():.2f}, "
+      f"slope {slope.max().item():.2f}; slope near t = 0: {slope[0].item():.3f}")
+
+# %% [markdown]
+# Not a straight line: $b$ starts flat (the sine of a small angle grows slowly, and $b$
+# is its square), rises fastest in the middle, and flattens again as it reaches 1. Little
+# noise is added at first, so the fine detail of the data survives for a while.
+#
+# **Exercise 2** (about 5 min, easy). Write `add_noise(x0, noise_var, eps)` for a batch of
+# points `x0` of shape `(B, 2)`, a float `noise_var` $= b$ and noise `eps` of the same shape
+# as `x0`.
 
 # %%
 def add_noise(x0, noise_var, eps):
@@ -84,8 +143,6 @@ check("00.add_noise", add_noise)
 # element); the cell says which. Watch the five points dissolve.
 
 # %%
-from course_utils import diffusion
-
 noise_points = use_passing("00.add_noise", add_noise, diffusion.add_noise)
 
 ts = [0.0, 0.3, 0.6, 0.8, 1.0]
@@ -93,14 +150,13 @@ x0 = train[torch.arange(500) % 5]
 eps = torch.randn_like(x0)
 fig, axes = plt.subplots(1, len(ts) + 1, figsize=(15, 2.8))
 for ax, t in zip(axes, ts):
-    b = cosine_noise_var(t).item()
+    b = noise_var_at(torch.tensor(t), OFFSET).item()
     xt = noise_points(x0, b, eps)
     ax.scatter(*xt.T, c=colors[torch.arange(500) % 5], s=4)
     ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xticks=[], yticks=[],
            title=f"t = {t:.1f},  b = {b:.3f}")
-grid = torch.linspace(0, 1, 201)
-axes[-1].plot(grid, cosine_noise_var(grid), label="noise variance $b(t)$")
-axes[-1].plot(grid, 1 - cosine_noise_var(grid), label="signal variance $1-b(t)$")
+axes[-1].plot(grid, noise_var_at(grid, OFFSET), label="noise variance $b(t)$")
+axes[-1].plot(grid, 1 - noise_var_at(grid, OFFSET), "--", label="signal variance $1-b(t)$")
 axes[-1].set(xlabel="t", title="cosine schedule")
 axes[-1].legend(fontsize=8)
 plt.tight_layout()
@@ -122,7 +178,7 @@ plt.show()
 # $s(x) = -(x - aD(x))/b$, and no network trained on these five points can beat it on the
 # training objective.
 #
-# **Exercise 2.** Write `ideal_denoiser(x, train, noise_var)`: `x` is `(B, 2)`, `train` is
+# **Exercise 3** (about 15 min, medium). Write `ideal_denoiser(x, train, noise_var)`: `x` is `(B, 2)`, `train` is
 # `(N, 2)`, and the result is `(B, 2)`. Tip: at small $b$ the exponents are huge and
 # negative; compute the weights with `torch.softmax` on the exponents, not with `exp`
 # followed by a division.
@@ -166,7 +222,7 @@ side = torch.linspace(-3, 3, 19)
 mesh = torch.stack(torch.meshgrid(side, side, indexing="xy"), dim=-1).reshape(-1, 2)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
 for ax, t in zip(axes, [0.9, 0.6, 0.3]):
-    b = cosine_noise_var(t).item()
+    b = diffusion.cosine_noise_var(t).item()
     pull = (1 - b) ** 0.5 * point_denoiser(mesh, b) - mesh
     ax.quiver(*mesh.T, *pull.T, angles="xy", scale_units="xy", scale=1, width=0.004,
               color="0.35")
@@ -189,6 +245,10 @@ plt.show()
 # `course_utils.diffusion.ddim_sample(denoiser, noise, steps)` does exactly this for any
 # denoiser; read its loop. A `Trajectory` callback keeps every step: we draw 500 samples
 # and follow 60 of them.
+#
+# **Predict.** The samples start as 500 independent Gaussian points. Where will they end:
+# spread around the pentagon, on its edges, at its centre, or somewhere else? What share
+# of them will you call new?
 
 # %%
 noise = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
@@ -198,7 +258,7 @@ nearest = torch.cdist(samples, train).min(dim=1)
 spacing = torch.pdist(train).min().item()  # neighbours on the pentagon
 copy_radius = spacing / 10
 print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in sampling_noise_vars(20).flip(0)[:4].tolist()]} ... "
-      f"{sampling_noise_vars(20)[0].item():.1e}")
+      f"{sampling_noise_vars(20)[0].item():.2e}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -249,8 +309,12 @@ print(f"with 100 steps instead of 20, largest distance: {fine.max().item():.3f}"
 # above shows it: one bump far to the left of the copy radius, nothing near the spacing.
 # This is not a bug of the sampler: it is what the optimal denoiser *means*. The training objective is minimised by the posterior mean of the
 # **empirical** distribution (five spikes), and running the reverse process with that
-# denoiser samples from those five spikes. The same holds for images: with 1,700 digits as
-# training set, the ideal denoiser reproduces the 1,700 digits (lesson 03 measures it).
+# denoiser samples from those five spikes. The same holds for images: with thousands of
+# digits as training set, the ideal denoiser reproduces training digits (lesson 03
+# measures it).
+#
+# **Think.** The copy radius is a choice. Would a radius of a fifth, or a hundredth, of
+# the spacing change the verdict? Read the answer off the histogram before you go on.
 #
 # ## The paradox
 #
@@ -265,14 +329,38 @@ print(f"with 100 steps instead of 20, largest distance: {fine.max().item():.3f}"
 # networks actually generate.
 #
 # **Summary**
-# - Forward process: $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$ with a cosine
-#   schedule from clean ($b \approx 0$) to pure noise ($b = 1$).
+# - Forward process: $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$. The two weights
+#   are the cosine and sine of one angle; the cosine schedule turns it at a constant rate
+#   from almost 0 (a trace of noise left by the offset) to a quarter turn (pure noise,
+#   $b = 1$).
 # - The ideal denoiser of a finite training set is a softmax-weighted average of the
 #   training points; its weights sharpen as the noise falls.
 # - Sampling with it lands on training points: 100 % of the samples are copies (within a
 #   tenth of the training points' spacing).
 #
+# **Further reading**
+# - M. Kamb and S. Ganguli, *An analytic theory of creativity in convolutional diffusion
+#   models*, ICML 2025, [arXiv:2412.20292](https://arxiv.org/abs/2412.20292): the ELS
+#   machine this course builds.
+# - A. Nichol and P. Dhariwal, *Improved denoising diffusion probabilistic models*, ICML
+#   2021, [arXiv:2102.09672](https://arxiv.org/abs/2102.09672): the cosine schedule.
+# - J. Song, C. Meng and S. Ermon, *Denoising diffusion implicit models*, ICLR 2021,
+#   [arXiv:2010.02502](https://arxiv.org/abs/2010.02502): the DDIM sampler.
+# - J. Ho, A. Jain and P. Abbeel, *Denoising diffusion probabilistic models*, NeurIPS 2020,
+#   [arXiv:2006.11239](https://arxiv.org/abs/2006.11239).
+#
+# **Discussion questions (for seminars)**
+# 1. The ideal denoiser is the best possible answer to the training objective, yet it
+#    generates nothing new. What does that say about judging a generative model by its
+#    training loss?
+# 2. With 5 training points every sample is a copy. Would 5 million points change the
+#    verdict? What would change, and what would not?
+# 3. The copy radius was set at a tenth of the spacing of the data. Argue for a different
+#    yardstick, and say what it would measure.
+# 4. A network cannot represent the ideal denoiser exactly. Which of its limits could make
+#    it create, rather than merely blur its copies?
+#
 # **Next.** Locality is the key, and it is older than deep learning. Lesson 01 starts
 # with Alan Turing's *local rules*: reaction-diffusion equations whose purely local
 # interactions lay out stripes, spots and the digits of a hand.
-# → `01_local_rules.ipynb`
+# → [01_local_rules.ipynb](01_local_rules.ipynb)

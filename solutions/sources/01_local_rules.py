@@ -48,7 +48,8 @@ from course_utils.grading import use_passing
 # negative where it holds more. We make the grid **periodic**: the right neighbour of the
 # last column is the first column, so the grid is a torus without edges.
 #
-# **Exercise 1.** Write `laplacian(u)` for a batch of grids `u` of shape `(B, H, W)`.
+# **Exercise 1** (about 10 min, easy).
+# Write `laplacian(u)` for a batch of grids `u` of shape `(B, H, W)`.
 # `torch.roll(u, shifts=1, dims=-1)` moves every column one step to the right and wraps
 # the last one around to the front: exactly a periodic neighbour.
 
@@ -104,7 +105,8 @@ except ValueError as err:
 # A blob of $v$ eats the $u$ around it; where $u$ runs short the blob cannot grow, so it
 # stops, or splits, or creeps along the edge of its own food shadow. That is all.
 #
-# **Exercise 2.** Write one explicit Euler step `gray_scott_step(u, v, F, k, dt)` (use the
+# **Exercise 2** (about 10 min, easy).
+# Write one explicit Euler step `gray_scott_step(u, v, F, k, dt)` (use the
 # library's `turing.laplacian`). Both updates must use the *old* $u$ and $v$.
 
 # %%
@@ -126,8 +128,11 @@ check("01.gray_scott_step", gray_scott_step)
 # The library's `turing.gray_scott(u, v, F, k, steps)` runs the same update in a loop that
 # allocates nothing, on a whole batch of grids at once, each with its own $F$ and $k$
 # (`benchmarks/bench_turing.py` measures it against a plain numpy loop). We start every
-# grid from $u = 1, v = 0$ with a few square seeds of activator, and let four famous
-# parameter pairs run for 6,000 steps.
+# grid from $u = 1, v = 0$ with a few square seeds of activator, and let four parameter
+# pairs from Pearson's map run for 6,000 steps.
+#
+# **Predict.** The four rows differ only in two numbers, $F$ and $k$, which differ by
+# less than 0.03. Will their end states look alike?
 
 # %%
 names = list(turing.PRESETS)
@@ -150,26 +155,27 @@ for col, (steps, frame) in enumerate(zip((0, 500, 1500, 4000), snapshots)):
             axes[row, col].set_title(f"step {elapsed:,}")
         if col == 0:
             axes[row, col].set_ylabel(f"{name}\nF={F[row]:.4f}, k={k[row]:.4f}", fontsize=9)
-fig.suptitle("Gray-Scott: one local rule, four parameter pairs (activator v)")
+fig.suptitle("Gray-Scott: one local rule, four parameter pairs (activator v, 128 x 128 cells)")
 plt.tight_layout()
 fig.colorbar(image, ax=axes, shrink=0.5, label="activator v")
 plt.show()
 
 # %% [markdown]
-# Nothing in the rule mentions spots, stripes or their spacing. Each cell only looks at
-# four neighbours, yet the patterns have a clear length scale of about ten cells, the same
-# everywhere on the grid.
+# Four different end states from one rule: isolated spots; stripes that join into a
+# labyrinth; the negative of spots, holes in a sea of activator; and worms, isolated
+# stripes with round ends on an empty grid. Nothing in the rule mentions spots, stripes
+# or their spacing. Each cell only looks at four neighbours, yet the patterns have a clear
+# length scale of about ten cells, the same everywhere on the grid.
 #
 # **Careful: most of these are not Turing patterns.** A Turing pattern grows out of
-# *tiny* noise on a uniform state that diffusion destabilises (section 4). Gray-Scott's
-# uniform states solve $u v^2 = F(1 - u)$ and $u v^2 = (F + k) v$: the empty state
-# $(u, v) = (1, 0)$ always, and two states with $v > 0$ only if $F \ge 4 (F + k)^2$.
-# At $(1, 0)$ the reaction terms' Jacobian is $\operatorname{diag}(-F, -(F + k))$:
-# diffusion only adds $-D q^2$ to it, so the empty state is stable at **every**
-# wavenumber. Three of the four presets have $F < 4(F + k)^2$, so the empty state is
-# their only one; their patterns need the *finite* seeds we planted and are sustained
-# by the nonlinearity (Pearson 1993 mapped these self-replicating spots). Only the
-# *stripes* preset has a uniform state that diffusion destabilises:
+# *tiny* noise on a uniform state that is stable on its own and that diffusion
+# destabilises (section 4). Gray-Scott's uniform states solve $u v^2 = F(1 - u)$ and
+# $u v^2 = (F + k) v$: the empty state $(u, v) = (1, 0)$ always, and two states with
+# $v > 0$ only if $F \ge 4 (F + k)^2$. At $(1, 0)$ the reaction terms' Jacobian is
+# $\operatorname{diag}(-F, -(F + k))$: diffusion only adds $-D q^2$ to it, so the empty
+# state is stable at **every** wavenumber. The cell below lists, for each preset, the
+# uniform states with $v > 0$, whether each is stable without diffusion, and whether
+# diffusion destabilises it (Turing's conditions of section 4):
 
 # %%
 def gray_scott_uniform_states(F, k):
@@ -187,33 +193,49 @@ def gray_scott_jacobian(u, v, F, k):
                         dtype=torch.float64)
 
 
+def stable_without_diffusion(jac):
+    """(2, 2) Jacobian -> whether both eigenvalues have negative real parts (tr < 0, det > 0)."""
+    return bool(jac.trace() < 0 and torch.linalg.det(jac) > 0)
+
+
 for name, (F_, k_) in turing.PRESETS.items():
     states = gray_scott_uniform_states(F_, k_)
-    unstable = [turing.turing_unstable(gray_scott_jacobian(*state, F_, k_), 0.16, 0.08)
-                for state in states]
-    verdict = "Turing-unstable uniform state" if any(unstable) else "no Turing instability"
-    print(f"{name:16s} F = {F_:.4f}, 4(F+k)^2 = {4 * (F_ + k_) ** 2:.4f}: "
-          f"{len(states)} uniform states with v > 0 -> {verdict}")
+    print(f"{name:8s} F = {F_:.4f}, 4(F+k)^2 = {4 * (F_ + k_) ** 2:.4f}: "
+          f"{len(states)} uniform states with v > 0")
+    for state in states:
+        state_jac = gray_scott_jacobian(*state, F_, k_)
+        eigenvalues = ", ".join(f"{z.real:+.4f}{z.imag:+.4f}i" for z in torch.linalg.eigvals(state_jac))
+        print(f"         (u, v) = ({state[0]:.3f}, {state[1]:.3f}): eigenvalues {eigenvalues}; "
+              f"stable without diffusion {stable_without_diffusion(state_jac)}, Turing-unstable "
+              f"{turing.turing_unstable(state_jac, 0.16, 0.08)}")
 
 # %% [markdown]
-# So spots, labyrinths and splitting spots are *excitable* patterns, not Turing's. They
-# are local rules all the same, and section 5 marks on a map which $(F, k)$ pairs are
-# which. Where does the length scale come from when the pattern *is* a Turing pattern?
-# Section 4 answers that, in a cleaner model.
+# *Spots* and *worms* have $F < 4(F + k)^2$: the empty state is their only uniform
+# state, and it is stable. *Holes* has two uniform states with $v > 0$, but neither is
+# stable even without diffusion (one has a positive and a negative real eigenvalue, a
+# saddle; the other a complex pair with positive real part, so it oscillates away), and
+# there is no stable state for diffusion to destabilise. Only *stripes* has a uniform state that
+# is stable on its own and Turing-unstable. The other three patterns need the *finite*
+# seeds we planted and are sustained by the nonlinearity: they are *excitable* patterns,
+# as [Pearson 1993](https://doi.org/10.1126/science.261.5118.189) found when he mapped
+# them. They are local rules all the same, and section 5 marks on a map which $(F, k)$
+# pairs are which. Where does the length scale come from when the pattern *is* a Turing
+# pattern? Section 4 answers that, in a cleaner model.
 #
 # ## 3. Explore it yourself
 #
 # Run the cell below in a live notebook. Drag the **F** and **k** sliders (or use the arrow
 # keys on a slider): the pattern re-simulates a few hundred steps from its current state
 # at once. **Play** keeps it evolving, the dropdown loads a preset, **reseed** starts over.
-# Things to try: from *spots*, lower $k$ slowly until the spots stretch into worms; from
-# *splitting spots*, raise $F$; find a pair where everything dies out (the explorer
-# reseeds a dead grid when you move a slider).
+# Things to try: from *spots*, lower $k$ slowly until the spots stretch into worms; set
+# $F = 0.0367$, $k = 0.0649$ and watch spots grow and split in two, again and again
+# (Pearson's "mitosis"); find a pair where everything dies out (the explorer reseeds a
+# dead grid when you move a slider).
 
 # %%
 from course_utils.widgets import GrayScottExplorer
 
-GrayScottExplorer(size=128, preset="splitting spots")
+GrayScottExplorer(size=128, preset="spots")
 
 # %% [markdown]
 # ## 4. Turing's instability: where the wavelength comes from
@@ -257,10 +279,11 @@ GrayScottExplorer(size=128, preset="splitting spots")
 # $$D_v f_u + D_u g_v > 2\sqrt{D_u D_v \det J},$$
 #
 # which needs one self-enhancing species ($f_u > 0$ here) that diffuses more slowly than
-# the other. With $f_u > 0 > g_v$ the ratio $d = D_v / D_u$ must exceed a critical value
-# $d_c$, the larger root of $(d f_u + g_v)^2 = 4 d \det J$.
+# the other. With $f_u > 0 > g_v$ the ratio $d = D_v / D_u$ must exceed a **critical
+# ratio** $d_c$ (Exercise 4 finds it).
 #
-# **Exercise 3.** Write `growth_rate(q2, jac, Du, Dv)`: for each squared wavenumber in the
+# **Exercise 3** (about 15 min, medium).
+# Write `growth_rate(q2, jac, Du, Dv)`: for each squared wavenumber in the
 # tensor `q2` return $\sigma$. For a $2 \times 2$ matrix the eigenvalues are
 # $\tfrac12\big(\operatorname{tr} A \pm \sqrt{\operatorname{tr}^2 A - 4 \det A}\big)$; when
 # the square root is imaginary both have real part $\tfrac12 \operatorname{tr} A$.
@@ -282,27 +305,58 @@ from course_utils.grading import check
 check("01.growth_rate", growth_rate)
 
 # %% [markdown]
-# With your `growth_rate` once its check has passed (else the library's
-# `turing.growth_rate`), plot $\sigma(q)$ for the parameters the course
-# uses ($a = 0.1$, $b = 0.9$, $\gamma = 0.06$, $D_v = 1$) and three activator diffusion
-# constants. First the critical ratio these parameters need:
+# **Exercise 4** (about 15 min, medium). How much faster must the substrate diffuse? Write
+# `critical_ratio(jac)`: for a $2 \times 2$ Jacobian `jac` with $f_u > 0 > g_v$ that is
+# stable without diffusion, return the float $d_c$, the smallest $d = D_v / D_u$ at which
+# Turing's condition above holds. Only the ratio matters: divide the condition by $D_u$
+# and ask where it turns from false to true. Careful: the condition has a square root on
+# one side, and getting rid of it can add a solution that is not one.
+
+# %%
+def critical_ratio(jac):
+    """(2, 2) Jacobian with f_u > 0 > g_v -> float d_c, the smallest unstable D_v / D_u."""
+    ### BEGIN SOLUTION
+    fu, fv, gu, gv = jac.flatten().tolist()
+    det = torch.linalg.det(jac).item()
+    # (d fu + gv)^2 = 4 d det  <=>  fu^2 d^2 + (2 fu gv - 4 det) d + gv^2 = 0; the larger
+    # root is the one with d fu + gv > 0
+    b = 2 * fu * gv - 4 * det
+    return (-b + (b * b - 4 * fu ** 2 * gv ** 2) ** 0.5) / (2 * fu ** 2)
+    ### END SOLUTION
+
+
+# %%
+from course_utils.grading import check
+check("01.critical_ratio", critical_ratio)
+
+# %% [markdown]
+# With your `growth_rate` and `critical_ratio` once their checks have passed (else the
+# library's `turing.growth_rate` and `turing.critical_ratio`; the cell says which), the
+# parameters the course uses ($a = 0.1$, $b = 0.9$, $\gamma = 0.06$, $D_v = 1$):
+#
+# **Predict.** The course runs with $D_v / D_u = 20$. Is that far above $d_c$, or only
+# just?
 
 # %%
 rate_curve = use_passing("01.growth_rate", growth_rate, turing.growth_rate)
+ratio_needed = use_passing("01.critical_ratio", critical_ratio, turing.critical_ratio)
 p = turing.SCHNAKENBERG
 jac = turing.schnakenberg_jacobian(p["a"], p["b"], p["gamma"])
 (fu, fv), (gu, gv) = jac.tolist()
 det_J = fu * gv - fv * gu
-# (d fu + gv)^2 = 4 d det J  <=>  fu^2 d^2 + (2 fu gv - 4 det J) d + gv^2 = 0
-quad_b = 2 * fu * gv - 4 * det_J
-critical_ratio = (-quad_b + (quad_b ** 2 - 4 * fu ** 2 * gv ** 2) ** 0.5) / (2 * fu ** 2)
+critical = ratio_needed(jac)
 print(f"Jacobian: f_u = {fu:.4f}, f_v = {fv:.4f}, g_u = {gu:.4f}, g_v = {gv:.4f}; "
       f"tr = {fu + gv:.4f}, det = {det_J:.2e}")
-print(f"critical diffusion ratio d_c = D_v / D_u = {critical_ratio:.2f}")
+print(f"critical diffusion ratio d_c = D_v / D_u = {critical:.2f}; "
+      f"the course uses {p['Dv'] / p['Du']:.0f} = {p['Dv'] / p['Du'] / critical:.1f} d_c")
+for ratio in (0.99 * critical, 1.01 * critical):
+    print(f"  D_v / D_u = {ratio:.2f}: Turing-unstable {turing.turing_unstable(jac, p['Dv'] / ratio, p['Dv'])}")
 
 # %% [markdown]
-# With the substrate only 5 times faster (below $d_c$) nothing grows; at 10, just above
-# $d_c$, a narrow band grows slowly; at 20 a clear band of wavenumbers turns unstable.
+# The course's ratio is a little over twice critical, and 1 % on either side of $d_c$
+# decides. Below, with the substrate only 5 times faster (below $d_c$) nothing grows; at
+# 10, just above $d_c$, a narrow band grows slowly; at 20 a clear band of wavenumbers
+# turns unstable.
 
 # %%
 q = torch.linspace(0, 1.2, 400, dtype=torch.float64)
@@ -466,21 +520,45 @@ print(f"share of the plotted (F, k) plane in the Turing region: "
 # the finite seeds, as [Pearson 1993](https://doi.org/10.1126/science.261.5118.189)
 # ([arXiv patt-sol/9304003](https://arxiv.org/abs/patt-sol/9304003)) found when he first
 # mapped this plane. Of the four presets (stars) only *stripes* lies in a Turing region.
+# *Holes* sits on the edge of the region where the activator takes over: on this coarse
+# map its neighbours are uniform squares and stripes, so the holes of the presets figure
+# live in a thin strip between the two.
 #
 # **Summary**
 # - A local rule: each cell sees its four neighbours through the 5-point Laplacian and
 #   reacts; explicit Euler is stable only for $\Delta t \le \Delta x^2 / (4 D)$.
-# - Gray-Scott turns a uniform state and a few seeds into spots, stripes, labyrinths and
-#   splitting spots, depending only on $(F, k)$; most of them grow from finite seeds,
-#   not from Turing's instability (Pearson 1993).
+# - Gray-Scott turns a uniform state and a few seeds into spots, stripes, holes and
+#   worms, depending only on $(F, k)$; of the four presets only the stripes grow from
+#   Turing's instability, the others from finite seeds (Pearson 1993).
 # - Turing's instability: linearising gives a growth rate $\sigma(q)$ per wavenumber; with
-#   a fast-diffusing substrate ($D_v / D_u$ above the critical ratio $d_c$) a band of $q$
-#   grows, and $2\pi/q^*$ predicted the wavelength of the
-#   newborn pattern to within a few per cent.
+#   a fast-diffusing substrate ($D_v / D_u$ above the critical ratio $d_c$, 8.57 for the
+#   course's Schnakenberg kinetics) a band of $q$ grows, and $2\pi/q^*$ predicted the
+#   wavelength of the newborn pattern to within a few per cent.
 # - The pattern's scale comes from the rule, not from the size of the domain.
+#
+# **Further reading**
+# - A. M. Turing, *The chemical basis of morphogenesis*, Phil. Trans. R. Soc. B 237 (1952),
+#   [doi:10.1098/rstb.1952.0012](https://doi.org/10.1098/rstb.1952.0012).
+# - J. E. Pearson, *Complex patterns in a simple system*, Science 261 (1993),
+#   [doi:10.1126/science.261.5118.189](https://doi.org/10.1126/science.261.5118.189),
+#   [arXiv:patt-sol/9304003](https://arxiv.org/abs/patt-sol/9304003).
+# - J. D. Murray, *Mathematical Biology II* (Springer, 3rd ed. 2003), chapter 2: Turing's
+#   conditions and dispersion relations in detail.
+#
+# **Discussion questions (for seminars)**
+# 1. Turing's instability needs the self-enhancing species to diffuse more slowly. Explain
+#    in words, without equations, why equal diffusion constants can never destabilise a
+#    stable uniform state.
+# 2. Spots, holes and worms grow from finite seeds, not from noise. Design an experiment
+#    with the simulator that tells the two mechanisms apart.
+# 3. The measured wavelength drifted between 2,500 and 5,000 steps. Which prediction of
+#    linear theory should one trust, and for how long?
+# 4. A convolutional layer is also "the same local rule everywhere". What plays the role
+#    of $F$ and $k$ in a network, and what plays the role of the seeds?
 #
 # **Next.** Lesson 02 grows a limb bud whose Turing pattern lays out the digits, and shows
 # how a wider bud or a changed diffusion ratio adds a sixth finger: no cell knows how many
-# fingers the hand has. → `02_morphogenesis.ipynb`. Lesson 05 comes back to the textures
+# fingers the hand has. → [02_morphogenesis.ipynb](02_morphogenesis.ipynb).
+# Lesson 05 comes back to the textures
 # made here (`course_utils.data.load_dataset("textures")`): a machine that is never
 # trained, only local and equivariant like these rules, turns them into new textures.

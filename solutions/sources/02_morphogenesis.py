@@ -6,7 +6,9 @@
 # The bones of your arm follow a simple plan: one bone in the upper arm, two in the
 # forearm, five digits in the hand. Developmental biologists have found that the digits
 # are laid out by a Turing-type reaction-diffusion mechanism in the growing limb bud
-# (Sheth et al., *Science* 2012; Raspopovic et al., *Science* 2014): the cartilage of each
+# ([Sheth et al., *Science* 2012](https://doi.org/10.1126/science.1226804);
+# [Raspopovic et al., *Science* 2014](https://doi.org/10.1126/science.1252960)): the
+# cartilage of each
 # digit condenses where an activator peaks. Lesson 01 showed that such a pattern has a
 # fixed **wavelength**. So the number of digits is not written down anywhere: it is
 # whatever number of wavelengths fits across the bud.
@@ -22,8 +24,8 @@
 #    into two and then into digits;
 # 3. count digits automatically and check that their number follows bud width divided
 #    by wavelength;
-# 4. make a six-digit hand by changing one local parameter, and explain why no local
-#    rule can prevent it.
+# 4. make a six-digit hand by changing one local parameter, explain why a bare Turing
+#    mechanism cannot prevent it, and say what real limbs add.
 #
 # The model is a toy: the Schnakenberg kinetics of lesson 01 (wavelength about 12 cells),
 # not the real Bmp-Sox9-Wnt network. It keeps the one feature that matters here: the
@@ -59,7 +61,8 @@ print(f"Schnakenberg wavelength (lesson 01): {wavelength:.3g} cells")
 # and it is 0 outside the domain $\Omega$. Every exchange $u_n - u_p$ appears once with
 # each sign, so the total amount inside $\Omega$ never changes.
 #
-# **Exercise 1.** Write `noflux_laplacian(u, mask)` for fields `u` of shape `(B, H, W)` and
+# **Exercise 1** (about 15 min, medium).
+# Write `noflux_laplacian(u, mask)` for fields `u` of shape `(B, H, W)` and
 # a boolean domain `mask` of the same shape. Use zero padding
 # (`F.pad(x, (1, 1, 1, 1))` pads the last two axes), not `torch.roll`: the limb does not
 # wrap around.
@@ -105,9 +108,10 @@ for steps in (40, 400, 4000):
 
 fig, axes = plt.subplots(1, 4, figsize=(11, 3.6), layout="constrained")
 for ax, frame, steps in zip(axes, frames, (0, 40, 400, 4000)):
-    ax.imshow(torch.where(paddle[0], frame[0], torch.nan), cmap="viridis", origin="lower",
-              vmin=0, vmax=0.05)
+    image = ax.imshow(torch.where(paddle[0], frame[0], torch.nan), cmap="viridis",
+                      origin="lower", vmin=0, vmax=0.05)
     ax.set(xticks=[], yticks=[], title=f"step {steps:,}: total {frame.sum().item():.4g}")
+fig.colorbar(image, ax=axes, shrink=0.8, label="dye per cell (clipped at 0.05)")
 fig.suptitle("diffusion with no-flux walls: the dye spreads, the total stays")
 plt.show()
 
@@ -124,19 +128,23 @@ plt.show()
 # than half a wavelength, so it can only pattern across its width. It runs the
 # Schnakenberg kinetics with no-flux walls while it widens smoothly from 6 cells to its
 # final width over the first 80 % of the outgrowth; every 100 steps we record one row.
-# Five buds, five final widths:
+# Five buds, five final widths.
+#
+# **Predict.** The widest bud below is 56 cells, about 4.8 wavelengths. How many digits
+# will it end with, and will its skeleton branch all at once or step by step?
 
 # %%
 widths = torch.tensor([12.0, 24.0, 36.0, 48.0, 56.0])
 record, shape = turing.limb_bud(widths, rows=100, steps_per_row=100, seed=0)
 
-fig, axes = plt.subplots(1, len(widths), figsize=(12, 4.4), sharey=True)
+fig, axes = plt.subplots(1, len(widths), figsize=(12, 4.4), sharey=True, layout="constrained")
 for ax, limb, bud, width in zip(axes, record, shape, widths):
-    ax.imshow(torch.where(bud, limb, torch.nan), cmap="magma", origin="lower", aspect="auto")
+    image = ax.imshow(torch.where(bud, limb, torch.nan), cmap="magma", origin="lower",
+                      aspect="auto", vmin=0, vmax=2.5)
     ax.set(xticks=[], title=f"width {width:.0f} = {width / wavelength:.2g} λ")
 axes[0].set(ylabel="proximal (shoulder)  →  distal (fingertips)")
-fig.suptitle("skeletons laid down by the tip zone of growing limb buds (activator u)")
-plt.tight_layout()
+fig.colorbar(image, ax=axes, shrink=0.8, label="activator u")
+fig.suptitle("skeletons laid down by the tip zone of growing limb buds")
 plt.show()
 
 # %% [markdown]
@@ -151,7 +159,8 @@ plt.show()
 # across the bud, threshold it halfway between its lowest and highest value, and count
 # the runs of cells above the threshold. Two touching high cells belong to the same digit.
 #
-# **Exercise 2.** Write `count_digits(profile)` for a 1-D tensor `profile` (the cells
+# **Exercise 2** (about 10 min, easy).
+# Write `count_digits(profile)` for a 1-D tensor `profile` (the cells
 # inside the bud). Return a Python `int`.
 
 # %%
@@ -170,15 +179,32 @@ check("02.count_digits", count_digits)
 
 # %% [markdown]
 # The library's `turing.count_digits(profile, mask)` does the same on the cells inside the
-# bud, with one refinement the rest of the lesson uses: a peak that sits against a
-# no-flux wall is cut in half, and can leave a sliver of 1-2 cells above the threshold
-# that is no digit. `min_width_share=0.5` drops every run narrower than half the median
-# run width. Follow the widest bud from shoulder to fingertips:
+# bud, with two refinements the rest of the lesson uses (`turing.LIMB_DIGITS`):
+# * **no wall slivers.** A peak that sits against a no-flux wall is cut in half, and can
+#   leave a sliver of 1-2 cells above the threshold that is no digit.
+#   `min_width_share=0.5` drops every run narrower than half the median run width.
+# * **an amplitude floor.** A midpoint threshold splits *any* profile, even pure noise,
+#   into high and low runs. Before the bud has patterned, its activator is the uniform
+#   state $u^* = a + b = 1$ plus the 1 % noise it was seeded with; that is no digit at all.
+#   `min_amplitude=0.1` calls a profile whose range is below 0.1 unpatterned: 0 digits.
+#
+# Follow the widest bud from shoulder to fingertips, with the range of each row:
 
 # %%
 limb, bud = record[-1], shape[-1]
-along = [turing.count_digits(limb[r], bud[r], min_width_share=0.5) for r in range(0, 100, 11)]
+sampled_rows = range(0, 100, 11)
+ranges = [(limb[r][bud[r]].max() - limb[r][bud[r]].min()).item() for r in sampled_rows]
+along = [turing.count_digits(limb[r], bud[r], **turing.LIMB_DIGITS) for r in sampled_rows]
+print("range of u across the bud, every 11th row:      ", [round(x, 3) for x in ranges])
 print("elements from shoulder to fingertips, every 11th row:", along)
+print("the same rows without the amplitude floor:        ",
+      [turing.count_digits(limb[r], bud[r], min_width_share=0.5) for r in sampled_rows])
+
+# %% [markdown]
+# The first row is the seed noise (a range of about 0.01): no element yet, where a bare
+# midpoint threshold would have counted one. From the second row on the range is
+# above the floor, and the count climbs 1, 2, 3, 4, 5 as the bud widens; grown digits
+# span a range about twenty times the floor, so the floor never touches a real digit.
 
 # %% [markdown]
 # Now the central question: **does the number of digits follow width / wavelength?** Grow
@@ -188,7 +214,7 @@ print("elements from shoulder to fingertips, every 11th row:", along)
 # %%
 many = torch.arange(12.0, 90.0, 6.0).repeat(3)
 record_many, shape_many = turing.limb_bud(many, rows=100, steps_per_row=100, seed=1)
-digits = torch.tensor([turing.count_digits(limb[-1], bud[-1], min_width_share=0.5)
+digits = torch.tensor([turing.count_digits(limb[-1], bud[-1], **turing.LIMB_DIGITS)
                        for limb, bud in zip(record_many, shape_many)])
 
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -225,6 +251,9 @@ print("widths where the three seeds disagree: " + ", ".join(disagree))
 #   same size. In our model, let the activator diffuse more slowly
 #   ($D_u$: 0.05 → 0.028, so $D_v / D_u$: 20 → 36).
 #
+# **Predict.** A bud 20 % wider, or a wavelength 15 % shorter: which gives the sixth digit
+# more reliably?
+#
 # Six buds of each kind, each with its own noise:
 
 # %%
@@ -233,17 +262,17 @@ widths_poly = torch.tensor([60.0] * 6 + [72.0] * 6 + [60.0] * 6)
 Du_poly = torch.tensor([0.05] * 12 + [0.028] * 6)
 record_poly, shape_poly = turing.limb_bud(widths_poly, rows=100, steps_per_row=100, seed=2,
                                           Du=Du_poly)
-digits_poly = [turing.count_digits(limb[-1], bud[-1], min_width_share=0.5)
+digits_poly = [turing.count_digits(limb[-1], bud[-1], **turing.LIMB_DIGITS)
                for limb, bud in zip(record_poly, shape_poly)]
 short = 2 * math.pi / turing.fastest_mode(jac, 0.028, params["Dv"])[0]
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 4.6))
+fig, axes = plt.subplots(1, 3, figsize=(11.5, 4.6), layout="constrained")
 for ax, kind, i in zip(axes, kinds, (0, 6, 12)):
-    ax.imshow(torch.where(shape_poly[i], record_poly[i], torch.nan), cmap="magma",
-              origin="lower", aspect="auto")
+    image = ax.imshow(torch.where(shape_poly[i], record_poly[i], torch.nan), cmap="magma",
+                      origin="lower", aspect="auto", vmin=0, vmax=2.5)
     columns = torch.nonzero(shape_poly[i, -1]).flatten()
     centres = [columns[(start + stop - 1) // 2].item() for start, stop
-               in turing.digit_runs(record_poly[i, -1], shape_poly[i, -1], min_width_share=0.5)]
+               in turing.digit_runs(record_poly[i, -1], shape_poly[i, -1], **turing.LIMB_DIGITS)]
     ax.plot(centres, [shape_poly.shape[1] - 1] * len(centres), "v", color="C2", mec="w", ms=9,
             clip_on=False, label="counted digit")
     ax.set(xticks=[], yticks=[], title=f"{kind}: {digits_poly[i]} digits")
@@ -251,7 +280,7 @@ axes[0].legend(loc="lower left", fontsize=8)
 axes[0].set_xlabel(f"width 60, λ = {wavelength:.3g}")
 axes[1].set_xlabel(f"width 72, λ = {wavelength:.3g}")
 axes[2].set_xlabel(f"width 60, λ = {short:.3g}")
-plt.tight_layout()
+fig.colorbar(image, ax=axes, shrink=0.8, label="activator u")
 plt.show()
 for k, kind in enumerate(kinds):
     print(f"{kind:>20}: digits of the six buds {digits_poly[6 * k:6 * k + 6]}")
@@ -263,7 +292,22 @@ for k, kind in enumerate(kinds):
 # between neighbouring counts, as real polydactyly shows *variable penetrance*. The green
 # marks show the runs counted as digits.
 #
-# ## 5. No local rule knows how many digits the hand has
+# ## 5. Explore it yourself
+#
+# Run the cell below in a live notebook. Release the **bud width** or the **Dv / Du**
+# slider and the bud grows again (a few seconds): its skeleton on the left, fingertips at
+# the top, and its digit count with the wavelength on the right. **noise seed** regrows
+# the same bud from other noise. Things to try: find the widths where the count jumps;
+# at a width near such a jump, try several seeds; lower Dv / Du below the critical ratio
+# of lesson 01 (8.57) and watch the digits vanish.
+
+# %%
+from course_utils.widgets import LimbBudExplorer
+
+LimbBudExplorer(width=60, ratio=20.0)
+
+# %% [markdown]
+# ## 6. No local rule knows how many digits the hand has
 #
 # Look at what each cell does: it reads its own concentrations and those of its four
 # neighbours, and applies the same rule as every other cell. Nowhere is there a variable
@@ -297,6 +341,29 @@ for k, kind in enumerate(kinds):
 #   parameter, because no cell of a bare Turing mechanism knows the total (real limbs add
 #   size feedback and the Shh/Hox gradients).
 #
+# **Further reading**
+# - R. Sheth et al., *Hox genes regulate digit patterning by controlling the wavelength of a
+#   Turing-type mechanism*, Science 338 (2012),
+#   [doi:10.1126/science.1226804](https://doi.org/10.1126/science.1226804).
+# - J. Raspopovic et al., *Digit patterning is controlled by a Bmp-Sox9-Wnt Turing network
+#   modulated by morphogen gradients*, Science 345 (2014),
+#   [doi:10.1126/science.1252960](https://doi.org/10.1126/science.1252960).
+# - D. Ben-Zvi and N. Barkai, *Scaling of morphogen gradients by an expansion-repression
+#   integral feedback control*, PNAS 107 (2010),
+#   [doi:10.1073/pnas.0912734107](https://doi.org/10.1073/pnas.0912734107).
+#
+# **Discussion questions (for seminars)**
+# 1. The digit count follows width / wavelength, yet seeds disagree at a few widths. What
+#    would a real embryo need so that its count does not depend on noise?
+# 2. Which of the two routes to a sixth digit (wider bud, shorter wavelength) would you
+#    expect a single mutation to take, and why?
+# 3. Our counter needs two rules (no wall slivers, an amplitude floor) to count what the eye
+#    counts at once. What does that say about measuring "number of fingers" in generated
+#    images (lesson 08)?
+# 4. A convolutional denoiser is a local rule too. Which ingredient of section 6 (size
+#    feedback, a gradient across the bud) would it need to count fingers right?
+#
 # **Next.** Lesson 03 leaves biology for diffusion models: the forward process, the
 # cosine schedule, the DDIM sampler and the ideal denoiser that can only copy.
-# → `03_diffusion.ipynb`. The six fingers come back in lesson 08 (`08_six_fingers.ipynb`).
+# → [03_diffusion.ipynb](03_diffusion.ipynb). The six fingers come back in lesson 08
+# ([08_six_fingers.ipynb](08_six_fingers.ipynb)).

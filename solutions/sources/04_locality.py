@@ -12,13 +12,14 @@
 # interactions; here local decisions make new digits.
 #
 # **Learning goals.** After this lesson you can
-# 1. compute the receptive field of a stack of convolutions and see it in a gradient map;
+# 1. measure the receptive field of any denoiser, network or machine, with an influence map;
 # 2. derive the LS machine: one Bayesian posterior per pixel, over training digits, given
 #    only the pixel's $k \times k$ window; and implement it with `unfold`;
 # 3. sample with it and measure what locality does to memorisation, as a function of $k$;
-# 4. relate it to classical patch-based denoising (non-local means).
+# 4. relate it to classical patch-based denoising (non-local means) and say what differs.
 #
-# Three exercises have instant checks; skipped ones are replaced by the library's version.
+# Three exercises have instant checks; skipped ones are replaced by the library's version,
+# and passed ones are used by the rest of the lesson.
 
 # %%
 import matplotlib.pyplot as plt
@@ -28,17 +29,18 @@ import torch.nn.functional as F
 from course_utils.data import lesson_data
 from course_utils.diffusion import add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import use_passing
-from course_utils.metrics import nearest_image
+from course_utils.metrics import nearest_image, nearest_patches_in_place
 from course_utils.plots import show_images, source_colors
 from course_utils.scores import ideal_denoise, local_denoise
 
 torch.manual_seed(0)
-# The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
-# "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16,
-# cut to 1,700 training and 97 held-out images so that it costs the same.
-DATASET = "digits"
-train, train_labels = lesson_data(DATASET, "train")  # (1700, 1, 16, 16) in [-1, 1]
-test, _ = lesson_data(DATASET, "test")               # 97 held-out digits
+# The lesson runs on the shipped real MNIST digits at 16 x 16 (4,500 training, 500 held
+# out). Set DATASET to "digits" (the small UCI set), or to "mnist", "fashion_mnist" or
+# "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16 and
+# cut to the same counts, so that it costs the same.
+DATASET = "mnist5k"
+train, train_labels = lesson_data(DATASET, "train")  # (4500, 1, 16, 16) in [-1, 1]
+test, _ = lesson_data(DATASET, "test")               # (500, 1, 16, 16) held-out digits
 
 # %% [markdown]
 # ## 1. Receptive fields
@@ -49,37 +51,84 @@ test, _ = lesson_data(DATASET, "test")               # 97 held-out digits
 # stack eight $3 \times 3$ layers: a $17 \times 17$ field on $32 \times 32$ images, about
 # half the image side.
 #
-# **Exercise 1.** Write `receptive_field(kernel_sizes)`: the side of the receptive field
-# of stacked stride-1 convolutions with the given (odd) kernel sizes.
+# A network's layers can be counted, but the LS and IS machines below have no layers, and a
+# trained network may use less of its field than its layers allow. One measurement works
+# for all of them: nudge one input pixel $q$ by a small $\delta$ and see how far output
+# pixel $p$ moves. Repeated for every $q$, this gives an *influence map* of $p$: zero
+# outside what $p$ can see.
+#
+# **Exercise 1** (about 15 min, medium). Write `influence_map(denoiser, x, noise_var, row,
+# col, delta)` for one one-channel image `x` of shape $(1, 1, H, W)$: an $(H, W)$ tensor
+# whose entry $q$ is $|D(x + \delta e_q)[p] - D(x)[p]|$, with $p$ = `(row, col)` and $e_q$
+# the image that is 1 at pixel $q$ and 0 elsewhere. Nudge a fresh copy of `x` for each
+# $q$ (`x.clone()`), or build all $HW$ nudged copies as one batch.
 
 # %%
-def receptive_field(kernel_sizes):
-    """list of odd kernel sizes of stacked stride-1 convolutions -> side of the receptive field."""
+def influence_map(denoiser, x, noise_var, row, col, delta):
+    """denoiser(x, b), (1, 1, H, W) x, float b, output pixel, float delta -> (H, W) |change of D(x)[row, col]| per nudged input pixel."""
     ### BEGIN SOLUTION
-    return 1 + sum(k - 1 for k in kernel_sizes)
+    height, width = x.shape[2:]
+    nudges = delta * torch.eye(height * width, dtype=x.dtype).reshape(-1, 1, height, width)
+    moved = denoiser(x + nudges, noise_var)[:, 0, row, col]           # (HW,)
+    return (moved - denoiser(x, noise_var)[0, 0, row, col]).abs().reshape(height, width)
     ### END SOLUTION
 
 
 # %%
 from course_utils.grading import check
-check("04.receptive_field", receptive_field)
+check("04.influence_map", influence_map)
 
 # %% [markdown]
-# We can *see* a receptive field: take a network (here four random $3 \times 3$ layers,
-# untrained: the field is a property of the architecture, not of the weights), pick one
-# output pixel, and ask autograd which input pixels its value depends on. The answer is a
-# $9 \times 9$ square, $1 + 4 \cdot 2$. Whatever such a network learns, that pixel can never
-# know what happens outside the square.
+# Three denoisers, one output pixel $p = (8, 8)$: a network of four random $3 \times 3$
+# layers (untrained: the field is a property of the architecture, not of the weights), the
+# LS machine with $k = 5$ that section 2 derives, and lesson 03's IS machine. Receptive
+# fields do not depend on the data, so 200 training digits suffice here, and float64 keeps
+# rounding noise (about $10^{-7}$ in float32) from passing for influence.
+#
+# **Predict.** How many input pixels can move output pixel $(8, 8)$ of each? (For the
+# network: each layer widens what a pixel sees by $k - 1 = 2$.)
 
 # %%
+from course_utils.grading import lesson04
+
+influence = use_passing("04.influence_map", influence_map, lesson04.influence_map)
+
 torch.manual_seed(1)
 cnn = torch.nn.Sequential(*[layer for i in range(4) for layer in (
-    torch.nn.Conv2d(1 if i == 0 else 16, 1 if i == 3 else 16, 3, padding=1), torch.nn.Tanh())])
-x = test[:1].clone().requires_grad_(True)
-cnn(x)[0, 0, 8, 8].backward()
-cnn_field = (x.grad[0, 0] != 0)
-side = int(cnn_field.any(dim=0).sum())
-print(f"input pixels that reach output pixel (8, 8): {int(cnn_field.sum())} = {side} x {side}")
+    torch.nn.Conv2d(1 if i == 0 else 16, 1 if i == 3 else 16, 3, padding=1), torch.nn.Tanh())]).double()
+b = cosine_noise_var(0.5).item()
+eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2))
+x = add_noise(test[:1], b, eps).double()
+few = train[:200].double()
+denoisers = {
+    "CNN, 4 layers of 3x3": lambda x, b: cnn(x).detach(),
+    "LS machine, k = 5": lambda x, b: local_denoise(x, few, b, 5),
+    "IS machine": lambda x, b: ideal_denoise(x, few, b),
+}
+fields = {name: influence(denoiser, x, b, 8, 8, 0.1) for name, denoiser in denoisers.items()}
+fig, axes = plt.subplots(1, 3, figsize=(8.4, 3))
+for ax, (name, field) in zip(axes, fields.items()):
+    ax.imshow(field > 1e-9 * field.max(), cmap="Blues", vmin=0, vmax=1.3)
+    ax.plot(8, 8, "r+", ms=10, mew=2)
+    ax.set(title=name, xticks=[], yticks=[])
+fig.suptitle("input pixels that move output pixel (8, 8) (red cross) when nudged by 0.1", y=1.02)
+plt.show()
+for name, field in fields.items():
+    moving = field > 1e-9 * field.max()
+    print(f"{name:>21}: {int(moving.sum())} input pixels move it, "
+          f"{int(moving.any(dim=0).sum())} x {int(moving.any(dim=1).sum())}")
+always_black = int((few[:, 0] == few.min()).all(dim=0).sum())
+print(f"pixels black in all 200 training digits: {always_black}")
+
+# %% [markdown]
+# The network's field is the $9 \times 9$ square, $1 + 4 \cdot 2$: whatever it learns, that
+# pixel can never know what happens outside the square. The LS machine's field is the
+# $5 \times 5$ window, like a small CNN's. The IS machine reads
+# the whole image before deciding anything: its field is most of the image, not a window.
+# The pixels that do not move it, mostly near the border, are black in every training digit
+# that carries weight in its softmax (31 are black in all 200): nudging such a pixel
+# changes those digits' distances $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax
+# ignores a common shift.
 
 # %% [markdown]
 # ## 2. The local score machine
@@ -100,7 +149,7 @@ print(f"input pixels that reach output pixel (8, 8): {int(cnn_field.sum())} = {s
 # $k$ as large as the whole image (twice its side, so every window covers everything) the
 # LS machine becomes the IS machine of lesson 03.
 #
-# **Exercise 2.** Write `local_denoiser(x, train, noise_var, k)` for one-channel images
+# **Exercise 2** (about 20 min, medium). Write `local_denoiser(x, train, noise_var, k)` for one-channel images
 # with zero padding. `F.unfold(images, k, padding=k // 2)` returns every window as a
 # column: shape $(N, k^2, HW)$; transpose it to $(N, HW, k^2)$. For each batch image,
 # pixel and training digit you need a squared distance: shape $(B, HW, N)$.
@@ -124,88 +173,54 @@ from course_utils.grading import check
 check("04.local_denoiser", local_denoiser)
 
 # %% [markdown]
-# Your version holds a $(B, HW, N, k^2)$ tensor: fine for a check, far too big for 1,700
+# Your version holds a $(B, HW, N, k^2)$ tensor: fine for a check, far too big for 4,500
 # digits. The library's `course_utils.scores.local_denoise(x, train, noise_var, k,
 # boundary="zeros")` streams over chunks of training digits with a running log-sum-exp, so
 # memory stays small and the result does not depend on the chunk size.
-#
-# Does the LS machine really have a $k \times k$ receptive field? It has no weights to
-# differentiate, so we measure influence directly: nudge one input pixel at a time (256
-# copies of a noisy digit, each with one pixel changed by 0.1) and see whether output
-# pixel $(8, 8)$ moves. We do the same for the IS machine. Receptive fields do not depend on
-# the data, so 200 training digits suffice here, and float64 keeps rounding noise (about
-# $10^{-7}$ in float32) from passing for influence.
-
-# %%
-b = cosine_noise_var(0.5).item()
-eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2))
-x = add_noise(test[:1], b, eps).double()
-few = train[:200].double()
-nudged = x.repeat(257, 1, 1, 1)  # copy 0 untouched, copy q + 1 with pixel q nudged
-nudged[1:, 0].view(256, 256)[torch.arange(256), torch.arange(256)] += 0.1
-
-
-def moves(denoised):
-    """(257, 1, 16, 16) outputs -> (16, 16) change of output pixel (8, 8) per nudged input pixel."""
-    return (denoised[1:, 0, 8, 8] - denoised[0, 0, 8, 8]).abs().reshape(16, 16)
-
-
-influence = {
-    "CNN, 4 layers of 3x3\n(autograd)": cnn_field.double(),
-    "LS machine, k = 5": moves(local_denoise(nudged, few, b, 5)),
-    "IS machine": moves(ideal_denoise(nudged, few, b)),
-}
-fig, axes = plt.subplots(1, 3, figsize=(8.4, 3))
-for ax, (name, field) in zip(axes, influence.items()):
-    ax.imshow(field > 1e-9 * field.max(), cmap="Blues", vmin=0, vmax=1.3)
-    ax.plot(8, 8, "r+", ms=10, mew=2)
-    ax.set(title=name, xticks=[], yticks=[])
-fig.suptitle("which input pixels move output pixel (8, 8) (red cross)", y=1.02)
-plt.show()
-for name, field in influence.items():
-    print(f"{name.splitlines()[0]:>24}: {int((field > 1e-9 * field.max()).sum())} input pixels")
-
-# %% [markdown]
-# The LS machine's field is the $5 \times 5$ window, like a small CNN's. The IS machine reads
-# the whole image before deciding anything; the only pixels that cannot move it are those
-# that are black in all 200 training digits here (the border columns): nudging such a pixel
-# changes every distance $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax ignores a
-# common shift.
 #
 # ## 3. Sampling with the LS machine
 #
 # Same sampler, same noise seeds as lesson 03, only the denoiser changes. We try patch sizes
 # $k = 3, 7, 11$ and put the IS samples from the same seeds underneath. To keep the lesson
 # near a minute on a laptop CPU we draw 6 samples per machine and give every machine the
-# same 500 training digits (each LS step compares every window of every sample with the
-# 500 training windows at the same position).
+# same 300 of the 4,500 training digits (each LS step compares every window of every
+# sample with the 300 training windows at the same position). Under each machine's row
+# stands the training digit nearest to each of its samples.
+#
+# **Predict.** Lesson 03's IS samples were copies. Which row will be closest to its
+# nearest training digits, and which farthest?
 
 # %%
-subset = train[:500]
+subset = train[:300]
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
 patch_sizes = [3, 7, 11]
 samples = {}
 for k in patch_sizes:
     samples[f"LS k={k}"] = ddim_sample(lambda x, b: local_denoise(x, subset, b, k), noise)
 samples["IS"] = ddim_sample(lambda x, b: ideal_denoise(x, subset, b), noise)
+nearest = {name: nearest_image(images, subset) for name, images in samples.items()}
 
-fig, axes = plt.subplots(len(samples), 1, figsize=(4.6, 1.1 * len(samples)))
-for ax, (name, images) in zip(axes, samples.items()):
-    show_images(images, ncols=6, ax=ax)
-    ax.text(-1, 8, name, ha="right", va="center", fontsize=9)
+# %%
+fig, axes = plt.subplots(2 * len(samples), 1, figsize=(4.6, 1.05 * 2 * len(samples)))
+for row, (name, images) in enumerate(samples.items()):
+    show_images(images, ncols=6, ax=axes[2 * row])
+    axes[2 * row].text(-1, 8, name, ha="right", va="center", fontsize=9)
+    show_images(subset[nearest[name]["index"]], ncols=6, ax=axes[2 * row + 1])
+    axes[2 * row + 1].text(-1, 8, "its nearest\ntraining digit", ha="right", va="center",
+                           fontsize=8, color="0.35")
 plt.show()
 
 # %% [markdown]
-# Small windows give blotchy, broken strokes; larger windows give cleaner digits, closer and
-# closer to the IS machine's copies in the bottom row. Are the LS samples new? The nearest training
-# digit answers, with the held-out digits (real, new digits) as a yardstick.
+# The IS row and the row under it are the same digits: each IS sample *is* a training
+# digit. Small windows give blotchy, broken strokes; larger windows give cleaner digits,
+# closer and closer to copies. The distances say it in numbers, with the held-out digits
+# (real digits that no machine has seen) as the yardstick of a genuinely new digit.
 
 # %%
 yardstick = nearest_image(test, subset)["dist"].median().item()
 print(f"{'held-out digits':>16}: median distance to nearest training digit {yardstick:.3g}")
-for name, images in samples.items():
-    dist = nearest_image(images, subset)["dist"]
-    print(f"{name:>16}: median distance to nearest training digit {dist.median().item():.3g}")
+for name, found in nearest.items():
+    print(f"{name:>16}: median distance to nearest training digit {found['dist'].median().item():.3g}")
 
 # %% [markdown]
 # With small and medium windows the LS samples are farther from the training set than
@@ -215,34 +230,40 @@ for name, images in samples.items():
 # training digit. The LS machine is **position-locked**.
 #
 # Which digit did each pixel copy? At the end of sampling the noise is almost gone, and
-# pixel $p$'s softmax is dominated by the training digit whose window at $p$ is nearest.
-# Colour each pixel by that digit (one colour per training digit):
+# pixel $p$'s softmax is dominated by the training digit whose window at $p$ is nearest
+# (`course_utils.metrics.nearest_patches_in_place`). Colour each pixel by that digit (one
+# colour per training digit). On the black background that question has no answer: a
+# blank window is matched by hundreds of digits equally well and noise picks the winner,
+# so background pixels (darker than $-0.5$) are greyed out and only ink pixels are counted.
+#
+# **Think.** If the LS machine only ever copies pixel $p$ from pixel $p$ of some training
+# digit, what must be true of where strokes can appear in its samples?
 
 # %%
-def dominant_digit(images, k):
-    """(B, 1, H, W) -> (B, H, W) index of the training digit whose window at each pixel is nearest."""
-    queries = F.unfold(images, k, padding=k // 2).permute(2, 0, 1)     # (HW, B, kk)
-    patches = F.unfold(subset, k, padding=k // 2).permute(2, 0, 1)     # (HW, N, kk)
-    nearest = torch.cdist(queries.double(), patches.double()).argmin(dim=2)  # (HW, B)
-    return nearest.T.reshape(len(images), *images.shape[2:])
-
-
 k = 7
-source = dominant_digit(samples[f"LS k={k}"][:5], k)
+sampled = samples[f"LS k={k}"][:5]
+source = nearest_patches_in_place(sampled, subset, k)["image"]       # (5, 16, 16)
+ink = sampled[:, 0] > -0.5                                            # (5, 16, 16)
 rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
 colours = source_colors(source, rows.expand_as(source), cols.expand_as(source), "image")
-fig, axes = plt.subplots(2, 5, figsize=(7, 3))
+colours[~ink.numpy()] = 0.85
+fig, axes = plt.subplots(2, 5, figsize=(7, 3.1))
 for i in range(5):
-    show_images(samples[f"LS k={k}"][i:i + 1], ax=axes[0, i])
+    show_images(sampled[i:i + 1], ax=axes[0, i])
     axes[1, i].imshow(colours[i], interpolation="nearest")
     axes[1, i].set_axis_off()
-    axes[1, i].set_title(f"{len(source[i].unique())} digits", fontsize=8)
-fig.suptitle(f"LS samples (k = {k}) and the training digit each pixel copies", fontsize=10)
+    axes[1, i].set_title(f"{len(source[i][ink[i]].unique())} digits", fontsize=8)
+fig.suptitle(f"LS samples (k = {k}) and the training digit each ink pixel copies "
+             f"(grey: background)", fontsize=10)
 plt.show()
+print(f"training digits copied per sample, ink pixels: {[len(s[m].unique()) for s, m in zip(source, ink)]}"
+      f"; all pixels: {[len(s.unique()) for s in source]}")
 
 # %% [markdown]
-# Each sample is a patchwork of dozens of training digits, glued pixel by pixel, each piece
-# in its original place. Lesson 05 releases the position lock.
+# On the ink, each sample is a patchwork of a handful to a dozen training digits, glued in
+# pieces of a few pixels, each piece in its original place. Counting the background too
+# would have suggested dozens (the second list), but those are ties broken by noise. Lesson
+# 05 releases the position lock.
 #
 # ## 4. A classical cousin: non-local means
 #
@@ -255,9 +276,11 @@ plt.show()
 #
 # Compare with the LS formula: the same softmax over patch distances, weighting centre
 # pixels. Two differences: the library is the *noisy image itself* instead of clean
-# training digits, and the match may come from *any position* $q$, not only $p$.
+# training digits, and the match may come from *any position* $q$, not only from $p$. The
+# second difference is the step from LS to the ELS machine of lesson 05: a clean library,
+# searched at every position.
 #
-# **Exercise 3.** Write `nonlocal_means(y, k, h)` for a batch of one-channel images, with
+# **Exercise 3** (about 10 min, easy). Write `nonlocal_means(y, k, h)` for a batch of one-channel images, with
 # zero-padded $k \times k$ windows (`F.unfold` again) and `torch.cdist` for all window pairs.
 
 # %%
@@ -304,7 +327,7 @@ for ax, (name, images) in zip(axes, results.items()):
 plt.show()
 
 # %% [markdown]
-# Non-local means halves the noise but has no clean patches to copy, so strokes stay grainy.
+# Non-local means nearly halves the noise but has no clean patches to copy, so strokes stay grainy.
 # The IS machine returns clean digits, but each one is a whole training digit, the nearest it
 # knows rather than the one we noised, and its error shows it. The LS machine has the lowest
 # error: clean local pieces, chosen pixel by pixel, can reassemble a digit it has never seen. That is
@@ -312,14 +335,27 @@ plt.show()
 #
 # ## Summary
 # - A stack of stride-1 convolutions sees a $(1 + \sum_\ell (k_\ell - 1))$-wide window: each
-#   output pixel is blind to the rest of the image.
+#   output pixel is blind to the rest of the image. An influence map (nudge each input
+#   pixel, watch one output pixel) measures that field for any denoiser.
 # - The best denoiser under that constraint is the LS machine: an independent softmax over
 #   training digits at every pixel, using only the $k \times k$ window there.
-# - LS samples are not copies (their nearest training digit is as far as for real new
-#   digits), but they are position-locked patchworks, stitched from dozens of digits.
-# - Non-local means is the same idea with the noisy image as its own patch library.
+# - LS samples with small and medium windows are not copies (their nearest training digit is
+#   farther than for real new digits; the IS samples' nearest digits are the samples
+#   themselves), but they are position-locked patchworks, stitched from several digits.
+# - Non-local means shares the LS machine's softmax over patch distances but differs twice:
+#   its library is the noisy image itself, and a match may come from any position $q$.
+#   Searching every position is the step to the ELS machine.
+#
+# **Further reading.**
+# - M. Kamb, S. Ganguli, *An analytic theory of creativity in convolutional diffusion
+#   models*, ICML 2025, [arXiv:2412.20292](https://arxiv.org/abs/2412.20292): section 3
+#   (the LS machine).
+# - A. Buades, B. Coll, J.-M. Morel, *A non-local algorithm for image denoising*, CVPR 2005,
+#   [doi:10.1109/CVPR.2005.38](https://doi.org/10.1109/CVPR.2005.38).
+# - W. Luo, Y. Li, R. Urtasun, R. Zemel, *Understanding the effective receptive field in deep
+#   convolutional neural networks*, NeurIPS 2016, [arXiv:1701.04128](https://arxiv.org/abs/1701.04128).
 #
 # **Next.** Convolutions are also *translation equivariant*: shift the input and the output
 # shifts with it, so a good local pattern is good anywhere. Lesson 05 adds that constraint
 # and gets the ELS machine: patch mosaics that Kamb & Ganguli show predict what trained
-# networks generate. → `05_equivariance.ipynb`
+# networks generate. → [05_equivariance.ipynb](05_equivariance.ipynb)

@@ -13,40 +13,46 @@
 # predict what trained networks generate.
 #
 # **Learning goals.** After this lesson you can
-# 1. test a denoiser for translation equivariance, and say which of IS / LS / CNN pass;
+# 1. test a denoiser for translation equivariance, and say which of IS / LS / ELS and two
+#    trained CNNs (circular and zero padding) pass, and why;
 # 2. write the ELS weights of one pixel: a softmax over every training image *and* every
 #    position;
 # 3. read a "where did this pixel come from" map of an ELS sample;
-# 4. measure novelty at two scales (whole image vs $k \times k$ patch), for IS, LS and ELS;
-# 5. explain what zero padding at the image border changes, and use ELS on textures and
-#    on one class of digits.
+# 4. tell a mosaic from a blend: compare each piece of a sample with the training pieces at
+#    the same position and at any position, against held-out, upside-down and blended digits;
+# 5. say which positions a zero-padded border allows a pixel to borrow from, what that
+#    changes in the samples, and use ELS on one class of digits.
 #
-# Two exercises have instant checks; skipped ones are replaced by the library's version.
+# Three exercises have instant checks; skipped ones are replaced by the library's version,
+# and passed ones are used by the rest of the lesson.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.colors import LogNorm
 
+from course_utils.checkpoints import Checkpoint
 from course_utils.data import lesson_data
 from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import use_passing
-from course_utils.metrics import nearest_image
-from course_utils.plots import show_images, show_sources
-from course_utils.scores import (PatchSchedule, els_denoise, ideal_denoise, local_denoise, machine,
-                                 nearest_patches)
+from course_utils.metrics import nearest_image, nearest_patches_in_place
+from course_utils.models import as_denoiser
+from course_utils.plots import show_images, show_offset_legend, show_sources
+from course_utils.scores import els_denoise, ideal_denoise, local_denoise, machine, nearest_patches
 
 torch.manual_seed(0)
-# The lesson runs on the bundled digits. Set DATASET to "mnist", "fashion_mnist" or
-# "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16,
-# cut to 1,700 training and 97 held-out images so that it costs the same.
-DATASET = "digits"
+# The lesson runs on the shipped real MNIST digits at 16 x 16 (4,500 training, 500 held
+# out). Set DATASET to "digits" (the small UCI set), or to "mnist", "fashion_mnist" or
+# "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16 and
+# cut to the same counts, so that it costs the same.
+DATASET = "mnist5k"
 digits_train, digit_labels = lesson_data(DATASET, "train")
-test, _ = lesson_data(DATASET, "test")
+test, test_labels = lesson_data(DATASET, "test")
 # ELS compares every window with every training window at every position: 256 times the
-# work of LS. 200 training digits and 6 samples per machine keep this lesson near a minute
-# on a laptop CPU; with more time, use them all.
+# work of LS. 200 of the 4,500 training digits and 6 samples per machine keep this lesson
+# near two minutes on a laptop CPU; with more time, use more.
 train = digits_train[:200]
-print(f"training digits used by every machine in this lesson: {len(train)}")
+print(f"training digits used by every machine in this lesson: {len(train)} of {len(digits_train)}")
 
 # %% [markdown]
 # ## 1. Translation equivariance
@@ -57,9 +63,10 @@ print(f"training digits used by every machine in this lesson: {len(train)}")
 # from the border. The machines of lessons 03 and 04 compare the input with training images
 # *at fixed positions*, so we should expect them to fail.
 #
-# **Exercise 1.** Write `equivariance_error(denoiser, x, noise_var, rows, cols)`: shift `x`
-# circularly by `(rows, cols)` with `torch.roll(x, shifts=(rows, cols), dims=(2, 3))`, and
-# return the largest absolute difference between $D(Sx)$ and $S D(x)$ as a Python float.
+# **Exercise 1** (about 10 min, easy). Write `equivariance_error(denoiser, x, noise_var,
+# rows, cols)`: shift `x` circularly by `(rows, cols)` with
+# `torch.roll(x, shifts=(rows, cols), dims=(2, 3))`, and return the largest absolute
+# difference between $D(Sx)$ and $S D(x)$ as a Python float.
 
 # %%
 def equivariance_error(denoiser, x, noise_var, rows, cols):
@@ -77,9 +84,14 @@ from course_utils.grading import check
 check("05.equivariance_error", equivariance_error)
 
 # %% [markdown]
-# Now the test on our machines, in float64 so that rounding cannot pass for an error, on a
-# noisy held-out digit shifted by (3, 2) pixels. The ELS machine with circular padding,
-# defined next, is included already.
+# Now the test on our machines and on two trained networks, in float64 so that rounding
+# cannot pass for an error, on two noisy held-out digits shifted by (3, 2) pixels. The
+# ELS machine with circular padding, defined next, is included already. The networks are
+# lesson 06's small ResNets, identical but for their padding: circular in one, zeros in the
+# other.
+#
+# **Predict.** Both ResNets are stacks of $3 \times 3$ convolutions with the same weights at
+# every position. Will both pass?
 
 # %%
 from course_utils.grading import lesson05
@@ -90,15 +102,48 @@ b = cosine_noise_var(0.5).item()
 x = add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
                                                    generator=torch.Generator().manual_seed(1)))
 x, few = x.double(), train[:100].double()
+networks = {"ResNet, circular padding": "mnist-resnet-circular",
+            "ResNet, zero padding": "mnist-resnet-zeros"}
 machines = {
     "IS": lambda x, b: ideal_denoise(x, few, b),
     "LS, k = 5": lambda x, b: local_denoise(x, few, b, 5, "circular"),
     "ELS, k = 5, circular": lambda x, b: els_denoise(x, few, b, 5, "circular"),
+    **{label: as_denoiser(Checkpoint(name).model().double()) for label, name in networks.items()},
 }
 for name, denoiser in machines.items():
-    print(f"{name:>22}: max |D(Sx) - S D(x)| = {shift_error(denoiser, x, b, 3, 2):.3g}")
+    print(f"{name:>24}: max |D(Sx) - S D(x)| = {shift_error(denoiser, x, b, 3, 2):.3g}")
 
 # %% [markdown]
+# Where does the zero-padded network go wrong? The map below is $|D(Sx) - S D(x)|$ for the
+# two noisy digits, averaged over them.
+
+# %%
+zeros_net = machines["ResNet, zero padding"]
+shifted = torch.roll(x, shifts=(3, 2), dims=(2, 3))
+gap = (zeros_net(shifted, b) - torch.roll(zeros_net(x, b), shifts=(3, 2), dims=(2, 3))).abs()[:, 0].mean(0)
+frame = torch.ones(16, 16, dtype=torch.bool)
+frame[2:-2, 2:-2] = False
+fig, ax = plt.subplots(figsize=(3.4, 2.9))
+shown = ax.imshow(gap, cmap="viridis")
+ax.set(xticks=[], yticks=[], title="zero-padded ResNet: |D(Sx) - S D(x)|")
+fig.colorbar(shown, ax=ax, label="mean over 2 digits")
+plt.show()
+print(f"mean |D(Sx) - S D(x)|: 2-pixel frame {gap[frame].mean().item():.3g}, "
+      f"interior {gap[~frame].mean().item():.3g}")
+
+# %% [markdown]
+# IS and LS fail: they compare the input with training digits at fixed positions, so
+# shifting the input changes which training digits fit. The ELS machine and the circular
+# ResNet pass, to rounding error or exactly: every layer of that network is a circular convolution or a
+# pixelwise operation (the noise level enters every pixel alike), and each of those commutes
+# with a circular shift, so their whole stack does. The zero-padded ResNet has the same
+# layers, but its padding is fixed to the image frame: after a shift the digit's strokes
+# meet the border (and the zeros beyond it) at other places, the first layer already
+# differs next to the border, and each further layer carries the difference one pixel
+# farther in. With a field as wide as the image, it reaches the interior: largest in the
+# frame, smaller but present inside. Zero padding tells the network where the border is; section 6
+# shows what the ELS machine makes of that.
+#
 # ## 2. The ELS machine
 #
 # Kamb & Ganguli show that the optimal denoiser under *both* constraints, locality with
@@ -115,9 +160,9 @@ for name, denoiser in machines.items():
 # was*. Equivariance is why: a network that uses the same filters everywhere cannot know
 # where a pattern came from. With circular padding every $(\mu, q)$ is allowed.
 #
-# **Exercise 2.** Write `els_weights(x, train, noise_var, k, row, col)`: for one noisy image
-# `x` of shape $(1, C, H, W)$ and one pixel `(row, col)`, the weights $w_{\mu q}$ as an
-# $(N, H, W)$ tensor (summing to 1), with circular padding
+# **Exercise 2** (about 20 min, medium). Write `els_weights(x, train, noise_var, k, row,
+# col)`: for one noisy image `x` of shape $(1, C, H, W)$ and one pixel `(row, col)`, the
+# weights $w_{\mu q}$ as an $(N, H, W)$ tensor (summing to 1), with circular padding
 # (`F.pad(..., mode="circular")`, then `F.unfold`).
 
 # %%
@@ -144,26 +189,35 @@ check("05.els_weights", els_weights)
 # %% [markdown]
 # Where does pixel $(5, 8)$ of a noisy digit look for its patch? Summing $w_{\mu q}$ over the
 # training digits $\mu$ gives a map over positions $q$; its effective number of positions,
-# $1 / \sum_q (\sum_\mu w_{\mu q})^2$, is 256 for a uniform map and 1 for a single position. The library's `els_denoise` computes
-# all pixels at once, streaming over training chunks; here we use the reference weights.
+# $1 / \sum_q (\sum_\mu w_{\mu q})^2$, is 256 for a uniform map and 1 for a single position
+# (the count in each title).
+# The maps share one logarithmic colour scale. The library's `els_denoise` computes all
+# pixels at once, streaming over training chunks; here we use the reference weights.
 
 # %%
 weights_at = use_passing("05.els_weights", els_weights, lesson05.els_weights)
 
 clean = test[3:4]
 eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2))
-fig, axes = plt.subplots(1, 5, figsize=(11, 2.6))
-show_images(clean, ax=axes[0], title="held-out digit\n(red: pixel p)")
-axes[0].plot(8, 5, "r+", ms=9, mew=2)
-for ax, t in zip(axes[1:], (0.8, 0.5, 0.3, 0.1)):
+times = (0.8, 0.5, 0.3, 0.1)
+where = {}
+for t in times:
     b = cosine_noise_var(t).item()
-    weights = weights_at(add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8)
-    where = weights.sum(0)
-    ax.imshow(where, cmap="magma")
-    ax.plot(8, 5, "c+", ms=9, mew=2)
-    ax.set(xticks=[], yticks=[],
-           title=f"t = {t}: weight by q\n{1 / (where ** 2).sum().item():.3g} positions (effective)")
+    where[t] = weights_at(add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8).sum(0)
+fig, axes = plt.subplots(1, 5, figsize=(12, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1]})
+show_images(clean, ax=axes[0], title="held-out digit\npixel p (red)")
+axes[0].plot(8, 5, "r+", ms=9, mew=2)
+scale = LogNorm(vmin=1e-4, vmax=max(w.max().item() for w in where.values()))
+for ax, t in zip(axes[1:], times):
+    shown = ax.imshow(where[t].clamp(min=1e-4), cmap="viridis", norm=scale)
+    ax.plot(8, 5, "r+", ms=9, mew=2)
+    ax.set(xticks=[], yticks=[])
+    ax.set_title(f"t = {t}\n{1 / (where[t] ** 2).sum().item():.3g} positions", fontsize=10)
+fig.colorbar(shown, ax=axes[1:], label="weight of position q\n(summed over digits)", shrink=0.9)
 plt.show()
+for t in times:
+    print(f"t = {t}: effective number of positions {1 / (where[t] ** 2).sum().item():.3g}, "
+          f"weight at p itself {where[t][5, 8].item():.2g}")
 
 # %% [markdown]
 # At high noise the weight spreads over many positions; as the noise falls it concentrates
@@ -174,15 +228,16 @@ plt.show()
 #
 # The sampler is the same as before. Trained networks behave as if their patch size grows
 # with the noise level. We use the schedule that lesson 07 calibrates against the small
-# zero-padded ResNet of lesson 06 (`course_utils/checkpoints/digits-resnet-zeros.schedule.json`):
-# $k = 3$ at the quietest steps, 5 and 7 in the middle, 9 at the noisiest. The patch size
-# belongs to the machine: `PatchSchedule.from_steps` turns the per-step list into a function
-# of the noise level, and `machine("els", train, schedule, boundary)` is a denoiser with the
-# signature of every other, `denoiser(x, noise_var)`, that looks its k up at each call.
+# zero-padded ResNet of lesson 06 (its `.schedule.json` in `course_utils/checkpoints/`):
+# small $k$ at the quietest steps, larger at the noisiest. The patch size belongs to the
+# machine: `Checkpoint(...).schedule("els")` is a `PatchSchedule`, a function of the noise
+# level, and `machine("els", train, schedule, boundary)` is a denoiser with the signature of
+# every other, `denoiser(x, noise_var)`, that looks its k up at each call.
 
 # %%
-# entry i - 1: the patch size for the step that starts at t = i / 20
-schedule = PatchSchedule.from_steps([3, 3, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 9, 9, 9, 9, 9, 9, 9, 9])
+calibrated = Checkpoint("mnist-resnet-zeros")  # the zero-padded ResNet whose k(t) we borrow
+schedule = calibrated.schedule("els")
+print(f"ELS patch size per step, from t = 1/20 up to t = 1 ({calibrated.name}): {schedule.ks}")
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
 els_zeros = machine("els", train, schedule, boundary="zeros")  # "boundary-broken" ELS
 path = Trajectory()  # keeps every step of the sampler
@@ -201,18 +256,20 @@ plt.show()
 # `els_denoise(..., return_source=True)` also returns, for every output pixel, the training
 # patch with the largest weight: its image $\mu$ and centre position $q$. We ask at the last
 # step (from $t = 1/20$ to 0), where that patch is what the pixel copies, but with $k = 7$
-# instead of the schedule's 3: a $3 \times 3$ window of black paper or of a stroke's middle is
-# matched equally well by hundreds of digits, a $7 \times 7$ window singles out one. Blank
-# background pixels have no meaningful source and are greyed out. Left: the sample; middle:
-# one colour per source digit; right: the shift from $p$ to $q$ (white: same position, as LS
-# would be forced to; hue: direction; saturation: distance).
+# instead of the schedule's smallest: a $3 \times 3$ window of black paper or of a stroke's
+# middle is matched equally well by hundreds of digits, a $7 \times 7$ window singles out
+# one. Blank background pixels have no meaningful source and are greyed out. Left: the
+# sample; middle: one colour per source digit; right: the shift from $p$ to $q$, coloured by
+# the key beside it (white: same position, as LS would be forced to; hue: direction;
+# saturation: distance, full at 8 pixels).
 
 # %%
 b_last = cosine_noise_var(1 / 20).item()
 _, source = els_denoise(path.x[-2], train, b_last, 7, boundary="zeros", return_source=True)
 ink = els_samples[:, 0] > -0.5  # (B, H, W): pixels with a stroke nearby
-show_sources(els_samples[:4], source["image"][:4], source["row"][:4], source["col"][:4],
-             mask=ink[:4])
+fig = show_sources(els_samples[:4], source["image"][:4], source["row"][:4], source["col"][:4],
+                   mask=ink[:4])
+show_offset_legend(fig.add_axes([1.08, 0.38, 0.3, 0.24]), radius=8)
 plt.show()
 rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
 moved = ((source["row"] != rows) | (source["col"] != cols))[ink].float().mean().item()
@@ -221,57 +278,89 @@ print(f"source digits per sample (ink pixels): "
 print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 
 # %% [markdown]
-# Each sample is stitched from dozens of digits, in pieces of a few pixels (runs of one
-# colour), and most pieces come from somewhere else in their source digit: a stroke from the
-# left edge of one "7" can end up in the middle of a new image. This is the mosaic.
+# On its ink alone, each sample is stitched from 20 to 28 training digits, in pieces of
+# a few pixels (runs of one colour), and nine ink pixels in ten come from somewhere else in
+# their source digit (coloured, not white, in the shift map): a stroke from the left edge
+# of one "7" can end up in the middle of a new image. This is the mosaic.
 #
-# ## 5. Novelty at two scales
+# ## 5. A mosaic or a blend?
 #
-# If ELS samples are mosaics, they should be **far** from every training image as a whole,
-# but **close** to training data in every $k \times k$ window. We measure both, as RMS pixel
-# distances, for IS, LS and ELS samples from the same 6 noise seeds and the same 200
-# training digits: `nearest_image` (whole image) and `nearest_patches` (each $5 \times 5$
-# window against every training window it may borrow from as the zero-padded ELS machine
-# does: any position, but a window over the border only one over the same border;
-# averaged over the pixels).
+# A new image can be new in two ways. A *blend* averages training digits where they are:
+# each piece is best explained by training pieces at the same position. A *mosaic* moves
+# pieces: each piece exists in the training set, but elsewhere. Two distances per pixel
+# tell them apart, both for the $3 \times 3$ window around it (the schedule's smallest $k$),
+# as RMS pixel distances averaged over the image:
+#
+# - **in place**: to the nearest training window centred on the *same* pixel (the library
+#   LS copies from; `metrics.nearest_patches_in_place`);
+# - **anywhere**: to the nearest training window at *any* admissible position (the library
+#   of the zero-padded ELS machine; `scores.nearest_patches`).
+#
+# Their ratio is near 1 for a blend or a copy, and large when pieces were moved. Three
+# controls calibrate it, none seen by any machine: held-out digits (real new digits), the
+# same digits upside down (real strokes in unusual places), and blends (the pixelwise mean
+# of two held-out digits). With them goes the distance of the whole image to its nearest
+# training digit, from lesson 03. IS, LS (with its own calibrated schedule) and ELS samples
+# come from the same 6 noise seeds and the same 200 training digits.
+#
+# **Predict.** Which of the three controls will LS samples resemble by this ratio, and
+# which will ELS samples resemble?
 
 # %%
+ls_schedule = calibrated.schedule("ls")
+print(f"LS patch size per step ({calibrated.name}): {ls_schedule.ks}")
 samples = {
-    "IS": ddim_sample(lambda x, b: ideal_denoise(x, train, b), noise),
-    "LS": ddim_sample(machine("local", train, schedule, boundary="zeros"), noise),
+    "IS": ddim_sample(machine("ideal", train), noise),
+    "LS": ddim_sample(machine("local", train, ls_schedule, boundary="zeros"), noise),
     "ELS": els_samples,
 }
+controls = {"held-out digits": test[:6], "upside down": test[:6].flip(2),
+            "blend of two": (test[6:12] + test[12:18]) / 2}
 novelty = {}
-yardstick = {"held-out digits": test[:6]}  # real digits that no machine has seen
-for name, images in {**yardstick, **samples}.items():
-    image_dist = nearest_image(images, train)["dist"]
-    patch_dist = nearest_patches(images, train, 5, boundary="zeros")["dist"].flatten(1).mean(1)
-    novelty[name] = (image_dist, patch_dist)
-    print(f"{name:>15}: nearest training image {image_dist.median().item():.3g}, "
-          f"nearest 5x5 training patch {patch_dist.median().item():.3g}  (medians)")
+for name, images in {**controls, **samples}.items():
+    in_place = nearest_patches_in_place(images, train, 3)["dist"].flatten(1).mean(1)
+    anywhere = nearest_patches(images, train, 3, boundary="zeros")["dist"].flatten(1).mean(1)
+    whole = nearest_image(images, train)["dist"]
+    novelty[name] = {"whole": whole, "in place": in_place, "anywhere": anywhere,
+                     "ratio": in_place / anywhere}
+    print(f"{name:>15}: nearest training image {whole.median().item():.3g}; 3x3 windows: "
+          f"in place {in_place.median().item():.3g}, anywhere {anywhere.median().item():.3g}, "
+          f"ratio {(in_place / anywhere).median().item():.3g}  (medians of 6)")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
-for (name, (image_dist, patch_dist)), marker in zip(novelty.items(), "xosD"):
-    axes[0].scatter(image_dist, patch_dist, label=name, marker=marker, s=40)
-axes[0].set(xlabel="RMS distance to nearest training image",
-            ylabel="mean RMS distance to\nnearest 5x5 training patch",
-            title="new as a whole, familiar in every piece")
-axes[0].legend()
-show_images(torch.cat(list(samples.values())), ncols=6, ax=axes[1],
-            title="rows: IS, LS, ELS (same noise seeds)")
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for number, (name, found) in enumerate(novelty.items()):
+    colour = f"C{number}"
+    axes[0].scatter(found["whole"], found["ratio"], marker="o^vsXD"[number], s=45, label=name,
+                    edgecolors=colour, facecolors="none" if name in controls else colour)
+axes[0].axvline(novelty["held-out digits"]["whole"].median(), color="0.5", ls="--", lw=1)
+axes[0].text(novelty["held-out digits"]["whole"].median().item(), 0.97, " held-out median",
+             transform=axes[0].get_xaxis_transform(), fontsize=8, color="0.35", va="top")
+axes[0].axhline(1, color="0.5", ls=":", lw=1)
+axes[0].set(xlabel="RMS distance to the nearest training image (whole image)",
+            ylabel="3x3 windows: in place / anywhere",
+            title="new as a whole (right), pieces moved (up)")
+axes[0].legend(fontsize=8, loc="lower right")
+rows_shown = {**controls, **samples}
+show_images(torch.cat(list(rows_shown.values())), ncols=6, ax=axes[1],
+            title="rows: " + ", ".join(rows_shown))
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# IS samples sit at the origin: copies, whole and in every piece. LS and ELS samples are
-# at least as far from every training image as real held-out digits are (new as a whole),
-# while each of their $5 \times 5$ windows lies several times closer to some training window
-# (familiar in every piece). Locally familiar, globally new: that combination is what Kamb &
-# Ganguli call creativity in a convolutional diffusion model. Note that ELS pieces are not
-# closer to the training data than LS pieces; what equivariance changes is *where* a piece
-# may come from (section 4), which is what makes ELS samples look like mosaics rather than
-# position-locked blends, and what lets it predict real networks (lesson 07).
+# IS samples are copies: near zero as a whole and in every window, ratio near 1. LS and ELS
+# samples are both new as a whole, farther from every training image than held-out digits
+# are. Their pieces are about as close to *some* training piece as those of upside-down
+# digits, a little farther than those of held-out digits ("anywhere"): ELS windows are not
+# closer to the training data than a real digit's windows, so "familiar in every piece"
+# holds for them only in the sense in which it holds for any digit, and the plain patch
+# distance cannot tell a mosaic from a blend (the blends' windows are the farthest). What separates them is where those pieces are found. LS samples sit with the
+# blends: their best matches are where they are, because pixel $p$ only ever copies pixel
+# $p$. ELS samples sit with the real and the upside-down digits: their pieces are matched far
+# better elsewhere than in place. Position-locked blend versus mosaic of moved pieces: that
+# is what equivariance adds, what makes ELS samples look like mosaics, and what lets the ELS
+# machine predict real networks (lesson 07). Six samples per machine are few; the medians
+# above are a demonstration, not a measurement to two digits.
 #
 # ## 6. The border: circular vs zero padding
 #
@@ -279,9 +368,67 @@ plt.show()
 # patch may be taken from any position. With zero padding (what most CNNs use) a window that
 # hangs over the border sees zeros there (here $0$ is mid-grey, not the black background).
 # Kamb & Ganguli's *boundary-broken* ELS machine respects this: pixel $p$ may only use
-# training patches that overlap the padding exactly as its own window does. Interior pixels
-# borrow from any interior position; a pixel on the top edge only from patches on the top
-# edge, and so on. The border therefore tells every pixel where it is.
+# training patches that overlap the padding exactly as its own window does. A pixel at
+# distance $d < k/2$ from a border may only borrow from patches at the same distance $d$
+# from that same border; a pixel at least $k/2$ from every border, from any such interior
+# position. The border therefore tells every pixel near it where it is.
+#
+# **Exercise 3** (about 15 min, medium). Write `admissible_mask(height, width, k, row,
+# col)`: an $(H, W)$ boolean tensor, True at every position $q$ whose zero-padded
+# $k \times k$ window overlaps the padding exactly as the window of pixel $p$ = `(row, col)`
+# does. Work one axis at a time.
+
+# %%
+def admissible_mask(height, width, k, row, col):
+    """image size, odd k, pixel (row, col) -> (H, W) bool: the positions q whose zero-padded k x k window overlaps the padding as p's does."""
+    ### BEGIN SOLUTION
+    r = k // 2
+
+    def key(index, size):
+        """Distance to the first and the last border along one axis, capped at r."""
+        return min(index, r), min(size - 1 - index, r)
+
+    row_ok = torch.tensor([key(q, height) == key(row, height) for q in range(height)])
+    col_ok = torch.tensor([key(q, width) == key(col, width) for q in range(width)])
+    return row_ok[:, None] & col_ok[None, :]
+    ### END SOLUTION
+
+
+# %%
+from course_utils.grading import check
+check("05.admissible_mask", admissible_mask)
+
+# %% [markdown]
+# Three pixels of a 16 x 16 image, $k = 5$: a corner, a pixel one row in from the top edge,
+# and an interior pixel. Dark: where each may borrow its patch from.
+#
+# **Think.** How many positions may the corner pixel use with zero padding? How many does
+# circular padding allow any pixel?
+
+# %%
+admissible = use_passing("05.admissible_mask", admissible_mask, lesson05.admissible_mask)
+
+pixels = {"corner (0, 0)": (0, 0), "edge (1, 8)": (1, 8), "interior (8, 5)": (8, 5)}
+fig, axes = plt.subplots(2, 3, figsize=(7.2, 5))
+for column, (name, (row, col)) in enumerate(pixels.items()):
+    for line, (padding, allowed) in enumerate((("zeros", admissible(16, 16, 5, row, col)),
+                                               ("circular", torch.ones(16, 16, dtype=torch.bool)))):
+        ax = axes[line, column]
+        ax.imshow(allowed, cmap="Greys", vmin=-0.3, vmax=1.3)
+        ax.plot(col, row, "r+", ms=10, mew=2)
+        count = int(allowed.sum())
+        ax.set(xticks=[], yticks=[], title=f"{padding}: {name}\n{count} position{'s' * (count != 1)}")
+fig.suptitle("positions q (dark) that pixel p (red) may borrow from, k = 5", y=1.0)
+plt.tight_layout()
+plt.show()
+for name, (row, col) in pixels.items():
+    print(f"{name:>16}: {int(admissible(16, 16, 5, row, col).sum())} admissible positions with zeros, 256 circular")
+
+# %% [markdown]
+# With zero padding a corner pixel has one admissible position, its own corner: for it the
+# ELS machine is the LS machine. An edge pixel may slide along its edge, an interior pixel
+# over the whole interior. Does that anchoring show in the samples? Same noise, the two
+# borders side by side, and the ink in the 2-pixel frame.
 
 # %%
 els_circular = machine("els", train, schedule, boundary="circular")  # the ELS machine on a torus
@@ -298,69 +445,57 @@ for name, images in (("zeros", els_samples), ("circular", circular_samples)):
 print(f"training digits: {100 * (train[:, 0, border] > 0).float().mean().item():.3g} %")
 
 # %% [markdown]
-# With zero padding the frame carries about as much ink as in the training digits: the
-# border is a landmark, and the mosaic is anchored to it. On the torus nothing marks the
-# edge, so strokes run across it and reappear on the opposite side, and the frame gets
-# markedly more ink than any training digit has there.
-# This is also why, in lesson 07, a circularly padded network is harder to predict than a
-# zero-padded one.
+# With zero padding the frame stays almost as dark as in the training digits: the border is
+# a landmark, and the mosaic is anchored to it. On the torus nothing marks the edge, so
+# strokes run across it and reappear on the opposite side, and the frame gets far more ink
+# than the training digits have there.
 #
-# ## 7. New textures
-#
-# Patch mosaics are exactly what a texture is. We give the circular ELS machine the 80
-# crops of 16 x 16 cells of the "mazes" Turing pattern from lesson 01 (Gray-Scott
-# simulations, `course_utils.turing.texture_dataset`) and sample.
-
-# %%
-from course_utils.turing import TEXTURE_CLASSES, texture_dataset
-
-textures, texture_labels = texture_dataset("train", size=16, stride=16)
-mazes = textures[texture_labels == list(TEXTURE_CLASSES).index("mazes")]
-maze_noise = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(7))
-new_mazes = ddim_sample(machine("els", mazes, schedule, boundary="circular"), maze_noise)
-fig, axes = plt.subplots(2, 1, figsize=(7, 2.6))
-show_images(mazes[:6], ncols=6, ax=axes[0], title=f"training crops ({len(mazes)} in all)")
-show_images(new_mazes, ncols=6, ax=axes[1], title="ELS samples")
-plt.show()
-print(f"ELS textures: nearest training crop {nearest_image(new_mazes, mazes)['dist'].median().item():.3g}, "
-      f"nearest 5x5 patch {nearest_patches(new_mazes, mazes, 5, 'circular')['dist'].mean().item():.3g}")
-
-# %% [markdown]
-# The samples are new crops (far from every training crop as a whole) made of maze pieces
-# (close in every $5 \times 5$ window), but with only 80 crops and windows of at most 9 cells
-# the pieces do not always join into clean, evenly spaced stripes: long-range order is
-# exactly what a local machine cannot see. Lesson 01's reaction-diffusion rules, also purely
-# local, do get it right, because they run for thousands of steps and let order propagate.
-#
-# ## 8. One class at a time
+# ## 7. One class at a time
 #
 # Class-conditional machines simply use the training images of one class. Here: the ELS
-# machine built from the threes only.
+# machine built from 200 of the training threes, with held-out threes as the yardstick of
+# the distance.
 
 # %%
-threes = digits_train[digit_labels == 3]
+threes = digits_train[digit_labels == 3][:200]
 three_samples = ddim_sample(machine("els", threes, schedule, boundary="zeros"), noise)
 fig, axes = plt.subplots(2, 1, figsize=(5, 2.8))
 show_images(threes[:6], ncols=6, ax=axes[0], title="training threes")
 show_images(three_samples, ncols=6, ax=axes[1],
-            title=f"ELS samples from the {len(threes)} training threes")
+            title=f"ELS samples from {len(threes)} training threes")
 plt.show()
-print(f"nearest training three: median {nearest_image(three_samples, threes)['dist'].median().item():.3g}")
+held_out_threes = test[test_labels == 3]
+print(f"nearest training three, median: ELS samples "
+      f"{nearest_image(three_samples, threes)['dist'].median().item():.3g}, "
+      f"{len(held_out_threes)} held-out threes "
+      f"{nearest_image(held_out_threes, threes)['dist'].median().item():.3g}")
 
 # %% [markdown]
-# Pieces of threes only: the samples inherit the class's strokes, and still copy no training
-# three (compare the distance with the IS copies of lesson 03, 0.012).
+# Pieces of threes only: the samples inherit the class's strokes, and they copy no training
+# three: their nearest training three is farther than a held-out three's.
 
 # %% [markdown]
 # ## Summary
-# - A CNN is local and translation equivariant; IS and LS are not equivariant, ELS is.
-# - The ELS machine is one softmax per pixel over every training patch at every position:
-#   each output pixel copies the centre of the patch that best explains its window.
-# - Its samples are patch mosaics: far from every training image, close to training data in
-#   every window. The "where did it come from" map shows dozens of sources per sample.
-# - Zero padding breaks equivariance at the border and anchors the mosaic to the frame;
-#   circular padding lets it wrap. On textures, mosaics are new textures.
+# - A CNN is local and translation equivariant: with circular padding exactly (error at
+#   rounding level), with zero padding only away from a border that every layer sees. IS and
+#   LS are not equivariant; ELS is.
+# - The ELS machine is one softmax per pixel over every training patch at every admissible
+#   position: each output pixel copies the centre of the patch that best explains its window.
+# - Its samples are patch mosaics: far from every training image as a whole, built from
+#   pieces that exist in the training set but mostly at other positions. The ratio of the
+#   in-place to the anywhere patch distance separates such a mosaic from a position-locked
+#   blend, which the plain patch distance cannot.
+# - Zero padding admits, for a pixel within $k/2$ of a border, only patches at the same
+#   distance from that border: the border anchors the mosaic. Circular padding lets it wrap.
+#
+# **Further reading.**
+# - M. Kamb, S. Ganguli, *An analytic theory of creativity in convolutional diffusion
+#   models*, ICML 2025, [arXiv:2412.20292](https://arxiv.org/abs/2412.20292): the ELS machine
+#   and its boundary-broken version.
+# - M. A. Islam, S. Jia, N. D. B. Bruce, *How much position information do convolutional
+#   neural networks encode?*, ICLR 2020, [arXiv:2001.08248](https://arxiv.org/abs/2001.08248):
+#   zero padding tells a CNN where it is.
 #
 # **Next.** Is this what real networks do? Lesson 06 trains a small convolutional diffusion
 # model on these digits on your CPU and measures its receptive field; lesson 07 puts it side
-# by side with the ELS machine from the same noise. → `06_network.ipynb`
+# by side with the ELS machine from the same noise. → [06_real_network.ipynb](06_real_network.ipynb)
