@@ -422,7 +422,8 @@ plt.show()
 #   seed's ELS sample scores: the network behaves like a local, equivariant patch-mosaic
 #   machine.
 # - The ideal machine, which can only return training images, predicts the network worse
-#   on every seed, and only a little better than the mean digit: the network is not memorising.
+#   on all but at most one seed (the table's ELS>IS), and only a little better than the
+#   mean digit: the network is not memorising.
 # - The machine's patch size must follow the noise level: one constant $k$ predicts the
 #   network clearly worse than the calibrated $k(t)$; shifting $k(t)$ by one step changes
 #   nothing measurable here.
