@@ -42,7 +42,7 @@ torch.manual_seed(0)
 # "fashion_mnist" or "cifar10" (optional downloads, README "Data") to train it on those.
 DATASET = "mnist5k"
 # The shipped networks of sections 4-5, each with the data it was trained on.
-RESNET, CIRCULAR, UNET = "mnist-resnet-zeros", "digits-resnet-circular", "digits-unet-zeros"
+RESNET, CIRCULAR, UNET = "mnist-resnet-zeros", "mnist-resnet-circular", "mnist-unet-zeros"
 train, labels = lesson_data(DATASET, "train")
 print("training images:", tuple(train.shape), "pixels in", [round(float(train.min()), 3),
                                                             round(float(train.max()), 3)])
@@ -350,7 +350,7 @@ for label, name in field_models.items():
 # %% [markdown]
 # Every input pixel *can* reach the UNet's centre output, but the weight is concentrated
 # (the printed sides, and the heat maps): half of it lies within a window of 3 to 7 pixels,
-# and 90 % within 9 to 13 pixels up to step 17. Only at the three noisiest steps does the
+# and 90 % within 7 to 13 pixels. Only at one of the noisiest steps (step 18) does the
 # 90 % window reach 15 pixels, nearly the whole image. So the UNet is *effectively* local,
 # with a window that grows with the noise level; the ResNet's grows too (90 % within 5 to 9
 # pixels) and stays inside its 11-pixel field. Locality is a property of the trained
@@ -358,11 +358,12 @@ for label, name in field_models.items():
 #
 # This is what the calibrated $k(t)$ of lesson 07 captures: not the architecture's field
 # but the patch size that best reproduces the trained network's output at each noise level.
-# For the UNet it too grows from 3 to 15 (the dotted line, where a schedule ships). The two
+# For the UNet it too grows, from 3 to 13 (the dotted line, where a schedule ships). The two
 # measures ask different questions (where the gradient lies; which patch size matches the
-# output), so they need not agree number for number, and at low noise they do not (90 %
-# window 9, $k$ 3). What they share is the trend, the top value, and that the UNet's window
-# grows larger than the ResNet's.
+# output), so they need not agree number for number, and at low noise they do not (UNet:
+# 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, the top value
+# (13 for the UNet, 9 for the ResNet), and that the UNet's window grows larger than the
+# ResNet's.
 #
 # ## 5. Are the samples new digits?
 #
@@ -432,12 +433,13 @@ for g in groups:
 # %% [markdown]
 # Read the printed medians against the yardstick. The IS machine's samples sit at
 # distance about 0.01: they are training digits. No network sample comes near that; the
-# nearest of them is farther from the training set than the median held-out digit. So the
-# networks do not copy. But their samples are also *farther* from the training set than new
-# real digits are (medians printed above, each network against held-out digits of its own
-# data): distance says "not a copy", not "a good digit". Look at the rows: many samples are
+# nearest of them (printed min, a UNet sample) is about ten times farther. So the networks
+# do not copy. But their samples are typically *farther* from the training set than new
+# real digits are (each network's median above the held-out digits' median, printed above):
+# distance says "not a copy", not "a good digit". Look at the rows: many samples are
 # digit-like strokes that are no clean digit, and the circular-padded ResNet, which cannot
-# tell the border from the middle, draws the most blob-like samples and sits farthest.
+# tell the border from the middle, draws strokes that run into the frame's edge (and wrap
+# across it), leaves some frames almost empty, and sits farthest.
 #
 # ## Summary
 # - Diffusion networks are trained to predict the noise; you trained one with your own
