@@ -192,6 +192,7 @@ check("04.local_denoiser", local_denoiser)
 
 # %%
 subset = train[:300]
+print(f"every machine below uses {len(subset)} of the {len(train):,} training digits")
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
 patch_sizes = [3, 7, 11]
 samples = {}
