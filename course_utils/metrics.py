@@ -109,7 +109,6 @@ def effective_counts(xs, noise_vars, train):
     return torch.stack(counts)
 
 
-
 def nearest_patches_in_place(samples, train, k):
     """(B, C, H, W), (N, C, H, W), odd k -> dict(dist, image), each (B, H, W): the nearest training window at the same position.
 
@@ -131,6 +130,7 @@ def nearest_patches_in_place(samples, train, k):
     best, image = dist.min(dim=2)
     shape = (len(samples), *samples.shape[2:])
     return {"dist": (best.T / queries.shape[2] ** 0.5).reshape(shape), "image": image.T.reshape(shape)}
+
 
 def pearson_r(a, b):
     """(B, ...), (B, ...) -> (B,) float64 Pearson r per sample, as Kamb & Ganguli report it.

@@ -120,7 +120,6 @@ def offset_colors(drow, dcol, radius):
     return plt.matplotlib.colors.hsv_to_rgb(hsv)
 
 
-
 def show_offset_legend(ax, radius, steps=65):
     """Draw the colour wheel of ``offset_colors`` on ``ax``: the colour of each (row, col) shift up to ``radius``."""
     shifts = np.linspace(-radius, radius, steps)
@@ -133,6 +132,7 @@ def show_offset_legend(ax, radius, steps=65):
     ax.tick_params(labelsize=7)
     ax.set_title("shift colour key", fontsize=9)
     return ax.figure
+
 
 def source_colors(image, row, col, mode="image"):
     """Where each pixel came from, as colour: (B, H, W) indices -> (B, H, W, 3) in [0, 1].
