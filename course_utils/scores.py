@@ -285,8 +285,8 @@ _COUNTERS = {"pairs": 0, "computed": 0}
 class _Bank:
     """The admissible training patches of one position class, in blocks of nearby patches.
 
-    patches (P, D + 2): [phi, |phi|^2, log count] so that [a/b x, -a^2/(2b), 1] . row is
-    the logit; values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights
+    patches (P, D + 3): [phi, |phi|^2, log count, 1] so that [a/b x, -a^2/(2b), 1, -shift] . row
+    is the logit minus a per-query shift; values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights
     gives the weighted sum and the normaliser; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
     Rows are ordered by a PCA tree into blocks starts[i] .. starts[i + 1] with centre,
@@ -300,8 +300,9 @@ class _Bank:
         keep = keep[order]
         patches, log_counts = patches[keep], counts[order].to(patches.dtype).log()
         self.patches = torch.cat([patches, (patches * patches).sum(1, keepdim=True),
-                                  log_counts[:, None]], dim=1).contiguous()
+                                  log_counts[:, None], torch.ones_like(log_counts[:, None])], dim=1)
         self.values_t = torch.cat([centres[keep], torch.ones_like(centres[keep, :1])], 1).T.contiguous()
+        self.value_scale = float(self.values_t.abs().max())
         self.source = source[keep]
         self.centres, self.radii, rep = _block_geometry(patches, self.starts)
         block_of = _block_index(self.starts, patches.device)
@@ -434,7 +435,7 @@ def kernel_counters(reset=True):
 
 
 class _Rows:
-    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM, and what the bound needs."""
+    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM (the tile adds the shift row), and what the bound needs."""
 
     def __init__(self, queries, bank, lin, sq, log_count, a, b):
         count = len(bank.positions)
@@ -456,7 +457,7 @@ class _Rows:
 
     @staticmethod
     def logits64(q, reps, a, b):
-        """Exact logits in float64 of rows q (M, D) against augmented patches reps (n, D + 2) -> (M, n)."""
+        """Exact logits in float64 of rows q (M, D) against augmented patches reps (n, D + 3) -> (M, n)."""
         dim = q.shape[1]
         return (q @ reps[:, :dim].T * (a / b)[:, None] - (a * a / (2 * b))[:, None] * reps[:, dim]
                 + reps[:, dim + 1])
@@ -554,33 +555,49 @@ def _map_tiles(fn, tiles, device):
 
 
 def _tile(job, start, stop, chunk_size, average, track_source, threshold):
-    """Running log-sum-exp of rows start .. stop over the bank's needed blocks.
+    """Log-sum-exp of rows start .. stop over the bank's needed blocks.
 
-    Returns best (M,), acc (C + 1, M) float64 [weighted sum; sum] relative to exp(best)
-    (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
+    Returns best (M,) float64, acc (C + 1, M) float64 [weighted sum; sum] relative to
+    exp(best) (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
     """
-    bank, rows_t = job.bank, job.rows_t[:, start:stop]
-    state = _TileState(rows_t, bank, average, track_source)
+    bank, every = job.bank, range(len(job.bank.starts) - 1)
+    # the GEMM subtracts a per-row shift (a known logit, or 0): its last row against the ones column
+    shift = job.floor[start:stop].to(job.rows_t.dtype) if average else job.rows_t.new_zeros(stop - start)
+    rows_t = torch.cat([job.rows_t[:, start:stop], -shift[None]])
     if threshold is None:
-        state.run(range(len(bank.starts) - 1), chunk_size)
-    else:
-        bound = job.upper_bound(start, stop)
-        home = torch.unique(bound.argmax(dim=1))  # the likeliest block of each row, first
-        state.run(home.tolist(), chunk_size)
-        # scale of the logits' terms: their float rounding widens the threshold
-        slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
-        level = torch.maximum(state.best.double(), job.floor[start:stop]) - threshold - slack
-        needed = (bound >= level[:, None]).any(dim=0)
-        needed[home] = False
-        state.run(needed.nonzero().squeeze(1).tolist(), chunk_size)
-    return state.best, state.acc, state.source, state.computed
+        state = _TileState(rows_t, bank, average, track_source, fixed=False)
+        state.run(every, chunk_size)
+        return state.best + shift.double(), state.acc, state.source, state.computed
+    bound = job.upper_bound(start, stop) - shift.double()[:, None]  # bounds on the shifted logits
+    # scale of the logits' terms: their float rounding widens the threshold
+    slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
+    fixed = float((bound.amax(dim=1) + slack).max()) <= _fixed_shift_range(bank, chunk_size)
+    state = _TileState(rows_t, bank, average, track_source, fixed)
+    if fixed:  # no shifted logit can overflow exp: weigh by exp(logit - shift), no running max
+        state.run((bound >= -(threshold + slack)[:, None]).any(dim=0).nonzero().squeeze(1).tolist(),
+                  chunk_size)
+        return shift.double(), state.acc, state.source, state.computed
+    home = torch.unique(bound.argmax(dim=1))  # the likeliest block of each row, first
+    state.run(home.tolist(), chunk_size)
+    level = torch.maximum(state.best.double(), torch.zeros_like(slack)) - threshold - slack
+    needed = (bound >= level[:, None]).any(dim=0)
+    needed[home] = False
+    state.run(needed.nonzero().squeeze(1).tolist(), chunk_size)
+    return state.best + shift.double(), state.acc, state.source, state.computed
+
+
+def _fixed_shift_range(bank, chunk_size):
+    """Nats a shifted logit may reach before exp(it) times a chunk of values could overflow float32."""
+    return (math.log(torch.finfo(bank.patches.dtype).max) - math.log(chunk_size)
+            - math.log(max(1.0, bank.value_scale)) - 2.0)
 
 
 class _TileState:
-    """Running max, float64 sums and argmax of one row tile while blocks of the bank stream past."""
+    """Running max (or a fixed shift), float64 sums and argmax of one row tile while blocks of the bank stream past."""
 
-    def __init__(self, rows_t, bank, average, track_source):
+    def __init__(self, rows_t, bank, average, track_source, fixed):
         self.rows_t, self.bank, self.average, self.track_source = rows_t, bank, average, track_source
+        self.fixed = fixed
         m = rows_t.shape[1]
         self.best = rows_t.new_full((m,), -math.inf)
         # float32 GEMMs sum along their inner axis one term after another (error ~ length * eps):
@@ -592,31 +609,30 @@ class _TileState:
         self.computed = 0
 
     def run(self, blocks, chunk_size):
-        """Stream the given blocks (ascending indices) in GEMMs of <= chunk_size patches."""
-        bank = self.bank
-        if len(blocks) == len(bank.starts) - 1:
-            patches, values_t, source = bank.patches, bank.values_t, bank.source
-        elif blocks:  # gather the needed blocks into one contiguous run: a few large GEMMs, not many small
-            starts = torch.tensor(bank.starts, device=bank.patches.device)
-            chosen = torch.tensor(blocks, device=bank.patches.device)
-            index = _ranges(starts[chosen], starts[chosen + 1])
-            patches, values_t, source = bank.patches[index], bank.values_t[:, index], bank.source[index]
-        else:
-            return
-        for start in range(0, patches.shape[0], chunk_size):
-            stop = min(start + chunk_size, patches.shape[0])
-            self.chunk(patches[start:stop], values_t[:, start:stop], source[start:stop])
+        """Stream the given blocks (ascending indices) in GEMMs of <= chunk_size patches.
 
-    def chunk(self, patches, values_t, source):
-        """One GEMM block: patches (n, D + 2), values_t (C + 1, n), source (n,)."""
-        size = patches.shape[0] * self.rows_t.shape[1]
+        Runs of consecutive blocks are contiguous rows of the bank: sliced, never copied.
+        """
+        starts = self.bank.starts
+        for first, last in _runs(blocks):
+            for lo in range(starts[first], starts[last + 1], chunk_size):
+                self.chunk(lo, min(lo + chunk_size, starts[last + 1]))
+
+    def chunk(self, lo, hi):
+        """One GEMM block: the bank's rows lo .. hi."""
+        bank = self.bank
+        size = (hi - lo) * self.rows_t.shape[1]
         if self.buffer.numel() < size:
             self.buffer = self.rows_t.new_empty(size)
-        logits = torch.mm(patches, self.rows_t, out=self.buffer[:size].view(patches.shape[0], -1))  # (n, M)
+        logits = torch.mm(bank.patches[lo:hi], self.rows_t, out=self.buffer[:size].view(hi - lo, -1))  # (n, M)
         self.computed += size
+        if self.fixed:
+            _exp_below_zero_(logits)
+            self.acc.add_(torch.mm(bank.values_t[:, lo:hi], logits, out=self.partial))
+            return
         if self.track_source:
             chunk_best, chunk_arg = logits.max(dim=0)
-            found = source[chunk_arg]
+            found = bank.source[lo:hi][chunk_arg]
             # on ties the lower image and position wins, whatever order the blocks come in
             better = (chunk_best > self.best) | ((chunk_best == self.best) & (found < self.source))
             self.source = torch.where(better, found, self.source)
@@ -626,16 +642,19 @@ class _TileState:
         if self.average:
             self.acc.mul_(torch.exp(self.best - new_best).to(self.acc.dtype))
             _exp_below_zero_(logits.sub_(new_best))
-            self.acc.add_(torch.mm(values_t, logits, out=self.partial))
+            self.acc.add_(torch.mm(bank.values_t[:, lo:hi], logits, out=self.partial))
         self.best = new_best
 
 
-def _ranges(starts, stops):
-    """(n,) starts and stops -> the concatenated integer ranges start .. stop - 1."""
-    lengths = stops - starts
-    offsets = torch.cumsum(lengths, 0) - lengths
-    return torch.arange(int(lengths.sum()), device=starts.device) - torch.repeat_interleave(
-        offsets - starts, lengths)
+def _runs(blocks):
+    """Ascending block indices -> (first, last) of each run of consecutive ones."""
+    runs = []
+    for block in blocks:
+        if runs and runs[-1][1] == block - 1:
+            runs[-1][1] = block
+        else:
+            runs.append([block, block])
+    return runs
 
 
 def _combine(best, acc, group):
