@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 BOUNDARIES = ("circular", "zeros")
 DEFAULT_CHUNK = 64  # training images per chunk (IS, LS, streaming ELS)
-BANK_CHUNK = 512  # training patches per GEMM of a prepared bank: a (BANK_CHUNK, ROW_TILE) block of
-ROW_TILE = 128    # logits stays in a core's cache between the GEMM, the max, the exp and the second GEMM
+BANK_CHUNK = 1024  # training patches per GEMM of a prepared bank: a (BANK_CHUNK, ROW_TILE) block of
+ROW_TILE = 128     # logits stays in a core's cache between the GEMM, the max, the exp and the second GEMM
 
 
 # ---------------------------------------------------------------- input checks
@@ -296,7 +296,7 @@ class _Bank:
     def __init__(self, positions, patches, centres, source):
         self.positions = positions
         keep, counts = _merge_duplicates(patches)
-        order, self.starts = _cluster_order(patches[keep], BLOCK)
+        order, self.starts = _cluster_order(_principal_coords(patches, keep), BLOCK)
         keep = keep[order]
         patches, log_counts = patches[keep], counts[order].to(patches.dtype).log()
         self.patches = torch.cat([patches, (patches * patches).sum(1, keepdim=True),
@@ -343,53 +343,62 @@ def _merge_duplicates(patches):
     return keep, torch.bincount(owner, minlength=patches.shape[0])[keep]
 
 
-def _cluster_order(patches, block):
-    """(P, D) -> order (P,) and block boundaries [0, ..., P]: blocks of <= ``block`` nearby rows.
+def _principal_coords(patches, keep, dims=8):
+    """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows along their widest principal axes."""
+    sample = patches[keep[::max(1, keep.shape[0] // 20000)]].double()
+    sample = sample - sample.mean(dim=0)
+    directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(patches.shape[1], dims):]
+    return (patches @ directions.to(patches.dtype))[keep].double()  # project first: (P, dims), not a (U, D) copy
 
-    A PCA tree: every level splits each group at the median of its widest principal
-    coordinate, so that a block's radius, and with it the bound on its logits, is small.
+
+def _cluster_order(coords, block):
+    """(P, d) coordinates -> order (P,) and block boundaries [0, ..., P]: blocks of <= ``block`` nearby rows.
+
+    A PCA tree: every level splits each group at the median of its widest coordinate, so
+    that a block's radius, and with it the bound on its logits, is small. Groups stay
+    contiguous runs of the order, so one sort by (group, coordinate) splits them all.
     """
-    count, dim = patches.shape
-    levels = max(0, math.ceil(math.log2(count / block)))
-    if levels == 0:
-        return torch.arange(count, device=patches.device), [0, count]
-    centred = patches - patches.mean(dim=0)
-    sample = centred[::max(1, count // 20000)].double()
-    directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(dim, 8):]
-    coords = centred @ directions.to(patches.dtype)
-    everyone = torch.arange(count, device=patches.device)
-    order, group = everyone, torch.zeros(count, dtype=torch.int64, device=patches.device)
-    for level in range(levels):
-        c = coords[order]
-        sizes = torch.bincount(group, minlength=1 << level)
-        mean = torch.zeros(1 << level, c.shape[1], dtype=c.dtype, device=c.device).index_add_(
-            0, group, c) / sizes[:, None]
-        spread = torch.zeros_like(mean).index_add_(0, group, (c - mean[group]) ** 2)
-        key = c.gather(1, spread.argmax(dim=1)[group][:, None]).squeeze(1)
-        perm = torch.argsort(key, stable=True)
-        perm = perm[torch.argsort(group[perm], stable=True)]
-        order, group = order[perm], group[perm]
-        rank = everyone - (torch.cumsum(sizes, 0) - sizes)[group]
-        group = 2 * group + (rank >= (sizes[group] + 1) // 2)
-    sizes = torch.bincount(group, minlength=1 << levels)
+    count, dim = coords.shape
+    device = coords.device
+    order, sizes = torch.arange(count, device=device), torch.tensor([count], device=device)
+    for _ in range(max(0, math.ceil(math.log2(count / block)))):
+        group = torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes)
+        moments = torch.zeros(len(sizes), 2 * dim, dtype=coords.dtype, device=device).index_add_(
+            0, group, torch.cat([coords, coords * coords], dim=1)) / sizes[:, None]
+        spread = moments[:, dim:] - moments[:, :dim] ** 2
+        key = coords.gather(1, spread.argmax(dim=1)[group][:, None]).squeeze(1)
+        low = torch.full_like(moments[:, 0], math.inf).scatter_reduce_(0, group, key, "amin")
+        high = torch.full_like(low, -math.inf).scatter_reduce_(0, group, key, "amax")
+        within = (key - low[group]) / (high - low).clamp(min=1e-300)[group]  # in [0, 1]
+        perm = torch.argsort(group + 0.5 * within, stable=True)
+        order, coords = order[perm], coords[perm]
+        sizes = torch.stack([(sizes + 1) // 2, sizes // 2], dim=1).reshape(-1)
     return order, [0] + torch.cumsum(sizes, 0).tolist()
 
 
 def _block_geometry(patches, starts, rows_per_pass=32768):
-    """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre."""
-    block_of = _block_index(starts, patches.device)
-    sizes = torch.tensor(starts, device=patches.device).diff().double()
-    centres = torch.zeros(len(sizes), patches.shape[1], dtype=torch.float64, device=patches.device)
-    for s in range(0, patches.shape[0], rows_per_pass):
-        centres.index_add_(0, block_of[s:s + rows_per_pass], patches[s:s + rows_per_pass].double())
-    centres /= sizes[:, None]
-    distance = torch.cat([(patches[s:s + rows_per_pass].double() - centres[block_of[s:s + rows_per_pass]])
-                          .norm(dim=1) for s in range(0, patches.shape[0], rows_per_pass)])
-    radii = torch.zeros_like(sizes).scatter_reduce_(0, block_of, distance, "amax")
-    nearest = torch.full_like(sizes, math.inf).scatter_reduce_(0, block_of, distance, "amin")
-    everyone = torch.arange(patches.shape[0], device=patches.device)
-    rep = torch.full_like(block_of[:len(sizes)], patches.shape[0]).scatter_reduce_(
-        0, block_of, torch.where(distance == nearest[block_of], everyone, patches.shape[0]), "amin")
+    """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre.
+
+    Blocks are contiguous runs of rows: each pass converts whole blocks to float64 once.
+    """
+    count = len(starts) - 1
+    centres = torch.empty(count, patches.shape[1], dtype=torch.float64, device=patches.device)
+    radii = torch.empty(count, dtype=torch.float64, device=patches.device)
+    rep = torch.empty(count, dtype=torch.int64, device=patches.device)
+    per_pass = max(1, rows_per_pass * count // patches.shape[0])
+    for first in range(0, count, per_pass):
+        last = min(first + per_pass, count)
+        lo, hi = starts[first], starts[last]
+        rows = patches[lo:hi].double()
+        block_of = _block_index([s - lo for s in starts[first:last + 1]], patches.device)
+        sizes = torch.bincount(block_of, minlength=last - first)
+        mean = torch.zeros_like(centres[first:last]).index_add_(0, block_of, rows) / sizes[:, None]
+        distance = (rows - mean[block_of]).norm(dim=1)
+        nearest = torch.full_like(radii[first:last], math.inf).scatter_reduce_(0, block_of, distance, "amin")
+        member = torch.where(distance == nearest[block_of], torch.arange(lo, hi, device=patches.device), hi)
+        centres[first:last] = mean
+        radii[first:last] = torch.zeros_like(nearest).scatter_reduce_(0, block_of, distance, "amax")
+        rep[first:last] = torch.full_like(rep[first:last], hi).scatter_reduce_(0, block_of, member, "amin")
     return centres, radii * (1 + 1e-12), rep
 
 
