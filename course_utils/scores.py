@@ -286,8 +286,9 @@ class _Bank:
     """The admissible training patches of one position class, in blocks of nearby patches.
 
     patches (P, D + 3): [phi, |phi|^2, log count, 1] so that [a/b x, -a^2/(2b), 1, -shift] . row
-    is the logit minus a per-query shift; values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights
-    gives the weighted sum and the normaliser; source (P,): image * H * W + position.
+    is the logit minus a per-query shift;
+    values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights gives the weighted
+    sum and the normaliser, value_scale its largest |entry|; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
     Rows are ordered by a PCA tree into blocks starts[i] .. starts[i + 1] with centre,
     radius, largest log count and one member (rep), which bound every logit of the block.
@@ -344,11 +345,11 @@ def _merge_duplicates(patches):
 
 
 def _principal_coords(patches, keep, dims=8):
-    """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows along their widest principal axes."""
+    """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
     sample = patches[keep[::max(1, keep.shape[0] // 20000)]].double()
     sample = sample - sample.mean(dim=0)
     directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(patches.shape[1], dims):]
-    return (patches @ directions.to(patches.dtype))[keep].double()  # project first: (P, dims), not a (U, D) copy
+    return (patches @ directions.to(patches.dtype))[keep].double()  # projected first: no (U, D) copy
 
 
 def _cluster_order(coords, block, sample_every=8):
@@ -361,17 +362,18 @@ def _cluster_order(coords, block, sample_every=8):
     count, dim = coords.shape
     device = coords.device
     # each coordinate scaled to [0, 1]: group + coordinate / 2 sorts by group, then coordinate
-    low, high = coords.amin(dim=0), coords.amax(dim=0)
-    coords = (coords - low) / (high - low).clamp(min=1e-300) / 2
+    low, width = coords.amin(dim=0), (coords.amax(dim=0) - coords.amin(dim=0)).clamp(min=1e-300)
+    coords = (coords - low) / width / 2
     order, sizes = torch.arange(count, device=device), torch.tensor([count], device=device)
     for _ in range(max(0, math.ceil(math.log2(count / block)))):
         group = torch.repeat_interleave(torch.arange(len(sizes), device=device).double(), sizes)
         # the widest coordinate of each group, judged from every sample_every-th row (a heuristic:
         # any split gives valid bounds; groups hold >= block / 2 rows)
         sample, of = coords[::sample_every], group[::sample_every].long()
-        spread = (torch.zeros(len(sizes), dim, dtype=coords.dtype, device=device).index_add_(0, of, sample * sample)
-                  - torch.zeros(len(sizes), dim, dtype=coords.dtype, device=device).index_add_(0, of, sample) ** 2
-                  / torch.bincount(of, minlength=len(sizes))[:, None].clamp(min=1))
+        sums = torch.zeros(len(sizes), 2 * dim, dtype=coords.dtype, device=device).index_add_(
+            0, of, torch.cat([sample, sample * sample], dim=1))
+        counts = torch.bincount(of, minlength=len(sizes))[:, None].clamp(min=1)
+        spread = (sums[:, dim:] - sums[:, :dim] ** 2 / counts) * width ** 2  # in the unscaled coordinates
         perm = torch.argsort(group + coords.gather(1, spread.argmax(dim=1)[group.long()][:, None]).squeeze(1),
                              stable=True)
         order, coords = order[perm], coords[perm]
@@ -447,7 +449,7 @@ def kernel_counters(reset=True):
 
 
 class _Rows:
-    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM (the tile adds the shift row), and what the bound needs."""
+    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM (tiles add a shift row), and what the bound needs."""
 
     def __init__(self, queries, bank, lin, sq, log_count, a, b):
         count = len(bank.positions)
@@ -605,7 +607,7 @@ def _fixed_shift_range(bank, chunk_size):
 
 
 class _TileState:
-    """Running max (or a fixed shift), float64 sums and argmax of one row tile while blocks of the bank stream past."""
+    """Running max (or fixed shift), float64 sums and argmax of one row tile while blocks of the bank stream past."""
 
     def __init__(self, rows_t, bank, average, track_source, fixed):
         self.rows_t, self.bank, self.average, self.track_source = rows_t, bank, average, track_source
