@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 BOUNDARIES = ("circular", "zeros")
 DEFAULT_CHUNK = 64  # training images per chunk (IS, LS, streaming ELS)
-BANK_CHUNK = 512  # training patches per GEMM of a prepared bank: a (BANK_CHUNK, ROW_TILE) block of
-ROW_TILE = 128    # logits stays in a core's cache between the GEMM, the max, the exp and the second GEMM
+BANK_CHUNK = 1024  # training patches per GEMM of a prepared bank: a (BANK_CHUNK, ROW_TILE) block of
+ROW_TILE = 128     # logits stays in a core's cache between the GEMM, the max, the exp and the second GEMM
 
 
 # ---------------------------------------------------------------- input checks
@@ -285,9 +285,10 @@ _COUNTERS = {"pairs": 0, "computed": 0}
 class _Bank:
     """The admissible training patches of one position class, in blocks of nearby patches.
 
-    patches (P, D + 2): [phi, |phi|^2, log count] so that [a/b x, -a^2/(2b), 1] . row is
-    the logit; values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights
-    gives the weighted sum and the normaliser; source (P,): image * H * W + position.
+    patches (P, D + 3): [phi, |phi|^2, log count, 1] so that [a/b x, -a^2/(2b), 1, -shift] . row
+    is the logit minus a per-query shift;
+    values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights gives the weighted
+    sum and the normaliser, value_scale its largest |entry|; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
     Rows are ordered by a PCA tree into blocks starts[i] .. starts[i + 1] with centre,
     radius, largest log count and one member (rep), which bound every logit of the block.
@@ -296,12 +297,13 @@ class _Bank:
     def __init__(self, positions, patches, centres, source):
         self.positions = positions
         keep, counts = _merge_duplicates(patches)
-        order, self.starts = _cluster_order(patches[keep], BLOCK)
+        order, self.starts = _cluster_order(_principal_coords(patches, keep), BLOCK)
         keep = keep[order]
         patches, log_counts = patches[keep], counts[order].to(patches.dtype).log()
         self.patches = torch.cat([patches, (patches * patches).sum(1, keepdim=True),
-                                  log_counts[:, None]], dim=1).contiguous()
+                                  log_counts[:, None], torch.ones_like(log_counts[:, None])], dim=1)
         self.values_t = torch.cat([centres[keep], torch.ones_like(centres[keep, :1])], 1).T.contiguous()
+        self.value_scale = float(self.values_t.abs().max())
         self.source = source[keep]
         self.centres, self.radii, rep = _block_geometry(patches, self.starts)
         block_of = _block_index(self.starts, patches.device)
@@ -342,53 +344,66 @@ def _merge_duplicates(patches):
     return keep, torch.bincount(owner, minlength=patches.shape[0])[keep]
 
 
-def _cluster_order(patches, block):
-    """(P, D) -> order (P,) and block boundaries [0, ..., P]: blocks of <= ``block`` nearby rows.
+def _principal_coords(patches, keep, dims=8):
+    """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
+    sample = patches[keep[::max(1, keep.shape[0] // 20000)]].double()
+    sample = sample - sample.mean(dim=0)
+    directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(patches.shape[1], dims):]
+    return (patches @ directions.to(patches.dtype))[keep].double()  # projected first: no (U, D) copy
 
-    A PCA tree: every level splits each group at the median of its widest principal
-    coordinate, so that a block's radius, and with it the bound on its logits, is small.
+
+def _cluster_order(coords, block, sample_every=8):
+    """(P, d) coordinates -> order (P,) and block boundaries [0, ..., P]: blocks of <= ``block`` nearby rows.
+
+    A PCA tree: every level splits each group at the median of its widest coordinate, so
+    that a block's radius, and with it the bound on its logits, is small. Groups stay
+    contiguous runs of the order, so one sort by (group, coordinate) splits them all.
     """
-    count, dim = patches.shape
-    levels = max(0, math.ceil(math.log2(count / block)))
-    if levels == 0:
-        return torch.arange(count, device=patches.device), [0, count]
-    centred = patches - patches.mean(dim=0)
-    sample = centred[::max(1, count // 20000)].double()
-    directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(dim, 8):]
-    coords = centred @ directions.to(patches.dtype)
-    everyone = torch.arange(count, device=patches.device)
-    order, group = everyone, torch.zeros(count, dtype=torch.int64, device=patches.device)
-    for level in range(levels):
-        c = coords[order]
-        sizes = torch.bincount(group, minlength=1 << level)
-        mean = torch.zeros(1 << level, c.shape[1], dtype=c.dtype, device=c.device).index_add_(
-            0, group, c) / sizes[:, None]
-        spread = torch.zeros_like(mean).index_add_(0, group, (c - mean[group]) ** 2)
-        key = c.gather(1, spread.argmax(dim=1)[group][:, None]).squeeze(1)
-        perm = torch.argsort(key, stable=True)
-        perm = perm[torch.argsort(group[perm], stable=True)]
-        order, group = order[perm], group[perm]
-        rank = everyone - (torch.cumsum(sizes, 0) - sizes)[group]
-        group = 2 * group + (rank >= (sizes[group] + 1) // 2)
-    sizes = torch.bincount(group, minlength=1 << levels)
+    count, dim = coords.shape
+    device = coords.device
+    # each coordinate scaled to [0, 1]: group + coordinate / 2 sorts by group, then coordinate
+    low, width = coords.amin(dim=0), (coords.amax(dim=0) - coords.amin(dim=0)).clamp(min=1e-300)
+    coords = (coords - low) / width / 2
+    order, sizes = torch.arange(count, device=device), torch.tensor([count], device=device)
+    for _ in range(max(0, math.ceil(math.log2(count / block)))):
+        group = torch.repeat_interleave(torch.arange(len(sizes), device=device).double(), sizes)
+        # the widest coordinate of each group, judged from every sample_every-th row (a heuristic:
+        # any split gives valid bounds; groups hold >= block / 2 rows)
+        sample, of = coords[::sample_every], group[::sample_every].long()
+        sums = torch.zeros(len(sizes), 2 * dim, dtype=coords.dtype, device=device).index_add_(
+            0, of, torch.cat([sample, sample * sample], dim=1))
+        counts = torch.bincount(of, minlength=len(sizes))[:, None].clamp(min=1)
+        spread = (sums[:, dim:] - sums[:, :dim] ** 2 / counts) * width ** 2  # in the unscaled coordinates
+        perm = torch.argsort(group + coords.gather(1, spread.argmax(dim=1)[group.long()][:, None]).squeeze(1),
+                             stable=True)
+        order, coords = order[perm], coords[perm]
+        sizes = torch.stack([(sizes + 1) // 2, sizes // 2], dim=1).reshape(-1)
     return order, [0] + torch.cumsum(sizes, 0).tolist()
 
 
 def _block_geometry(patches, starts, rows_per_pass=32768):
-    """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre."""
-    block_of = _block_index(starts, patches.device)
-    sizes = torch.tensor(starts, device=patches.device).diff().double()
-    centres = torch.zeros(len(sizes), patches.shape[1], dtype=torch.float64, device=patches.device)
-    for s in range(0, patches.shape[0], rows_per_pass):
-        centres.index_add_(0, block_of[s:s + rows_per_pass], patches[s:s + rows_per_pass].double())
-    centres /= sizes[:, None]
-    distance = torch.cat([(patches[s:s + rows_per_pass].double() - centres[block_of[s:s + rows_per_pass]])
-                          .norm(dim=1) for s in range(0, patches.shape[0], rows_per_pass)])
-    radii = torch.zeros_like(sizes).scatter_reduce_(0, block_of, distance, "amax")
-    nearest = torch.full_like(sizes, math.inf).scatter_reduce_(0, block_of, distance, "amin")
-    everyone = torch.arange(patches.shape[0], device=patches.device)
-    rep = torch.full_like(block_of[:len(sizes)], patches.shape[0]).scatter_reduce_(
-        0, block_of, torch.where(distance == nearest[block_of], everyone, patches.shape[0]), "amin")
+    """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre.
+
+    Blocks are contiguous runs of rows: each pass converts whole blocks to float64 once.
+    """
+    count = len(starts) - 1
+    centres = torch.empty(count, patches.shape[1], dtype=torch.float64, device=patches.device)
+    radii = torch.empty(count, dtype=torch.float64, device=patches.device)
+    rep = torch.empty(count, dtype=torch.int64, device=patches.device)
+    per_pass = max(1, rows_per_pass * count // patches.shape[0])
+    for first in range(0, count, per_pass):
+        last = min(first + per_pass, count)
+        lo, hi = starts[first], starts[last]
+        rows = patches[lo:hi].double()
+        block_of = _block_index([s - lo for s in starts[first:last + 1]], patches.device)
+        sizes = torch.bincount(block_of, minlength=last - first)
+        mean = torch.zeros_like(centres[first:last]).index_add_(0, block_of, rows) / sizes[:, None]
+        distance = (rows - mean[block_of]).norm(dim=1)
+        nearest = torch.full_like(radii[first:last], math.inf).scatter_reduce_(0, block_of, distance, "amin")
+        member = torch.where(distance == nearest[block_of], torch.arange(lo, hi, device=patches.device), hi)
+        centres[first:last] = mean
+        radii[first:last] = torch.zeros_like(nearest).scatter_reduce_(0, block_of, distance, "amax")
+        rep[first:last] = torch.full_like(rep[first:last], hi).scatter_reduce_(0, block_of, member, "amin")
     return centres, radii * (1 + 1e-12), rep
 
 
@@ -434,7 +449,7 @@ def kernel_counters(reset=True):
 
 
 class _Rows:
-    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM, and what the bound needs."""
+    """The query rows of one bank: rows_t (D + 2, R) augmented for the GEMM (tiles add a shift row), and what the bound needs."""
 
     def __init__(self, queries, bank, lin, sq, log_count, a, b):
         count = len(bank.positions)
@@ -456,7 +471,7 @@ class _Rows:
 
     @staticmethod
     def logits64(q, reps, a, b):
-        """Exact logits in float64 of rows q (M, D) against augmented patches reps (n, D + 2) -> (M, n)."""
+        """Exact logits in float64 of rows q (M, D) against augmented patches reps (n, D + 3) -> (M, n)."""
         dim = q.shape[1]
         return (q @ reps[:, :dim].T * (a / b)[:, None] - (a * a / (2 * b))[:, None] * reps[:, dim]
                 + reps[:, dim + 1])
@@ -554,33 +569,49 @@ def _map_tiles(fn, tiles, device):
 
 
 def _tile(job, start, stop, chunk_size, average, track_source, threshold):
-    """Running log-sum-exp of rows start .. stop over the bank's needed blocks.
+    """Log-sum-exp of rows start .. stop over the bank's needed blocks.
 
-    Returns best (M,), acc (C + 1, M) float64 [weighted sum; sum] relative to exp(best)
-    (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
+    Returns best (M,) float64, acc (C + 1, M) float64 [weighted sum; sum] relative to
+    exp(best) (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
     """
-    bank, rows_t = job.bank, job.rows_t[:, start:stop]
-    state = _TileState(rows_t, bank, average, track_source)
+    bank, every = job.bank, range(len(job.bank.starts) - 1)
+    # the GEMM subtracts a per-row shift (a known logit, or 0): its last row against the ones column
+    shift = job.floor[start:stop].to(job.rows_t.dtype) if average else job.rows_t.new_zeros(stop - start)
+    rows_t = torch.cat([job.rows_t[:, start:stop], -shift[None]])
     if threshold is None:
-        state.run(range(len(bank.starts) - 1), chunk_size)
-    else:
-        bound = job.upper_bound(start, stop)
-        home = torch.unique(bound.argmax(dim=1))  # the likeliest block of each row, first
-        state.run(home.tolist(), chunk_size)
-        # scale of the logits' terms: their float rounding widens the threshold
-        slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
-        level = torch.maximum(state.best.double(), job.floor[start:stop]) - threshold - slack
-        needed = (bound >= level[:, None]).any(dim=0)
-        needed[home] = False
-        state.run(needed.nonzero().squeeze(1).tolist(), chunk_size)
-    return state.best, state.acc, state.source, state.computed
+        state = _TileState(rows_t, bank, average, track_source, fixed=False)
+        state.run(every, chunk_size)
+        return state.best + shift.double(), state.acc, state.source, state.computed
+    bound = job.upper_bound(start, stop) - shift.double()[:, None]  # bounds on the shifted logits
+    # scale of the logits' terms: their float rounding widens the threshold
+    slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
+    fixed = float((bound.amax(dim=1) + slack).max()) <= _fixed_shift_range(bank, chunk_size)
+    state = _TileState(rows_t, bank, average, track_source, fixed)
+    if fixed:  # no shifted logit can overflow exp: weigh by exp(logit - shift), no running max
+        state.run((bound >= -(threshold + slack)[:, None]).any(dim=0).nonzero().squeeze(1).tolist(),
+                  chunk_size)
+        return shift.double(), state.acc, state.source, state.computed
+    home = torch.unique(bound.argmax(dim=1))  # the likeliest block of each row, first
+    state.run(home.tolist(), chunk_size)
+    level = torch.maximum(state.best.double(), torch.zeros_like(slack)) - threshold - slack
+    needed = (bound >= level[:, None]).any(dim=0)
+    needed[home] = False
+    state.run(needed.nonzero().squeeze(1).tolist(), chunk_size)
+    return state.best + shift.double(), state.acc, state.source, state.computed
+
+
+def _fixed_shift_range(bank, chunk_size):
+    """Nats a shifted logit may reach before exp(it) times a chunk of values could overflow float32."""
+    return (math.log(torch.finfo(bank.patches.dtype).max) - math.log(chunk_size)
+            - math.log(max(1.0, bank.value_scale)) - 2.0)
 
 
 class _TileState:
-    """Running max, float64 sums and argmax of one row tile while blocks of the bank stream past."""
+    """Running max (or fixed shift), float64 sums and argmax of one row tile while blocks of the bank stream past."""
 
-    def __init__(self, rows_t, bank, average, track_source):
+    def __init__(self, rows_t, bank, average, track_source, fixed):
         self.rows_t, self.bank, self.average, self.track_source = rows_t, bank, average, track_source
+        self.fixed = fixed
         m = rows_t.shape[1]
         self.best = rows_t.new_full((m,), -math.inf)
         # float32 GEMMs sum along their inner axis one term after another (error ~ length * eps):
@@ -592,31 +623,30 @@ class _TileState:
         self.computed = 0
 
     def run(self, blocks, chunk_size):
-        """Stream the given blocks (ascending indices) in GEMMs of <= chunk_size patches."""
-        bank = self.bank
-        if len(blocks) == len(bank.starts) - 1:
-            patches, values_t, source = bank.patches, bank.values_t, bank.source
-        elif blocks:  # gather the needed blocks into one contiguous run: a few large GEMMs, not many small
-            starts = torch.tensor(bank.starts, device=bank.patches.device)
-            chosen = torch.tensor(blocks, device=bank.patches.device)
-            index = _ranges(starts[chosen], starts[chosen + 1])
-            patches, values_t, source = bank.patches[index], bank.values_t[:, index], bank.source[index]
-        else:
-            return
-        for start in range(0, patches.shape[0], chunk_size):
-            stop = min(start + chunk_size, patches.shape[0])
-            self.chunk(patches[start:stop], values_t[:, start:stop], source[start:stop])
+        """Stream the given blocks (ascending indices) in GEMMs of <= chunk_size patches.
 
-    def chunk(self, patches, values_t, source):
-        """One GEMM block: patches (n, D + 2), values_t (C + 1, n), source (n,)."""
-        size = patches.shape[0] * self.rows_t.shape[1]
+        Runs of consecutive blocks are contiguous rows of the bank: sliced, never copied.
+        """
+        starts = self.bank.starts
+        for first, last in _runs(blocks):
+            for lo in range(starts[first], starts[last + 1], chunk_size):
+                self.chunk(lo, min(lo + chunk_size, starts[last + 1]))
+
+    def chunk(self, lo, hi):
+        """One GEMM block: the bank's rows lo .. hi."""
+        bank = self.bank
+        size = (hi - lo) * self.rows_t.shape[1]
         if self.buffer.numel() < size:
             self.buffer = self.rows_t.new_empty(size)
-        logits = torch.mm(patches, self.rows_t, out=self.buffer[:size].view(patches.shape[0], -1))  # (n, M)
+        logits = torch.mm(bank.patches[lo:hi], self.rows_t, out=self.buffer[:size].view(hi - lo, -1))  # (n, M)
         self.computed += size
+        if self.fixed:
+            _exp_below_zero_(logits)
+            self.acc.add_(torch.mm(bank.values_t[:, lo:hi], logits, out=self.partial))
+            return
         if self.track_source:
             chunk_best, chunk_arg = logits.max(dim=0)
-            found = source[chunk_arg]
+            found = bank.source[lo:hi][chunk_arg]
             # on ties the lower image and position wins, whatever order the blocks come in
             better = (chunk_best > self.best) | ((chunk_best == self.best) & (found < self.source))
             self.source = torch.where(better, found, self.source)
@@ -626,16 +656,19 @@ class _TileState:
         if self.average:
             self.acc.mul_(torch.exp(self.best - new_best).to(self.acc.dtype))
             _exp_below_zero_(logits.sub_(new_best))
-            self.acc.add_(torch.mm(values_t, logits, out=self.partial))
+            self.acc.add_(torch.mm(bank.values_t[:, lo:hi], logits, out=self.partial))
         self.best = new_best
 
 
-def _ranges(starts, stops):
-    """(n,) starts and stops -> the concatenated integer ranges start .. stop - 1."""
-    lengths = stops - starts
-    offsets = torch.cumsum(lengths, 0) - lengths
-    return torch.arange(int(lengths.sum()), device=starts.device) - torch.repeat_interleave(
-        offsets - starts, lengths)
+def _runs(blocks):
+    """Ascending block indices -> (first, last) of each run of consecutive ones."""
+    runs = []
+    for block in blocks:
+        if runs and runs[-1][1] == block - 1:
+            runs[-1][1] = block
+        else:
+            runs.append([block, block])
+    return runs
 
 
 def _combine(best, acc, group):

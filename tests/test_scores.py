@@ -341,8 +341,8 @@ def test_merged_duplicate_patches_keep_their_weight():
     b = torch.tensor([0.1, 0.6])
     for boundary in ("circular", "zeros"):
         merged = els_denoise(x, train, b, 3, boundary)
-        streamed = els_denoise(x, train, b, 3, boundary, cache=False)
-        assert torch.allclose(merged, streamed, atol=1e-6)
+        streamed = els_denoise(x.double(), train.double(), b, 3, boundary, cache=False)
+        assert (merged.double() - streamed).abs().max() < 2e-6  # a lost count errs by ~1e-2
 
 
 # ---------------------------------------------------------------- the banked kernel's fast paths
