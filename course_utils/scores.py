@@ -420,11 +420,14 @@ def _banks(train, k, boundary):
                else _position_classes(height, width, k))
     flat = train.reshape(count, channels, height * width).transpose(1, 2).reshape(-1, channels)
     image_start = torch.arange(count, device=train.device)[:, None] * (height * width)
-    banks = []
-    for positions in classes:
+
+    def bank(positions):
         pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
         source = (image_start + pos).reshape(-1)
-        banks.append(_Bank(pos, rows if len(classes) == 1 else rows[source], flat[source], source))
+        return _Bank(pos, rows if len(classes) == 1 else rows[source], flat[source], source)
+
+    # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy machine
+    banks = _map_single_threaded(bank, classes, train.device)
     _BANKS[key] = (train, banks)  # holding train keeps its id from being reused
     while len(_BANKS) > BANK_CACHE_SIZE:
         _BANKS.popitem(last=False)
@@ -520,7 +523,7 @@ def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None
     threshold = _skip_threshold(total, queries.dtype) if average else None
     tiles = [(job, start, min(start + ROW_TILE, job.rows_t.shape[1]))
              for job in jobs for start in range(0, job.rows_t.shape[1], ROW_TILE)]
-    done = _map_tiles(lambda tile: _tile(*tile, chunk_size, average, track_source, threshold),
+    done = _map_single_threaded(lambda tile: _tile(*tile, chunk_size, average, track_source, threshold),
                       tiles, queries.device)
     out = queries.new_empty(batch, hw, channels) if average else None
     source = torch.empty(batch, hw, dtype=torch.int64, device=queries.device) if track_source else None
@@ -548,22 +551,22 @@ def _unpermute(values, order):
     return out
 
 
-def _map_tiles(fn, tiles, device):
-    """fn over row tiles; on CPU one single-threaded worker per torch thread, tiles taken from a queue.
+def _map_single_threaded(fn, items, device):
+    """[fn(item) for item in items]; on CPU one single-threaded worker per torch thread, items taken from a queue.
 
-    Independent tiles need no barrier between small ops, so a core that another program
-    slows down stalls only its own tile; and each tile's arithmetic is the same whatever
-    the number of threads, so results do not depend on it.
+    Independent items (row tiles, position classes) need no barrier between small ops, so
+    a core that another program slows down stalls only its own item; and each item's
+    arithmetic is the same whatever the number of threads, so results do not depend on it.
     """
     if device.type != "cpu":
-        return [fn(tile) for tile in tiles]
+        return [fn(item) for item in items]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if threads == 1 or len(tiles) == 1:
-            return [fn(tile) for tile in tiles]
-        with ThreadPoolExecutor(min(threads, len(tiles))) as pool:
-            return list(pool.map(fn, tiles))
+        if threads == 1 or len(items) == 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
 
