@@ -168,15 +168,32 @@ def eye_and_counted():
     return eye, count_fingers(images)
 
 
+def _agreement(eye, counted):
+    """(N,) eye labels and counts -> agreement on the countable rows: all, even rows, odd rows.
+
+    Odd rows are held out: changes to the counter are judged on the even rows only.
+    """
+    row = torch.arange(len(eye))
+    shares = {}
+    for name, rows in (("all", row >= 0), ("even", row % 2 == 0), ("odd", row % 2 == 1)):
+        countable = rows & (eye >= 0)
+        shares[name] = (counted[countable] == eye[countable]).double().mean().item()
+    return shares
+
+
+def _agreement_text(shares):
+    return ", ".join(f"{name} rows {share:.3f}" for name, share in shares.items())
+
+
 def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
     # The issue's target is 0.9 on countable samples (the xfail below); this pins what the
-    # counter reaches now (0.765 = 91 / 119, up from 0.72 before the valley cut) so that it
-    # cannot slip back. Its 28 mistakes are not all undercounts: 9 too few, 10 too many
-    # (short bumps on a ragged palm edge), 9 "no hand" for a narrow or small palm.
+    # counter reaches now (0.765 = 91 / 119: even rows 0.845, held-out odd rows 0.689) so
+    # that it cannot slip back. Its 28 mistakes are not all undercounts: 9 too few, 10 too
+    # many (short bumps on a ragged palm edge), 9 "no hand" for a narrow or small palm.
     eye, counted = eye_and_counted
+    shares = _agreement(eye, counted)
+    assert shares["all"] >= 0.76, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
     countable = eye >= 0
-    agreement = (counted[countable] == eye[countable]).double().mean().item()
-    assert agreement >= 0.76, f"{agreement:.3f} agreement with eye labels on countable samples"
     refused = (counted[~countable] == NOT_A_HAND).double().mean().item()
     assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
 
@@ -184,12 +201,14 @@ def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
 @pytest.mark.xfail(strict=True, reason=(
     "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.765 (threshold, "
     "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
-    "digit, refusal and degraded-hand tests)"))
+    "digit, refusal and degraded-hand tests; an angular-profile counter (rings around the "
+    "palm's inscribed disk, runs of ink that persist outwards) reached 0.77, and a small CNN "
+    "after the 300 training steps a loaded CPU allowed 0.65; a second blind labeller agrees "
+    "with the first on 0.898 of the hands both could count, so 0.9 is at the labellers' own "
+    "agreement)"))
 def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
-    eye, counted = eye_and_counted
-    countable = eye >= 0
-    agreement = (counted[countable] == eye[countable]).double().mean().item()
-    assert agreement >= 0.9, f"{agreement:.3f} agreement with eye labels on countable samples"
+    shares = _agreement(*eye_and_counted)
+    assert shares["all"] >= 0.9, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
 
 
 def _blur(images, sigma):
