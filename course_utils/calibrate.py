@@ -28,7 +28,7 @@ from .diffusion import Trajectory, ddim_sample, eps_from_denoised
 from .files import tensor_sha256, write_text
 from .models import as_denoiser
 from .progress import progress
-from .scores import machine
+from .scores import clear_cache, machine
 
 # Below this spread every k explains the network equally well (at b = 1 all machines
 # predict eps = x exactly): such a step carries no information about k.
@@ -141,6 +141,7 @@ def calibrate_model(model, train, boundary, seeds, ks, steps=20, machines=("els"
     todo = [(name, k) for name in machines for k in ks if f"{name}/{k}" not in done]
     # one machine at a time, k by k: a machine caches what it prepares per patch size
     for name, k in progress(todo, desc="calibrating", enabled=progress_bar):
+        clear_cache()  # the previous k's banks are not needed again; at 32 x 32 they take gigabytes
         done[f"{name}/{k}"] = similarity_column(path, eps_ref, machine(name, train, k, boundary))
         if partial:
             state_files.save(partial, want, done)

@@ -318,13 +318,23 @@ def _block_index(starts, device):
     return torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes)
 
 
-def _patch_rows(images, k, boundary):
-    """(N, C, H, W) -> (N * H * W, C*k*k) windows, row image * H * W + position (one copy)."""
+def _window_view(images, k, boundary):
+    """(N, C, H, W) -> (N, H, W, C, k, k) view of every k x k window (no copy of the windows)."""
     padded = _padded(images, k, boundary).contiguous()
     count, channels, height, width = images.shape
     s = padded.stride()
-    view = padded.as_strided((count, height, width, channels, k, k), (s[0], s[2], s[3], s[1], s[2], s[3]))
-    return view.reshape(count * height * width, channels * k * k)
+    return padded.as_strided((count, height, width, channels, k, k), (s[0], s[2], s[3], s[1], s[2], s[3]))
+
+
+def _patch_rows(windows, positions):
+    """(N, H, W, C, k, k) window view, flat positions (P,) -> (N * P, C*k*k) rows, row image * P + i.
+
+    Only the windows of ``positions`` are copied: at 32 x 32 and large k all windows of a
+    training set take gigabytes, and a position class needs only its own.
+    """
+    count, _, width = windows.shape[:3]
+    picked = windows[:, positions // width, positions % width]  # (N, P, C, k, k)
+    return picked.reshape(count * len(positions), -1)
 
 
 def _merge_duplicates(patches):
@@ -415,7 +425,7 @@ def _banks(train, k, boundary):
         _BANKS.move_to_end(key)
         return _BANKS[key][1]
     count, channels, height, width = train.shape
-    rows = _patch_rows(train, k, boundary)  # (N * HW, D)
+    windows = _window_view(train, k, boundary)
     classes = ([list(range(height * width))] if boundary == "circular"
                else _position_classes(height, width, k))
     flat = train.reshape(count, channels, height * width).transpose(1, 2).reshape(-1, channels)
@@ -424,7 +434,7 @@ def _banks(train, k, boundary):
     def bank(positions):
         pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
         source = (image_start + pos).reshape(-1)
-        return _Bank(pos, rows if len(classes) == 1 else rows[source], flat[source], source)
+        return _Bank(pos, _patch_rows(windows, pos), flat[source], source)
 
     # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy machine
     banks = _map_single_threaded(bank, classes, train.device)
