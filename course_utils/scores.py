@@ -534,7 +534,7 @@ def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None
     tiles = [(job, start, min(start + ROW_TILE, job.rows_t.shape[1]))
              for job in jobs for start in range(0, job.rows_t.shape[1], ROW_TILE)]
     done = _map_single_threaded(lambda tile: _tile(*tile, chunk_size, average, track_source, threshold),
-                      tiles, queries.device)
+                                tiles, queries.device)
     out = queries.new_empty(batch, hw, channels) if average else None
     source = torch.empty(batch, hw, dtype=torch.int64, device=queries.device) if track_source else None
     for job in jobs:
