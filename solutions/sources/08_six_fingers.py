@@ -132,12 +132,18 @@ from pathlib import Path
 import course_utils
 
 fixtures = Path(course_utils.__file__).resolve().parents[1] / "tests" / "fixtures"
-with open(fixtures / "hand_eye_labels.csv") as handle:
-    eye_rows = list(csv.DictReader(handle))
+
+
+def read_labels(name, column):
+    """A labels file of the fixture -> its rows and (208,) int64 counts in ``column``, -1 = not countable."""
+    with open(fixtures / name) as handle:
+        rows = list(csv.DictReader(handle))
+    return rows, torch.tensor([-1 if row[column] == "not countable" else int(row[column]) for row in rows])
+
+
+eye_rows, eye = read_labels("hand_eye_labels.csv", "fingers_by_eye")
 with np.load(fixtures / "hand_eye_samples.npz") as data:
     eye_images = torch.from_numpy(data["images"].astype(np.float32) / 127.5 - 1)
-eye = torch.tensor([-1 if row["fingers_by_eye"] == "not countable" else int(row["fingers_by_eye"])
-                    for row in eye_rows])
 counted = count_fingers(eye_images)
 values = sorted(set(eye.tolist()) | set(counted.tolist()))
 print("eye \\ counter " + " ".join(f"{'nc' if v < 0 else v:>3}" for v in values))
@@ -156,9 +162,7 @@ print(f"its mistakes on countable hands: {int((hands_seen & (counted < eye)).sum
       f"{int((countable & (counted < 0)).sum())} called 'no hand'")
 
 # a second person labelled the same images blind, without seeing the first labels
-with open(fixtures / "hand_eye_labels_second.csv") as handle:
-    second = torch.tensor([-1 if row["fingers_by_eye_second"] == "not countable"
-                           else int(row["fingers_by_eye_second"]) for row in csv.DictReader(handle)])
+_, second = read_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
 both_count = countable & (second >= 0)
 consensus = both_count & (eye == second)
 print(f"the two people give the same count on {(eye[both_count] == second[both_count]).double().mean().item():.3g} "
