@@ -18,6 +18,7 @@ that does not grow with the training set.
 """
 import math
 import operator
+import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -277,6 +278,18 @@ def nearest_patches(x, train, k, boundary="circular", chunk_size=None, cache=Tru
 # ---------------------------------------------------------------- fast path: prepared patch banks
 _BANKS = OrderedDict()
 BANK_CACHE_SIZE = 4  # (train, k, boundary) entries kept: a trajectory cycles through a few k
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): assume a small laptop
+        return 8 * 2**30
+
+
+# bytes of banks kept while the next is prepared: at 32 x 32 one k = 27 bank is ~14 GB, and
+# four such entries would exhaust any laptop
+BANK_CACHE_BYTES = _physical_memory() // 4
 BLOCK = 256  # training patches per bounded block: a cluster with a centre and a radius
 ROUNDING_SLACK = 1.0  # nats added to the skip threshold for the float rounding of the logits
 _COUNTERS = {"pairs": 0, "computed": 0}
@@ -425,6 +438,7 @@ def _banks(train, k, boundary):
         _BANKS.move_to_end(key)
         return _BANKS[key][1]
     count, channels, height, width = train.shape
+    _make_room(count * height * width * channels * k * k * train.element_size())
     windows = _window_view(train, k, boundary)
     classes = ([list(range(height * width))] if boundary == "circular"
                else _position_classes(height, width, k))
@@ -438,10 +452,21 @@ def _banks(train, k, boundary):
 
     # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy machine
     banks = _map_single_threaded(bank, classes, train.device)
-    _BANKS[key] = (train, banks)  # holding train keeps its id from being reused
+    _BANKS[key] = (train, banks, _bank_bytes(banks))  # holding train keeps its id from being reused
     while len(_BANKS) > BANK_CACHE_SIZE:
         _BANKS.popitem(last=False)
     return banks
+
+
+def _bank_bytes(banks):
+    return sum(t.numel() * t.element_size() for bank in banks for t in vars(bank).values()
+               if isinstance(t, torch.Tensor))
+
+
+def _make_room(needed):
+    """Drop the least recently used banks until ``needed`` more bytes fit in BANK_CACHE_BYTES."""
+    while _BANKS and sum(entry[2] for entry in _BANKS.values()) + needed > BANK_CACHE_BYTES:
+        _BANKS.popitem(last=False)
 
 
 def clear_cache():

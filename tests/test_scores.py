@@ -375,6 +375,20 @@ def test_skipping_is_active_and_exact(boundary, monkeypatch):
     scores.clear_cache()
 
 
+def test_bank_cache_keeps_within_its_byte_budget(monkeypatch):
+    x, train, b = _low_noise_case(seed=2)
+    scores.clear_cache()
+    first = {k: els_denoise(x, train, 0.3, k) for k in (3, 5)}
+    assert len(scores._BANKS) == 2  # both fit the default budget
+    one_bank = min(entry[2] for entry in scores._BANKS.values())
+    monkeypatch.setattr(scores, "BANK_CACHE_BYTES", one_bank)  # room for about one bank
+    scores.clear_cache()
+    again = {k: els_denoise(x, train, 0.3, k) for k in (3, 5)}
+    assert len(scores._BANKS) == 1  # k = 3's bank was dropped before k = 5's was prepared
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    scores.clear_cache()
+
+
 def test_results_do_not_depend_on_thread_count():
     x, train, b = _low_noise_case(seed=1)
     before = torch.get_num_threads()
