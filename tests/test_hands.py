@@ -198,12 +198,33 @@ def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
     assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
 
 
+def _second_labels():
+    """The second, blind labeller's (208,) int64 counts of the same rows, -1 = not countable."""
+    with open(FIXTURES / "hand_eye_labels_second.csv") as handle:
+        return torch.tensor([NOT_COUNTABLE if row["fingers_by_eye_second"] == "not countable"
+                             else int(row["fingers_by_eye_second"]) for row in csv.DictReader(handle)])
+
+
+def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):
+    # The rows where both people count the same number are the least disputable labels;
+    # the counter reaches 0.840 there (89 / 106: even rows 0.925, held-out odd rows 0.755).
+    eye, counted = eye_and_counted
+    consensus = (eye >= 0) & (eye == _second_labels())
+    assert int(consensus.sum()) >= 100
+    shares = _agreement(torch.where(consensus, eye, NOT_COUNTABLE), counted)
+    assert shares["all"] >= 0.83, f"agreement on the consensus rows: {_agreement_text(shares)}"
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.765 (threshold, "
     "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
     "digit, refusal and degraded-hand tests; an angular-profile counter (rings around the "
     "palm's inscribed disk, runs of ink that persist outwards) reached 0.77, and a small CNN "
-    "after the 300 training steps a loaded CPU allowed 0.65; a second blind labeller agrees "
+    "after the 300 training steps a loaded CPU allowed 0.65; a 31k-parameter CNN trained "
+    "1,200-1,500 steps (~130 s CPU) on degraded synthetic hands (mosaic, blur, noise, faint "
+    "and cut fingers) with a not-a-hand class reached 0.80 on the 106 consensus rows (even "
+    "0.89, held-out odd 0.72), and with the even rows mixed into training 0.88 (even 1.00, "
+    "odd 0.755: no better than the counter's 0.755 on held-out rows); a second blind labeller agrees "
     "with the first on 0.898 of the hands both could count, so 0.9 is at the labellers' own "
     "agreement)"))
 def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
