@@ -119,6 +119,17 @@ def _windows(images, k, boundary):
     return F.unfold(_padded(images, k, boundary), k).transpose(1, 2)
 
 
+def _pixel_major_windows(images, k, boundary):
+    """(N, C, H, W) -> (H*W, N, C*k*k) contiguous: every pixel's windows of all images.
+
+    Copied from the strided window view in one pass whose inner runs are k contiguous
+    floats; unfolding first and then transposing gathers at a stride of H*W floats.
+    """
+    count, channels, height, width = images.shape
+    view = _window_view(images, k, boundary).permute(1, 2, 0, 3, 4, 5)
+    return view.reshape(height * width, count, channels * k * k)
+
+
 def _position_classes(height, width, k):
     """Zero-padding classes: lists of flat positions whose windows overlap the padding identically."""
     h = k // 2
@@ -207,13 +218,13 @@ def local_denoise(x, train, noise_var, k, boundary="zeros", chunk_size=None):
     batch, channels, height, width = x.shape
     lin, sq = (c.to(x.dtype) for c in _coefficients(b, 1))
     # one group per pixel: queries (HW, B, Ckk) against that pixel's training windows
-    queries = _windows(x, k, boundary).transpose(0, 1)
+    queries = _pixel_major_windows(x, k, boundary)
     acc = _Accumulator(height * width, batch, channels, x, False)
     for start in range(0, train.shape[0], chunk_size):
         chunk = train[start:start + chunk_size]
-        patches = _windows(chunk, k, boundary).transpose(0, 1)
         centres = chunk.reshape(chunk.shape[0], channels, -1).permute(2, 0, 1)
-        acc.add(_logits(queries, patches.contiguous(), lin, sq), centres.contiguous(), start)
+        acc.add(_logits(queries, _pixel_major_windows(chunk, k, boundary), lin, sq),
+                centres.contiguous(), start)
     return acc.mean().permute(1, 2, 0).reshape(x.shape)
 
 
