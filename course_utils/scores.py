@@ -381,16 +381,16 @@ def _merge_duplicates(patches):
 
 def _principal_coords(patches, keep, dims=8):
     """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
-    sample = patches[keep[::max(1, keep.shape[0] // 4096)]].double()
+    sample = patches[keep[::max(1, keep.shape[0] // 4096)]]
     directions = _widest_axes(sample - sample.mean(dim=0), min(patches.shape[1], dims))
-    return (patches @ directions.to(patches.dtype))[keep].double()  # projected first: no (U, D) copy
+    return (patches @ directions)[keep].double()  # projected first: no (U, D) copy
 
 
 def _widest_axes(centred, dims, iterations=1):
     """(m, D) centred rows -> (D, dims) orthonormal approximations of their top principal axes.
 
-    A seeded randomised range finder with power iterations: a few (m, D) x (D, dims + 8)
-    products instead of a (D, D) eigendecomposition, which at D = 361 and hundreds of
+    A seeded randomised range finder with a power iteration, in the rows' dtype: a few
+    (m, D) x (D, dims + 8) products instead of a (D, D) eigendecomposition, which at D = 361 and hundreds of
     position classes (32 x 32, zero padding) cost more than everything else. Any
     directions give valid bounds; good ones give small blocks.
     """
@@ -402,7 +402,7 @@ def _widest_axes(centred, dims, iterations=1):
     return torch.linalg.svd(basis.T @ centred, full_matrices=False)[2][:dims].T
 
 
-def _cluster_order(coords, block, sample_per_leaf=32):
+def _cluster_order(coords, block, sample_per_leaf=16):
     """(P, d) coordinates -> order (P,) and block boundaries [0, ..., P]: blocks of about ``block`` nearby rows.
 
     A PCA tree: every level splits each group at the median of its widest coordinate, so
