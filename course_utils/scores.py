@@ -322,14 +322,18 @@ class _Bank:
         self.positions = positions
         keep, counts = _merge_duplicates(patches)
         order, self.starts = _cluster_order(_principal_coords(patches, keep), BLOCK)
-        keep = keep[order]
-        patches, log_counts = patches[keep], counts[order].to(patches.dtype).log()
-        self.patches = torch.cat([patches, (patches * patches).sum(1, keepdim=True),
-                                  log_counts[:, None], torch.ones_like(log_counts[:, None])], dim=1)
+        keep, log_counts = keep[order], counts[order].to(patches.dtype).log()
+        dim = patches.shape[1]
+        # one allocation, filled column by column: no (P, D) intermediate copies of the bank
+        self.patches = patches.new_empty(keep.shape[0], dim + 3)
+        body = torch.index_select(patches, 0, keep, out=self.patches[:, :dim])
+        torch.linalg.vector_norm(body, dim=1, out=self.patches[:, dim]).square_()  # no (P, D) temporary
+        self.patches[:, dim + 1] = log_counts
+        self.patches[:, dim + 2] = 1
         self.values_t = torch.cat([centres[keep], torch.ones_like(centres[keep, :1])], 1).T.contiguous()
         self.value_scale = float(self.values_t.abs().max())
         self.source = source[keep]
-        self.centres, self.radii, rep = _block_geometry(patches, self.starts)
+        self.centres, self.radii, rep = _block_geometry(body, self.starts)
         block_of = _block_index(self.starts, patches.device)
         self.top_log_count = torch.full_like(self.radii, -math.inf).scatter_reduce_(
             0, block_of, log_counts.double(), "amax")
@@ -351,14 +355,22 @@ def _window_view(images, k, boundary):
 
 
 def _patch_rows(windows, positions):
-    """(N, H, W, C, k, k) window view, flat positions (P,) -> (N * P, C*k*k) rows, row image * P + i.
+    """(N, H, W, C, k, k) window view, flat positions (P,) of a rectangle -> (N * P, C*k*k) rows, row image * P + i.
 
-    Only the windows of ``positions`` are copied: at 32 x 32 and large k all windows of a
-    training set take gigabytes, and a position class needs only its own.
+    A position class is a rectangle of positions in row-major order (the whole image, or
+    one border row or column range): one strided copy of its windows, no gather. Only
+    those windows are copied: at 32 x 32 and large k all windows of a training set take
+    gigabytes, and a position class needs only its own.
     """
     count, _, width = windows.shape[:3]
-    picked = windows[:, positions // width, positions % width]  # (N, P, C, k, k)
-    return picked.reshape(count * len(positions), -1)
+    rows, cols = positions // width, positions % width
+    top, left = int(rows[0]), int(cols[0])
+    bottom, right = int(rows[-1]) + 1, int(cols[-1]) + 1
+    if (bottom - top) * (right - left) != len(positions):
+        raise ValueError("positions must form a rectangle in row-major order")
+    out = windows.new_empty(count * len(positions), math.prod(windows.shape[3:]))
+    out.view(count, bottom - top, right - left, *windows.shape[3:]).copy_(windows[:, top:bottom, left:right])
+    return out
 
 
 def _merge_duplicates(patches):
@@ -380,65 +392,110 @@ def _merge_duplicates(patches):
 
 def _principal_coords(patches, keep, dims=8):
     """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
-    sample = patches[keep[::max(1, keep.shape[0] // 20000)]].double()
-    sample = sample - sample.mean(dim=0)
-    directions = torch.linalg.eigh(sample.T @ sample)[1][:, -min(patches.shape[1], dims):]
-    return (patches @ directions.to(patches.dtype))[keep].double()  # projected first: no (U, D) copy
+    sample = patches[keep[::max(1, keep.shape[0] // 4096)]]
+    directions = _widest_axes(sample - sample.mean(dim=0), min(patches.shape[1], dims))
+    return (patches @ directions)[keep].double()  # projected first: no (U, D) copy
 
 
-def _cluster_order(coords, block, sample_every=8):
-    """(P, d) coordinates -> order (P,) and block boundaries [0, ..., P]: blocks of <= ``block`` nearby rows.
+def _widest_axes(centred, dims, iterations=1):
+    """(m, D) centred rows -> (D, dims) orthonormal approximations of their top principal axes.
+
+    A seeded randomised range finder with a power iteration, in the rows' dtype: a few
+    (m, D) x (D, dims + 8) products instead of a (D, D) eigendecomposition, which at D = 361 and hundreds of
+    position classes (32 x 32, zero padding) cost more than everything else. Any
+    directions give valid bounds; good ones give small blocks.
+    """
+    gen = torch.Generator().manual_seed(0)
+    probe = torch.randn(centred.shape[1], dims + 8, dtype=torch.float64, generator=gen).to(centred)
+    basis = torch.linalg.qr(centred @ probe)[0]
+    for _ in range(iterations):
+        basis = torch.linalg.qr(centred @ (centred.T @ basis))[0]
+    return torch.linalg.svd(basis.T @ centred, full_matrices=False)[2][:dims].T
+
+
+def _cluster_order(coords, block, sample_per_leaf=16):
+    """(P, d) coordinates -> order (P,) and block boundaries [0, ..., P]: blocks of about ``block`` nearby rows.
 
     A PCA tree: every level splits each group at the median of its widest coordinate, so
-    that a block's radius, and with it the bound on its logits, is small. Groups stay
-    contiguous runs of the order, so one sort by (group, coordinate) splits them all.
+    that a block's radius, and with it the bound on its logits, is small. The split planes
+    come from an evenly spaced sample of about ``sample_per_leaf`` rows per leaf; every row
+    then descends the tree, one comparison per level, and one sort by leaf makes the leaves
+    contiguous runs of the order. Any split gives valid bounds; the sample only lets the
+    leaves' sizes vary about the target.
     """
-    count, dim = coords.shape
-    device = coords.device
-    # each coordinate scaled to [0, 1]: group + coordinate / 2 sorts by group, then coordinate
-    low, width = coords.amin(dim=0), (coords.amax(dim=0) - coords.amin(dim=0)).clamp(min=1e-300)
-    coords = (coords - low) / width / 2
-    order, sizes = torch.arange(count, device=device), torch.tensor([count], device=device)
-    for _ in range(max(0, math.ceil(math.log2(count / block)))):
-        group = torch.repeat_interleave(torch.arange(len(sizes), device=device).double(), sizes)
-        # the widest coordinate of each group, judged from every sample_every-th row (a heuristic:
-        # any split gives valid bounds; groups hold >= block / 2 rows)
-        sample, of = coords[::sample_every], group[::sample_every].long()
-        sums = torch.zeros(len(sizes), 2 * dim, dtype=coords.dtype, device=device).index_add_(
-            0, of, torch.cat([sample, sample * sample], dim=1))
-        counts = torch.bincount(of, minlength=len(sizes))[:, None].clamp(min=1)
-        spread = (sums[:, dim:] - sums[:, :dim] ** 2 / counts) * width ** 2  # in the unscaled coordinates
-        perm = torch.argsort(group + coords.gather(1, spread.argmax(dim=1)[group.long()][:, None]).squeeze(1),
-                             stable=True)
-        order, coords = order[perm], coords[perm]
-        sizes = torch.stack([(sizes + 1) // 2, sizes // 2], dim=1).reshape(-1)
-    return order, [0] + torch.cumsum(sizes, 0).tolist()
+    count = coords.shape[0]
+    levels = max(0, math.ceil(math.log2(count / block)))
+    sample = coords[::max(1, count // (sample_per_leaf << levels))]
+    columns = coords.T.contiguous()  # (d, P): a row's coordinate on its node's axis is one gather
+    leaf = torch.zeros(count, dtype=torch.int64, device=coords.device)
+    for axis, threshold in _split_planes(sample, levels):
+        value = columns.gather(0, axis[leaf][None]).squeeze(0)
+        leaf = 2 * leaf + (value > threshold[leaf])
+    sizes = torch.bincount(leaf, minlength=2 ** levels)
+    return torch.argsort(leaf, stable=True), [0] + torch.cumsum(sizes[sizes > 0], 0).tolist()
+
+
+def _split_planes(sample, levels):
+    """(m, d) sample rows -> per level of the tree (axis (G,), threshold (G,)), G = 2 ** level.
+
+    Each group of the sample is split at the median of its widest coordinate; rows above
+    the group's threshold go to its second child. Groups stay contiguous runs of the
+    sample, so one sort by (group, coordinate) splits them all.
+    """
+    count, dim = sample.shape
+    device = sample.device
+    # each coordinate scaled to [0, 1/2]: group + coordinate sorts by group, then coordinate
+    low, width = sample.amin(dim=0), (sample.amax(dim=0) - sample.amin(dim=0)).clamp(min=1e-300)
+    scaled = (sample - low) / width / 2
+    sizes, planes = torch.tensor([count], device=device), []
+    for _ in range(levels):
+        group = torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes)
+        sums = torch.zeros(len(sizes), 2 * dim, dtype=scaled.dtype, device=device).index_add_(
+            0, group, torch.cat([scaled, scaled * scaled], dim=1))
+        counts = sizes[:, None].clamp(min=1)
+        axis = ((sums[:, dim:] - sums[:, :dim] ** 2 / counts) * width ** 2).argmax(dim=1)
+        perm = torch.argsort(group + scaled.gather(1, axis[group][:, None]).squeeze(1), stable=True)
+        sample, scaled = sample[perm], scaled[perm]
+        left = (sizes + 1) // 2
+        last_left = (torch.cumsum(sizes, 0) - sizes + left - 1).clamp(min=0)
+        # an empty group sends everything to its first child
+        threshold = torch.where(sizes > 0, sample[last_left, axis], math.inf)
+        planes.append((axis, threshold))
+        sizes = torch.stack([left, sizes // 2], dim=1).reshape(-1)
+    return planes
 
 
 def _block_geometry(patches, starts, rows_per_pass=32768):
     """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre.
 
-    Blocks are contiguous runs of rows: each pass converts whole blocks to float64 once.
+    Computed in the rows' dtype over whole blocks at a time. The centre is any point (the
+    mean, rounded); the radius bounds the exact distance of every member from it: the
+    computed |p - c|^2 is raised by its worst-case rounding, (D + 4) relative errors of
+    the dtype's unit roundoff, twice over (subtraction, square, any summation order, square
+    root), and the squares' underflow.
     """
-    count = len(starts) - 1
-    centres = torch.empty(count, patches.shape[1], dtype=torch.float64, device=patches.device)
-    radii = torch.empty(count, dtype=torch.float64, device=patches.device)
+    count, dim = len(starts) - 1, patches.shape[1]
+    centres = patches.new_empty(count, dim)
+    radii = patches.new_empty(count)
     rep = torch.empty(count, dtype=torch.int64, device=patches.device)
     per_pass = max(1, rows_per_pass * count // patches.shape[0])
     for first in range(0, count, per_pass):
         last = min(first + per_pass, count)
         lo, hi = starts[first], starts[last]
-        rows = patches[lo:hi].double()
+        rows = patches[lo:hi]
         block_of = _block_index([s - lo for s in starts[first:last + 1]], patches.device)
-        sizes = torch.bincount(block_of, minlength=last - first)
+        sizes = torch.bincount(block_of, minlength=last - first).to(rows.dtype)
         mean = torch.zeros_like(centres[first:last]).index_add_(0, block_of, rows) / sizes[:, None]
-        distance = (rows - mean[block_of]).norm(dim=1)
+        diff = torch.index_select(mean, 0, block_of)
+        distance = torch.linalg.vector_norm(torch.sub(rows, diff, out=diff), dim=1)
         nearest = torch.full_like(radii[first:last], math.inf).scatter_reduce_(0, block_of, distance, "amin")
         member = torch.where(distance == nearest[block_of], torch.arange(lo, hi, device=patches.device), hi)
         centres[first:last] = mean
         radii[first:last] = torch.zeros_like(nearest).scatter_reduce_(0, block_of, distance, "amax")
         rep[first:last] = torch.full_like(rep[first:last], hi).scatter_reduce_(0, block_of, member, "amin")
-    return centres, radii * (1 + 1e-12), rep
+    info = torch.finfo(patches.dtype)
+    slack = 1 + 2 * (dim + 4) * info.eps
+    return centres.double(), (radii.double() ** 2 * slack + dim * info.tiny).sqrt(), rep
 
 
 def _banks(train, k, boundary):
