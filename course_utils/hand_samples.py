@@ -9,6 +9,7 @@ file atomically at the end; an interrupted run continues from its saved state
 (``[-1, 1]`` in 1/127.5 steps) and ``meta``, a JSON string of config, machine labels,
 command and CNN name; ``load_samples`` reads it back.
 """
+import csv
 import io
 import json
 import sys
@@ -28,6 +29,10 @@ from .scores import machine
 
 
 SAMPLES_FILE = Path(__file__).resolve().parent / "data" / "hands_samples.npz"
+# 208 machine and network samples counted by eye (two labellers, blind to each other), kept
+# beside the tests that check the counter against them.
+EYE_LABELS_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+NOT_COUNTABLE = -1  # a labeller's "not countable", compared with the counter's NOT_A_HAND
 
 
 def _machine_denoiser(name, k, train, cnn):
@@ -70,6 +75,20 @@ def load_samples(path=SAMPLES_FILE):
         samples = {label: torch.from_numpy(data[f"x/{label}"].astype(np.float32) / 127.5 - 1)
                    for label in meta["machines"]}
     return samples, meta
+
+
+def read_eye_labels(name, column, directory=EYE_LABELS_DIR):
+    """An eye-labels CSV -> its rows (dicts) and (N,) int64 counts in ``column``, NOT_COUNTABLE where "not countable"."""
+    with open(Path(directory) / name, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows, torch.tensor([NOT_COUNTABLE if row[column] == "not countable" else int(row[column])
+                               for row in rows])
+
+
+def load_eye_labelled_images(directory=EYE_LABELS_DIR):
+    """The eye-labelled samples -> (N, 1, 24, 24) float32 in [-1, 1], in the rows' order."""
+    with np.load(Path(directory) / "hand_eye_samples.npz") as data:
+        return torch.from_numpy(data["images"].astype(np.float32) / 127.5 - 1)
 
 
 def _label(name, k):

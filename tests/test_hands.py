@@ -1,7 +1,5 @@
 """Procedural hands, the finger counter (checked against eye labels) and its labeller."""
-import csv
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,10 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.data import digits, load_dataset
+from course_utils.hand_samples import NOT_COUNTABLE, load_eye_labelled_images, read_eye_labels
 from course_utils.hands import (NOT_A_HAND, count_fingers, hand_dataset, label_components,
                                 make_hands)
-
-NOT_COUNTABLE = -1  # the fixture's "not countable", compared with the counter's NOT_A_HAND
 
 
 def test_make_hands_shapes_range_and_counts():
@@ -139,18 +136,12 @@ def test_hand_dataset_is_five_fingered_and_registered():
         hand_dataset("val")
 
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _eye_labelled():
     """The 208 eye-labelled machine and network samples -> (images, eye counts, -1 = not countable)."""
-    with open(FIXTURES / "hand_eye_labels.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    with np.load(FIXTURES / "hand_eye_samples.npz") as data:
-        images = torch.from_numpy(data["images"].astype(np.float32) / 127.5 - 1)
-    eye = torch.tensor([NOT_COUNTABLE if row["fingers_by_eye"] == "not countable"
-                        else int(row["fingers_by_eye"]) for row in rows])
-    return images, eye, rows
+    rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
+    return load_eye_labelled_images(), eye, rows
 
 
 def test_eye_labelled_fixture_covers_every_machine():
@@ -200,9 +191,7 @@ def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
 
 def _second_labels():
     """The second, blind labeller's (208,) int64 counts of the same rows, -1 = not countable."""
-    with open(FIXTURES / "hand_eye_labels_second.csv") as handle:
-        return torch.tensor([NOT_COUNTABLE if row["fingers_by_eye_second"] == "not countable"
-                             else int(row["fingers_by_eye_second"]) for row in csv.DictReader(handle)])
+    return read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")[1]
 
 
 def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):

@@ -37,7 +37,8 @@ from course_utils.checkpoints import Checkpoint
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import use_passing
-from course_utils.hand_samples import load_samples, sample_noise
+from course_utils.hand_samples import (load_eye_labelled_images, load_samples, read_eye_labels,
+                                       sample_noise)
 from course_utils.hands import count_fingers, make_hands
 from course_utils.metrics import pearson_r
 from course_utils.models import receptive_field
@@ -126,24 +127,8 @@ print(f"not-a-hand images called -1: {(count_fingers(odd) == -1).double().mean()
 # columns: what `count_fingers` says.
 
 # %%
-import csv
-from pathlib import Path
-
-import course_utils
-
-fixtures = Path(course_utils.__file__).resolve().parents[1] / "tests" / "fixtures"
-
-
-def read_labels(name, column):
-    """A labels file of the fixture -> its rows and (208,) int64 counts in ``column``, -1 = not countable."""
-    with open(fixtures / name) as handle:
-        rows = list(csv.DictReader(handle))
-    return rows, torch.tensor([-1 if row[column] == "not countable" else int(row[column]) for row in rows])
-
-
-eye_rows, eye = read_labels("hand_eye_labels.csv", "fingers_by_eye")
-with np.load(fixtures / "hand_eye_samples.npz") as data:
-    eye_images = torch.from_numpy(data["images"].astype(np.float32) / 127.5 - 1)
+eye_rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
+eye_images = load_eye_labelled_images()
 counted = count_fingers(eye_images)
 values = sorted(set(eye.tolist()) | set(counted.tolist()))
 print("eye \\ counter " + " ".join(f"{'nc' if v < 0 else v:>3}" for v in values))
@@ -162,7 +147,7 @@ print(f"its mistakes on countable hands: {int((hands_seen & (counted < eye)).sum
       f"{int((countable & (counted < 0)).sum())} called 'no hand'")
 
 # a second person labelled the same images blind, without seeing the first labels
-_, second = read_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
+_, second = read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
 both_count = countable & (second >= 0)
 consensus = both_count & (eye == second)
 print(f"the two people give the same count on {(eye[both_count] == second[both_count]).double().mean().item():.3g} "
