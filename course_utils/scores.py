@@ -116,7 +116,8 @@ def _padded(images, k, boundary):
 
 def _windows(images, k, boundary):
     """(N, C, H, W) -> (N, H*W, C*k*k) windows centred on every pixel, padded by ``boundary``."""
-    return F.unfold(_padded(images, k, boundary), k).transpose(1, 2)
+    count, _, height, width = images.shape
+    return _window_view(images, k, boundary).reshape(count, height * width, -1)
 
 
 def _pixel_major_windows(images, k, boundary):

@@ -274,7 +274,10 @@ def test_per_image_noise_levels_match_separate_calls():
     together = els_denoise(x, train, b, 3, "zeros")
     for i in range(3):
         alone = els_denoise(x[i:i + 1], train, float(b[i]), 3, "zeros")
-        assert torch.allclose(together[i:i + 1], alone, atol=1e-6)
+        # float32 logits scale as 1 / b: at b = 0.05 their rounding moves the average by
+        # ~1e-6, and how the GEMM blocks the rows (which depends on the batch and the CPU)
+        # changes that rounding; a wrong noise level per image moves it by 0.5 or more
+        assert torch.allclose(together[i:i + 1], alone, atol=1e-5)
 
 
 def test_machine_helper_has_the_sampler_signature():
