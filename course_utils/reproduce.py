@@ -9,7 +9,10 @@ image mean-centred, as in the paper). Seeds run in batches; after each batch the
 finished seeds are saved (see ``course_utils.state``), so re-running the command, with
 the same or more seeds, continues where it stopped. The saved seeds are tied to the
 network's weights, the data, the schedules, steps and boundary; not to --batch, which
-changes no result beyond float rounding.
+changes no result beyond float rounding. ``--train-count N`` builds the machines on the
+first N training images only (the stored order is shuffled, so every class keeps its
+share) while the network stays the one trained on all: how much the machines' agreement
+depends on the size of the training set.
 """
 import sys
 
@@ -80,9 +83,9 @@ def summary(result):
 
 def comparison_table(results, paper):
     """{label: result}, {label: (paper's model, ELS, LS, IS)} -> text: our median r per machine beside the paper's."""
-    width = max(len("ours (16x16 digits)"), *(len(label) for label in results))
+    width = max(len("ours"), *(len(label) for label in results))
     theirs_width = max(len("paper (32x32)"), *(len(p[0]) for p in paper.values()))
-    lines = [f"{'ours (16x16 digits)':{width}s} {'ELS':>5s} {'LS':>5s} {'IS':>5s} {'ELS>IS':>6s} "
+    lines = [f"{'ours':{width}s} {'ELS':>5s} {'LS':>5s} {'IS':>5s} {'ELS>IS':>6s} "
              f"{'seeds':>5s} | {'paper (32x32)':{theirs_width}s} {'ELS':>4s} {'LS':>4s} {'IS':>4s}"]
     for label, result in results.items():
         s = summary(result)
@@ -101,6 +104,9 @@ def parser():
     p.add_argument("--steps", type=cli.positive_int, default=20)
     p.add_argument("--batch", type=cli.positive_int, default=8,
                    help="seeds per batch (results do not depend on it)")
+    p.add_argument("--train-count", type=cli.positive_int, default=None,
+                   help="build the machines on the first N training images only (the network "
+                        "keeps the weights it learnt from all of them)")
     cli.add_threads(p)
     p.add_argument("--out", required=True, help="results .pt file")
     return p
@@ -111,10 +117,16 @@ def _reproduce(args, argv):
     out = cli.output_file(args.out)
     checkpoint = Checkpoint(args.model)
     els_k, ls_k = checkpoint.schedule("els"), checkpoint.schedule("ls")
+    train = checkpoint.train_data()
+    if args.train_count is not None:
+        if args.train_count > len(train):
+            raise cli.UsageError(f"--train-count {args.train_count}: {args.model} has only "
+                                 f"{len(train)} training images; choose at most {len(train)}")
+        train = train[:args.train_count]
     partial = state_files.state_file("reproduce", out)
-    result = reproduce(checkpoint.model(), checkpoint.train_data(), checkpoint.boundary,
+    result = reproduce(checkpoint.model(), train, checkpoint.boundary,
                        args.seeds, els_k, ls_k, args.steps, args.batch, partial=partial)
-    result["model"] = args.model
+    result["model"], result["train_count"] = args.model, len(train)
     save_torch(result, out)
     state_files.discard(partial)
     s = summary(result)

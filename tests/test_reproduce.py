@@ -176,12 +176,20 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     assert "no checkpoint named 'no-such-model'" in err and "Traceback" not in err
 
 
+def test_train_count_beyond_the_training_set_exits_2(capsys, tmp_path):
+    out = tmp_path / "x.pt"
+    assert rep.main(["--model", "mnist-resnet-zeros", "--train-count", "4501", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has only 4500 training images; choose at most 4500" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_comparison_table_puts_our_medians_beside_the_papers():
     fake = {"seeds": torch.arange(3), "r_els": torch.tensor([0.9, 0.5, 0.7]),
             "r_ls": torch.tensor([0.1, 0.2, 0.3]), "r_ideal": torch.tensor([0.6, 0.6, 0.8])}
     table = rep.comparison_table({"mine": fake}, {"mine": ("their model", 0.94, 0.82, 0.61)})
     header, row = table.splitlines()
-    assert header.split()[:3] == ["ours", "(16x16", "digits)"]
+    assert header.split()[:2] == ["ours", "ELS"]
     assert row.split()[:6] == ["mine", "0.700", "0.200", "0.600", "33%", "3"]
     assert row.split("|")[1].split() == ["their", "model", "0.94", "0.82", "0.61"]
 
