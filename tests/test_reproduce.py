@@ -213,12 +213,13 @@ def test_the_readme_tables_name_every_shipped_comparison():
 def test_readme_tables_match_the_shipped_comparisons(name):
     cells = [c.strip() for c in _readme_rows()[name].strip("|").split("|")]
     s = rep.summary(Checkpoint(name).results())
-    assert s["seeds"] == 100
+    assert s["seeds"] == (40 if name.startswith("mnist32-") else 100)  # the README's seed counts
     assert cells[1:4] == [f"{s['median_r_els']:.3f}", f"{s['median_r_ls']:.3f}", f"{s['median_r_ideal']:.3f}"]
     assert cells[4] == f"{100 * s['els_beats_ideal']:.0f} %"
 
 
 @pytest.mark.parametrize("name, least_r", [("mnist-resnet-zeros", 0.90), ("mnist-unet-zeros", 0.90),
+                                           ("mnist32-resnet-zeros", 0.90), ("mnist32-unet-zeros", 0.90),
                                            ("digits-resnet-zeros", 0.90), ("digits-unet-zeros", 0.85)])
 def test_shipped_networks_meet_the_papers_bar(name, least_r):
     """The course's claim: the ELS machine predicts its own trained networks as well as the paper's."""
