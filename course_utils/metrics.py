@@ -153,3 +153,19 @@ def pearson_r(a, b):
         raise ValueError(f"image {flat} is constant in one of the batches; Pearson r is undefined "
                          f"for an image without contrast")
     return (a * b).sum(1) / norms
+
+
+ROUNDING_FLOORS = {torch.float64: 1e-12, torch.float32: 1e-5}
+
+
+def difference_text(difference, dtype):
+    """A largest absolute difference of values near 1 -> "0.0123", or "< 1e-05 (float32 rounding)".
+
+    Differences at rounding level depend on the CPU's arithmetic paths (the order of sums in
+    a matrix product), so a lesson prints their bound, which every machine reproduces.
+    """
+    floor = ROUNDING_FLOORS[dtype]
+    if difference < floor:
+        return f"< {floor:.0e} ({str(dtype).removeprefix('torch.')} rounding)"
+    return f"{difference:.3g}"
+

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.metrics import (effective_counts, held_out_rank, nearest_image,
+from course_utils.metrics import (difference_text, effective_counts, held_out_rank, nearest_image,
                                   nearest_patches_in_place, pearson_r)
 from course_utils.scores import nearest_patches
 
@@ -122,3 +122,12 @@ def test_bad_input_raises_value_error_with_a_fix():
         pearson_r(torch.zeros(2, 4), torch.ones(2, 4))
     with pytest.raises(ValueError, match="same shape"):
         pearson_r(torch.zeros(2, 4), torch.ones(3, 4))
+
+
+def test_difference_text_prints_a_bound_at_rounding_level():
+    assert difference_text(3.3e-16, torch.float64) == "< 1e-12 (float64 rounding)"
+    assert difference_text(0.0, torch.float64) == difference_text(1.1e-15, torch.float64)
+    assert difference_text(5.96e-7, torch.float32) == "< 1e-05 (float32 rounding)"
+    assert difference_text(1.42, torch.float64) == "1.42"
+    assert difference_text(2e-5, torch.float32) == "2e-05"  # above rounding: the value itself
+

@@ -271,7 +271,8 @@ for i in range(20, 0, -1):
     ds.append(denoised)
 is_samples = x
 library = diffusion.ddim_sample(is_denoiser, noise, 20)
-print(f"largest difference to ddim_sample: {(library - is_samples).abs().max().item():.3g}")
+print("largest difference to ddim_sample:",
+      metrics.difference_text((library - is_samples).abs().max().item(), library.dtype))
 
 # %%
 shown = [0, 4, 8, 10, 12, 14, 16, 18, 20]

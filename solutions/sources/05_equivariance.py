@@ -35,7 +35,7 @@ from course_utils.checkpoints import Checkpoint
 from course_utils.data import lesson_data
 from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
 from course_utils.grading import use_passing
-from course_utils.metrics import nearest_image, nearest_patches_in_place
+from course_utils.metrics import difference_text, nearest_image, nearest_patches_in_place
 from course_utils.models import as_denoiser
 from course_utils.plots import show_images, show_offset_legend, show_sources
 from course_utils.scores import els_denoise, ideal_denoise, local_denoise, machine, nearest_patches
@@ -111,7 +111,7 @@ machines = {
     **{label: as_denoiser(Checkpoint(name).model().double()) for label, name in networks.items()},
 }
 for name, denoiser in machines.items():
-    print(f"{name:>24}: max |D(Sx) - S D(x)| = {shift_error(denoiser, x, b, 3, 2):.3g}")
+    print(f"{name:>24}: max |D(Sx) - S D(x)|:", difference_text(shift_error(denoiser, x, b, 3, 2), x.dtype))
 
 # %% [markdown]
 # Where does the zero-padded network go wrong? The map below is $|D(Sx) - S D(x)|$ for the
