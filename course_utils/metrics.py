@@ -168,4 +168,3 @@ def difference_text(difference, dtype):
     if difference < floor:
         return f"< {floor:.0e} ({str(dtype).removeprefix('torch.')} rounding)"
     return f"{difference:.3g}"
-

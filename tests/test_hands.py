@@ -136,8 +136,6 @@ def test_hand_dataset_is_five_fingered_and_registered():
         hand_dataset("val")
 
 
-
-
 def _eye_labelled():
     """The 208 eye-labelled machine and network samples -> (images, eye counts, -1 = not countable)."""
     rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")

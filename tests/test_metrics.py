@@ -130,4 +130,3 @@ def test_difference_text_prints_a_bound_at_rounding_level():
     assert difference_text(5.96e-7, torch.float32) == "< 1e-05 (float32 rounding)"
     assert difference_text(1.42, torch.float64) == "1.42"
     assert difference_text(2e-5, torch.float32) == "2e-05"  # above rounding: the value itself
-
