@@ -34,7 +34,7 @@ from course_utils.diffusion import ddim_sample
 from course_utils.grading import lesson07, use_passing
 from course_utils.models import as_denoiser, receptive_field
 from course_utils.plots import image_grid
-from course_utils.reproduce import comparison_table
+from course_utils.reproduce import comparison_table, summary
 from course_utils.scores import PatchSchedule, machine
 
 # Sections 1-3 follow one network. To follow another, e.g. one trained on an optional
@@ -290,10 +290,12 @@ print(comparison_table(results, paper))
 for name, c in table.items():
     seeds = json.loads(c.schedule_path.read_text())["seeds"]
     digits, r = c.train_data(), results[name]
-    shared = [float(r[f"r_{m}"][r["seeds"] < 40].median()) for m in ("els", "ls", "ideal")]
+    keep = r["seeds"] < 40
+    shared = summary({key: r[key][keep] for key in ("seeds", "r_els", "r_ls", "r_ideal")})
     print(f"{name}: {len(digits):,d} {c.manifest['data']} digits of {digits.shape[-1]}x{digits.shape[-1]}, "
           f"{c.manifest['steps']:,d} training steps, receptive field {receptive_field(c.model())} px;\n"
-          f"    median r over seeds 0-39 ELS / LS / IS {shared[0]:.3f} / {shared[1]:.3f} / {shared[2]:.3f}; "
+          f"    median r over seeds 0-39 ELS / LS / IS {shared['median_r_els']:.3f} / "
+          f"{shared['median_r_ls']:.3f} / {shared['median_r_ideal']:.3f}; "
           f"ELS k(t) {c.schedule('els').ks}, calibrated on seeds {seeds}")
 
 # %% [markdown]
