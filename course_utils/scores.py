@@ -21,6 +21,7 @@ import operator
 import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -304,6 +305,10 @@ def _physical_memory():
 BANK_CACHE_BYTES = _physical_memory() // 4
 BLOCK = 256  # training patches per bounded block: a cluster with a centre and a radius
 ROUNDING_SLACK = 1.0  # nats added to the skip threshold for the float rounding of the logits
+# rows per piece when one bank's preparation is shared out: fixed, so that the pieces (and
+# the bank) do not depend on the thread count; a multiple of 4096 rows keeps every row's
+# memory alignment, and with it each row's rounding, the same as in one pass
+PIECE_ROWS = 1 << 15
 _COUNTERS = {"pairs": 0, "computed": 0}
 
 
@@ -319,22 +324,26 @@ class _Bank:
     radius, largest log count and one member (rep), which bound every logit of the block.
     """
 
-    def __init__(self, positions, patches, centres, source):
+    def __init__(self, positions, patches, centres, source, workers=1):
         self.positions = positions
-        keep, counts = _merge_duplicates(patches)
-        order, self.starts = _cluster_order(_principal_coords(patches, keep), BLOCK)
+        keep, counts = _merge_duplicates(patches, workers)
+        order, self.starts = _cluster_order(_principal_coords(patches, keep, workers), BLOCK, workers)
         keep, log_counts = keep[order], counts[order].to(patches.dtype).log()
         dim = patches.shape[1]
         # one allocation, filled column by column: no (P, D) intermediate copies of the bank
         self.patches = patches.new_empty(keep.shape[0], dim + 3)
-        body = torch.index_select(patches, 0, keep, out=self.patches[:, :dim])
-        torch.linalg.vector_norm(body, dim=1, out=self.patches[:, dim]).square_()  # no (P, D) temporary
+        body = self.patches[:, :dim]
+
+        def fill(lo, hi):  # no (P, D) temporary for the norms
+            torch.index_select(patches, 0, keep[lo:hi], out=body[lo:hi])
+            torch.linalg.vector_norm(body[lo:hi], dim=1, out=self.patches[lo:hi, dim]).square_()
+        _in_pieces(fill, keep.shape[0], workers)
         self.patches[:, dim + 1] = log_counts
         self.patches[:, dim + 2] = 1
         self.values_t = torch.cat([centres[keep], torch.ones_like(centres[keep, :1])], 1).T.contiguous()
         self.value_scale = float(self.values_t.abs().max())
         self.source = source[keep]
-        self.centres, self.radii, rep = _block_geometry(body, self.starts)
+        self.centres, self.radii, rep = _block_geometry(body, self.starts, workers=workers)
         block_of = _block_index(self.starts, patches.device)
         self.top_log_count = torch.full_like(self.radii, -math.inf).scatter_reduce_(
             0, block_of, log_counts.double(), "amax")
@@ -355,7 +364,7 @@ def _window_view(images, k, boundary):
     return padded.as_strided((count, height, width, channels, k, k), (s[0], s[2], s[3], s[1], s[2], s[3]))
 
 
-def _patch_rows(windows, positions):
+def _patch_rows(windows, positions, workers=1):
     """(N, H, W, C, k, k) window view, flat positions (P,) of a rectangle -> (N * P, C*k*k) rows, row image * P + i.
 
     A position class is a rectangle of positions in row-major order (the whole image, or
@@ -370,17 +379,21 @@ def _patch_rows(windows, positions):
     if (bottom - top) * (right - left) != len(positions):
         raise ValueError("positions must form a rectangle in row-major order")
     out = windows.new_empty(count * len(positions), math.prod(windows.shape[3:]))
-    out.view(count, bottom - top, right - left, *windows.shape[3:]).copy_(windows[:, top:bottom, left:right])
+    grid = out.view(count, bottom - top, right - left, *windows.shape[3:])
+    step = max(1, PIECE_ROWS // len(positions))  # images per piece
+    _in_pieces(lambda lo, hi: grid[lo:hi].copy_(windows[lo:hi, top:bottom, left:right]), count, workers, step)
     return out
 
 
-def _merge_duplicates(patches):
+def _merge_duplicates(patches, workers=1):
     """(P, D) rows -> keep (U,) the first of each set of identical rows, counts (U,) their sizes."""
     # hash rows by a random projection, then confirm equality: a collision merges nothing wrong
     gen = torch.Generator().manual_seed(0)
     probe = torch.randn(patches.shape[1], dtype=torch.float64, generator=gen).to(patches)
     everyone = torch.arange(patches.shape[0], device=patches.device)
-    _, inverse = torch.unique(patches @ probe, return_inverse=True)
+    hashes = patches.new_empty(patches.shape[0])
+    _in_pieces(lambda lo, hi: torch.mv(patches[lo:hi], probe, out=hashes[lo:hi]), patches.shape[0], workers)
+    _, inverse = torch.unique(hashes, return_inverse=True)
     first = torch.full((int(inverse.max()) + 1,), patches.shape[0], device=patches.device)
     candidate = first.scatter_reduce_(0, inverse, everyone, "amin")[inverse]
     twins = (candidate != everyone).nonzero().squeeze(1)
@@ -391,11 +404,13 @@ def _merge_duplicates(patches):
     return keep, torch.bincount(owner, minlength=patches.shape[0])[keep]
 
 
-def _principal_coords(patches, keep, dims=8):
+def _principal_coords(patches, keep, workers=1, dims=8):
     """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
     sample = patches[keep[::max(1, keep.shape[0] // 4096)]]
     directions = _widest_axes(sample - sample.mean(dim=0), min(patches.shape[1], dims))
-    return (patches @ directions)[keep].double()  # projected first: no (U, D) copy
+    coords = patches.new_empty(patches.shape[0], directions.shape[1])  # projected first: no (U, D) copy
+    _in_pieces(lambda lo, hi: torch.mm(patches[lo:hi], directions, out=coords[lo:hi]), patches.shape[0], workers)
+    return coords[keep].double()
 
 
 def _widest_axes(centred, dims, iterations=1):
@@ -414,7 +429,7 @@ def _widest_axes(centred, dims, iterations=1):
     return torch.linalg.svd(basis.T @ centred, full_matrices=False)[2][:dims].T
 
 
-def _cluster_order(coords, block, sample_per_leaf=16):
+def _cluster_order(coords, block, workers=1, sample_per_leaf=16):
     """(P, d) coordinates -> order (P,) and block boundaries [0, ..., P]: blocks of about ``block`` nearby rows.
 
     A PCA tree: every level splits each group at the median of its widest coordinate, so
@@ -427,11 +442,16 @@ def _cluster_order(coords, block, sample_per_leaf=16):
     count = coords.shape[0]
     levels = max(0, math.ceil(math.log2(count / block)))
     sample = coords[::max(1, count // (sample_per_leaf << levels))]
-    columns = coords.T.contiguous()  # (d, P): a row's coordinate on its node's axis is one gather
+    planes = _split_planes(sample, levels)
     leaf = torch.zeros(count, dtype=torch.int64, device=coords.device)
-    for axis, threshold in _split_planes(sample, levels):
-        value = columns.gather(0, axis[leaf][None]).squeeze(0)
-        leaf = 2 * leaf + (value > threshold[leaf])
+
+    def descend(lo, hi):
+        node = leaf[lo:hi]
+        for axis, threshold in planes:
+            value = coords[lo:hi].gather(1, axis[node][:, None]).squeeze(1)
+            node = 2 * node + (value > threshold[node])
+        leaf[lo:hi] = node
+    _in_pieces(descend, count, workers)
     sizes = torch.bincount(leaf, minlength=2 ** levels)
     return torch.argsort(leaf, stable=True), [0] + torch.cumsum(sizes[sizes > 0], 0).tolist()
 
@@ -466,7 +486,7 @@ def _split_planes(sample, levels):
     return planes
 
 
-def _block_geometry(patches, starts, rows_per_pass=32768):
+def _block_geometry(patches, starts, rows_per_pass=32768, workers=1):
     """(P, D) clustered rows -> centres (nb, D), radii (nb,) in float64, rep (nb,) the member nearest each centre.
 
     Computed in the rows' dtype over whole blocks at a time. The centre is any point (the
@@ -480,8 +500,8 @@ def _block_geometry(patches, starts, rows_per_pass=32768):
     radii = patches.new_empty(count)
     rep = torch.empty(count, dtype=torch.int64, device=patches.device)
     per_pass = max(1, rows_per_pass * count // patches.shape[0])
-    for first in range(0, count, per_pass):
-        last = min(first + per_pass, count)
+
+    def blocks(first, last):
         lo, hi = starts[first], starts[last]
         rows = patches[lo:hi]
         block_of = _block_index([s - lo for s in starts[first:last + 1]], patches.device)
@@ -494,6 +514,7 @@ def _block_geometry(patches, starts, rows_per_pass=32768):
         centres[first:last] = mean
         radii[first:last] = torch.zeros_like(nearest).scatter_reduce_(0, block_of, distance, "amax")
         rep[first:last] = torch.full_like(rep[first:last], hi).scatter_reduce_(0, block_of, member, "amin")
+    _in_pieces(blocks, count, workers, per_pass)
     info = torch.finfo(patches.dtype)
     slack = 1 + 2 * (dim + 4) * info.eps
     return centres.double(), (radii.double() ** 2 * slack + dim * info.tiny).sqrt(), rep
@@ -514,13 +535,20 @@ def _banks(train, k, boundary):
     flat = train.reshape(count, channels, height * width).transpose(1, 2).reshape(-1, channels)
     image_start = torch.arange(count, device=train.device)[:, None] * (height * width)
 
-    def bank(positions):
+    def bank(positions, workers):
         pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
         source = (image_start + pos).reshape(-1)
-        return _Bank(pos, _patch_rows(windows, pos), flat[source], source)
+        return _Bank(pos, _patch_rows(windows, pos, workers), flat[source], source, workers)
 
-    # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy machine
-    banks = _map_single_threaded(bank, classes, train.device)
+    # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy
+    # machine. So each position class is prepared on one thread; a single class (circular)
+    # shares its row-wise steps out in fixed pieces instead.
+    if train.device.type != "cpu":
+        banks = [bank(positions, 1) for positions in classes]
+    else:
+        with _single_threaded_torch() as threads:
+            each = threads if len(classes) == 1 else 1
+            banks = _pool_map(lambda positions: bank(positions, each), classes, threads)
     _BANKS[key] = (train, banks, _bank_bytes(banks))  # holding train keeps its id from being reused
     while len(_BANKS) > BANK_CACHE_SIZE:
         _BANKS.popitem(last=False)
@@ -664,15 +692,35 @@ def _map_single_threaded(fn, items, device):
     """
     if device.type != "cpu":
         return [fn(item) for item in items]
+    with _single_threaded_torch() as threads:
+        return _pool_map(fn, items, threads)
+
+
+@contextmanager
+def _single_threaded_torch():
+    """Torch ops run on one thread inside; yields the thread count they had before."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if threads == 1 or len(items) == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(min(threads, len(items))) as pool:
-            return list(pool.map(fn, items))
+        yield threads
     finally:
         torch.set_num_threads(threads)
+
+
+def _pool_map(fn, items, workers):
+    """[fn(item) for item in items] on up to ``workers`` threads, items taken from a queue."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _in_pieces(fn, count, workers, step=PIECE_ROWS):
+    """fn(lo, hi) for the fixed pieces lo .. hi = lo + step of range(count), on up to ``workers`` threads.
+
+    Torch must already run single-threaded (``_single_threaded_torch``) when workers > 1.
+    """
+    _pool_map(lambda lo: fn(lo, min(lo + step, count)), range(0, count, step), workers)
 
 
 def _tile(job, start, stop, chunk_size, average, track_source, threshold):
