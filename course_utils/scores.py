@@ -28,6 +28,11 @@ import torch.nn.functional as F
 
 BOUNDARIES = ("circular", "zeros")
 DEFAULT_CHUNK = 64  # training images per chunk (IS, LS, streaming ELS)
+# Softmaxes run in bits (log base 2): the logits carry a factor log2(e), folded into the
+# GEMM's coefficients, and weights are 2 ** (logit - max). A float32 exp2 costs a
+# fraction of an exp in torch on CPU (a quarter on the AMD EPYC of benchmarks/RESULTS.md),
+# with the same rounding (about 1e-7 relative).
+LOG2E = 1 / math.log(2)
 BANK_CHUNK = 1024  # training patches per GEMM of a prepared bank: a (BANK_CHUNK, ROW_TILE) block of
 ROW_TILE = 128     # logits stays in a core's cache between the GEMM, the max, the exp and the second GEMM
 
@@ -146,7 +151,7 @@ def _position_classes(height, width, k):
 
 # ---------------------------------------------------------------- streaming softmax
 class _Accumulator:
-    """Running log-sum-exp over chunks: sum_j exp(l_j - m) v_j and sum_j exp(l_j - m) per query row."""
+    """Running log-sum-exp over chunks, logits l in bits: sum_j 2^(l_j - m) v_j and sum_j 2^(l_j - m) per query row."""
 
     def __init__(self, groups, rows, values, like, track_source):
         self.max = torch.full((groups, rows), -math.inf, dtype=like.dtype, device=like.device)
@@ -162,8 +167,8 @@ class _Accumulator:
             better = chunk_max > self.max  # strict: ties keep the earliest entry
             self.source = torch.where(better, chunk_arg + offset, self.source)
         new_max = torch.maximum(self.max, chunk_max)
-        rescale = torch.exp(self.max - new_max)
-        weights = _exp_below_zero_(logits - new_max[..., None])
+        rescale = torch.exp2(self.max - new_max)
+        weights = _exp2_below_zero_(logits - new_max[..., None])
         self.total = self.total * rescale + weights.sum(dim=2)
         self.weighted = self.weighted * rescale[..., None] + torch.bmm(weights, values)
         self.max = new_max
@@ -172,25 +177,29 @@ class _Accumulator:
         return self.weighted / self.total[..., None]
 
 
-def _exp_below_zero_(shifted):
-    """exp, in place, of logits minus their running maximum (all <= 0).
+def _exp2_below_zero_(shifted):
+    """2 ** x, in place, of logits in bits minus their running maximum (all <= 0).
 
-    Far below the maximum, exp lands in (or near) the subnormal range, where CPUs
+    Far below the maximum, 2 ** x lands in (or near) the subnormal range, where CPUs
     compute it ten to thirty times slower. Such terms weigh less than 1e-34 (float32)
     against the maximum's 1, far below rounding, so they are raised to a floor just
     inside the normal range first.
     """
-    return shifted.clamp_(min=0.9 * math.log(torch.finfo(shifted.dtype).tiny)).exp_()
+    return shifted.clamp_(min=0.9 * math.log2(torch.finfo(shifted.dtype).tiny)).exp2_()
 
 
 def _coefficients(b, rows_per_image):
-    """(B,) float64 noise variance -> per query row (a / b, a^2 / (2 b)), repeated for each image's rows."""
+    """(B,) float64 noise variance -> per query row (a / b, a^2 / (2 b)) in bits, repeated for each image's rows."""
     a = torch.sqrt(1 - b)
-    return (a / b).repeat_interleave(rows_per_image), (a * a / (2 * b)).repeat_interleave(rows_per_image)
+    return ((a / b * LOG2E).repeat_interleave(rows_per_image),
+            (a * a / (2 * b) * LOG2E).repeat_interleave(rows_per_image))
 
 
 def _logits(queries, patches, lin, sq):
-    """-(|q - a p|^2 - |q|^2) / (2 b) for queries (G, M, D), patches (G, P, D) -> (G, M, P)."""
+    """q.p lin - |p|^2 sq for queries (G, M, D), patches (G, P, D) -> (G, M, P).
+
+    With (lin, sq) from ``_coefficients``: -(|q - a p|^2 - |q|^2) / (2 b), in bits.
+    """
     dots = torch.bmm(queries, patches.transpose(1, 2))
     return dots * lin[:, None] - sq[:, None] * (patches * patches).sum(dim=2)[:, None, :]
 
@@ -316,7 +325,7 @@ class _Bank:
     """The admissible training patches of one position class, in blocks of nearby patches.
 
     patches (P, D + 3): [phi, |phi|^2, log count, 1] so that [a/b x, -a^2/(2b), 1, -shift] . row
-    is the logit minus a per-query shift;
+    is the logit minus a per-query shift (the kernel scales the query side by log2 e: bits);
     values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights gives the weighted
     sum and the normaliser, value_scale its largest |entry|; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
@@ -639,9 +648,10 @@ def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None
     """
     batch, hw, dim = queries.shape
     channels = banks[0].values_t.shape[0] - 1
-    if average:
+    if average:  # logits in bits, log counts too
         a = torch.sqrt(1 - b)
-        jobs = [_Rows(queries, bank, a / b, a * a / (2 * b), 1.0, a, b) for bank in banks]
+        lin, sq = _coefficients(b, 1)
+        jobs = [_Rows(queries, bank, lin, sq, LOG2E, a, b) for bank in banks]
     else:  # duplicates do not change which patch is nearest
         one = torch.ones_like(b)
         jobs = [_Rows(queries, bank, one, one / 2, 0.0, None, None) for bank in banks]
@@ -726,18 +736,25 @@ def _in_pieces(fn, count, workers, step=PIECE_ROWS):
 def _tile(job, start, stop, chunk_size, average, track_source, threshold):
     """Log-sum-exp of rows start .. stop over the bank's needed blocks.
 
-    Returns best (M,) float64, acc (C + 1, M) float64 [weighted sum; sum] relative to
-    exp(best) (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
+    Returns best (M,) float64 in nats, acc (C + 1, M) float64 [weighted sum; sum] relative
+    to exp(best) (or None), source (M,) (or None) and the number of (row, patch) pairs scored.
+    The GEMM's logits are in bits when averaging (``_els_banked``); bounds and the returned
+    best are in nats.
     """
     bank, every = job.bank, range(len(job.bank.starts) - 1)
     # the GEMM subtracts a per-row shift (a known logit, or 0): its last row against the ones column
-    shift = job.floor[start:stop].to(job.rows_t.dtype) if average else job.rows_t.new_zeros(stop - start)
+    if average:
+        shift = (job.floor[start:stop] * LOG2E).to(job.rows_t.dtype)  # in bits, as the GEMM
+        nats = 1 / LOG2E
+    else:
+        shift, nats = job.rows_t.new_zeros(stop - start), 1.0
     rows_t = torch.cat([job.rows_t[:, start:stop], -shift[None]])
+    shift = shift.double() * nats  # the same shift in nats
     if threshold is None:
         state = _TileState(rows_t, bank, average, track_source, fixed=False)
         state.run(every, chunk_size)
-        return state.best + shift.double(), state.acc, state.source, state.computed
-    bound = job.upper_bound(start, stop) - shift.double()[:, None]  # bounds on the shifted logits
+        return state.best * nats + shift, state.acc, state.source, state.computed
+    bound = job.upper_bound(start, stop) - shift[:, None]  # bounds on the shifted logits
     # scale of the logits' terms: their float rounding widens the threshold
     slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
     fixed = float((bound.amax(dim=1) + slack).max()) <= _fixed_shift_range(bank, chunk_size)
@@ -745,14 +762,14 @@ def _tile(job, start, stop, chunk_size, average, track_source, threshold):
     if fixed:  # no shifted logit can overflow exp: weigh by exp(logit - shift), no running max
         state.run((bound >= -(threshold + slack)[:, None]).any(dim=0).nonzero().squeeze(1).tolist(),
                   chunk_size)
-        return shift.double(), state.acc, state.source, state.computed
+        return shift, state.acc, state.source, state.computed
     home = torch.unique(bound.argmax(dim=1))  # the likeliest block of each row, first
     state.run(home.tolist(), chunk_size)
-    level = torch.maximum(state.best.double(), torch.zeros_like(slack)) - threshold - slack
+    level = torch.maximum(state.best.double() * nats, torch.zeros_like(slack)) - threshold - slack
     needed = (bound >= level[:, None]).any(dim=0)
     needed[home] = False
     state.run(needed.nonzero().squeeze(1).tolist(), chunk_size)
-    return state.best + shift.double(), state.acc, state.source, state.computed
+    return state.best * nats + shift, state.acc, state.source, state.computed
 
 
 def _fixed_shift_range(bank, chunk_size):
@@ -762,7 +779,10 @@ def _fixed_shift_range(bank, chunk_size):
 
 
 class _TileState:
-    """Running max (or fixed shift), float64 sums and argmax of one row tile while blocks of the bank stream past."""
+    """Running max (or fixed shift), float64 sums and argmax of one row tile while blocks of the bank stream past.
+
+    Logits in bits: weights are 2 ** (logit - max).
+    """
 
     def __init__(self, rows_t, bank, average, track_source, fixed):
         self.rows_t, self.bank, self.average, self.track_source = rows_t, bank, average, track_source
@@ -796,7 +816,7 @@ class _TileState:
         logits = torch.mm(bank.patches[lo:hi], self.rows_t, out=self.buffer[:size].view(hi - lo, -1))  # (n, M)
         self.computed += size
         if self.fixed:
-            _exp_below_zero_(logits)
+            _exp2_below_zero_(logits)
             self.acc.add_(torch.mm(bank.values_t[:, lo:hi], logits, out=self.partial))
             return
         if self.track_source:
@@ -809,8 +829,8 @@ class _TileState:
             chunk_best = logits.amax(dim=0)
         new_best = torch.maximum(self.best, chunk_best)
         if self.average:
-            self.acc.mul_(torch.exp(self.best - new_best).to(self.acc.dtype))
-            _exp_below_zero_(logits.sub_(new_best))
+            self.acc.mul_(torch.exp2(self.best - new_best).to(self.acc.dtype))
+            _exp2_below_zero_(logits.sub_(new_best))
             self.acc.add_(torch.mm(bank.values_t[:, lo:hi], logits, out=self.partial))
         self.best = new_best
 
@@ -848,8 +868,7 @@ def _els(x, train, b, k, boundary, chunk_size, average, track_source):
     batch, channels, height, width = x.shape
     queries = _windows(x, k, boundary)  # (B, HW, Ckk)
     if average:
-        a = torch.sqrt(1 - b)
-        lin_b, sq_b = (a / b).to(x.dtype), (a * a / (2 * b)).to(x.dtype)
+        lin_b, sq_b = (c.to(x.dtype) for c in _coefficients(b, 1))
     else:
         lin_b = torch.ones(batch, dtype=x.dtype, device=x.device)
         sq_b = torch.full((batch,), 0.5, dtype=x.dtype, device=x.device)
