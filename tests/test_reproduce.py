@@ -1,4 +1,5 @@
 """The comparison: Pearson r as in the paper, results independent of batching, resumable."""
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -216,6 +217,21 @@ def test_readme_tables_match_the_shipped_comparisons(name):
     assert s["seeds"] == (40 if name.startswith("mnist32-") else 100)  # the README's seed counts
     assert cells[1:4] == [f"{s['median_r_els']:.3f}", f"{s['median_r_ls']:.3f}", f"{s['median_r_ideal']:.3f}"]
     assert cells[4] == f"{100 * s['els_beats_ideal']:.0f} %"
+
+
+@pytest.mark.parametrize("name, steps, seed", [("mnist-resnet-zeros-800", 800, 0),
+                                               ("mnist-resnet-zeros-seed1", 1600, 1),
+                                               ("mnist-resnet-zeros-3200", 3200, 0)])
+def test_training_length_runs_differ_from_the_shipped_resnet_only_in_length_or_seed(name, steps, seed):
+    """The README's and lesson 07's training-length rows compare like with like."""
+    base, run = Checkpoint("mnist-resnet-zeros"), Checkpoint(name)
+    same = ("config", "data", "n_train", "lr", "batch")
+    assert {key: run.manifest[key] for key in same} == {key: base.manifest[key] for key in same}
+    assert (run.manifest["steps"], run.manifest["seed"]) == (steps, seed)
+    calibrated = [json.loads(c.schedule_path.read_text()) for c in (run, base)]
+    assert [(c["seeds"], c["ks"], c["steps"]) for c in calibrated] == [(list(range(100, 108)), list(range(3, 16, 2)), 20)] * 2
+    assert torch.equal(run.results()["seeds"], base.results()["seeds"])
+    assert run.results()["steps"] == base.results()["steps"]
 
 
 @pytest.mark.parametrize("name, least_r", [("mnist-resnet-zeros", 0.90), ("mnist-unet-zeros", 0.90),
