@@ -202,6 +202,29 @@ def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):
     assert shares["all"] >= 0.83, f"agreement on the consensus rows: {_agreement_text(shares)}"
 
 
+def _held_out():
+    """The 112 held-out samples -> (images, first labeller's counts, second's), -1 = not countable."""
+    rows, first = read_eye_labels("hand_heldout_labels.csv", "fingers_by_eye")
+    _, second = read_eye_labels("hand_heldout_labels_second.csv", "fingers_by_eye_second")
+    return load_eye_labelled_images("hand_heldout_samples.npz"), first, second, rows
+
+
+def test_counter_on_the_held_out_samples():
+    # Samples no change to the counter has seen (fresh noise; every machine and network),
+    # labelled by two people blind to each other and to the counter. They agree on the count
+    # for 0.825 of the 63 both call countable, and on each of the 34 rows both marked sure; on the 52 rows where
+    # they agree the counter reaches 0.75 (39 / 52), as on the odd rows of the first fixture
+    # (0.755): what the counter is worth on samples it was not tuned on.
+    images, first, second, rows = _held_out()
+    assert images.shape == (len(rows), 1, 24, 24) == (112, 1, 24, 24)
+    assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
+    consensus = (first >= 0) & (first == second)
+    assert int(consensus.sum()) >= 50
+    counted = count_fingers(images)
+    share = (counted[consensus] == first[consensus]).double().mean().item()
+    assert share >= 0.73, f"agreement on the held-out consensus rows: {share:.3f}"
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.765 (threshold, "
     "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
