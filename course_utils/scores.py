@@ -552,12 +552,8 @@ def _banks(train, k, boundary):
     # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy
     # machine. So each position class is prepared on one thread; a single class (circular)
     # shares its row-wise steps out in fixed pieces instead.
-    if train.device.type != "cpu":
-        banks = [bank(positions, 1) for positions in classes]
-    else:
-        with _single_threaded_torch() as threads:
-            each = threads if len(classes) == 1 else 1
-            banks = _pool_map(lambda positions: bank(positions, each), classes, threads)
+    each = torch.get_num_threads() if len(classes) == 1 and train.device.type == "cpu" else 1
+    banks = _map_single_threaded(lambda positions: bank(positions, each), classes, train.device)
     _BANKS[key] = (train, banks, _bank_bytes(banks))  # holding train keeps its id from being reused
     while len(_BANKS) > BANK_CACHE_SIZE:
         _BANKS.popitem(last=False)

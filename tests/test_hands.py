@@ -212,9 +212,9 @@ def _held_out():
 def test_counter_on_the_held_out_samples():
     # Samples no change to the counter has seen (fresh noise; every machine and network),
     # labelled by two people blind to each other and to the counter. They agree on the count
-    # for 0.825 of the 63 both call countable, and on each of the 34 rows both marked sure; on the 52 rows where
-    # they agree the counter reaches 0.75 (39 / 52), as on the odd rows of the first fixture
-    # (0.755): what the counter is worth on samples it was not tuned on.
+    # for 0.825 of the 63 both call countable, and on each of the 34 rows both marked sure;
+    # on the 52 rows where they agree the counter reaches 0.75 (39 / 52), as on the odd rows
+    # of the first fixture (0.755): what the counter is worth on samples it was not tuned on.
     images, first, second, rows = _held_out()
     assert images.shape == (len(rows), 1, 24, 24) == (112, 1, 24, 24)
     assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
