@@ -330,7 +330,9 @@ class _Bank:
     sum and the normaliser, value_scale its largest |entry|; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
     Rows are ordered by a PCA tree into blocks starts[i] .. starts[i + 1] with centre,
-    radius, largest log count and one member (rep), which bound every logit of the block.
+    radius, largest log count and one member, which bound every logit of the block; for
+    _Rows' float64 GEMMs, centres_t (D + 2, nb) holds [centre; 1; |centre|^2] and reps_t
+    (D + 2, nb) the member's [phi; |phi|^2; log count].
     """
 
     def __init__(self, positions, patches, centres, source, workers=1):
@@ -349,14 +351,17 @@ class _Bank:
         _in_pieces(fill, keep.shape[0], workers)
         self.patches[:, dim + 1] = log_counts
         self.patches[:, dim + 2] = 1
-        self.values_t = torch.cat([centres[keep], torch.ones_like(centres[keep, :1])], 1).T.contiguous()
+        kept_centres = torch.index_select(centres, 0, keep)
+        self.values_t = torch.cat([kept_centres, torch.ones_like(kept_centres[:, :1])], 1).T.contiguous()
         self.value_scale = float(self.values_t.abs().max())
         self.source = source[keep]
-        self.centres, self.radii, rep = _block_geometry(body, self.starts, workers=workers)
+        block_centres, self.radii, rep = _block_geometry(body, self.starts, workers=workers)
         block_of = _block_index(self.starts, patches.device)
         self.top_log_count = torch.full_like(self.radii, -math.inf).scatter_reduce_(
             0, block_of, log_counts.double(), "amax")
-        self.reps = self.patches[rep].double()
+        self.centres_t = torch.cat([block_centres, torch.ones_like(self.radii)[:, None],
+                                    (block_centres * block_centres).sum(dim=1, keepdim=True)], 1).T.contiguous()
+        self.reps_t = torch.index_select(self.patches, 0, rep)[:, :dim + 2].double().T.contiguous()
 
 
 def _block_index(starts, device):
@@ -402,15 +407,24 @@ def _merge_duplicates(patches, workers=1):
     everyone = torch.arange(patches.shape[0], device=patches.device)
     hashes = patches.new_empty(patches.shape[0])
     _in_pieces(lambda lo, hi: torch.mv(patches[lo:hi], probe, out=hashes[lo:hi]), patches.shape[0], workers)
-    _, inverse = torch.unique(hashes, return_inverse=True)
+    _, inverse = torch.unique(_integer_view(hashes), return_inverse=True)  # identical rows: identical bits
     first = torch.full((int(inverse.max()) + 1,), patches.shape[0], device=patches.device)
     candidate = first.scatter_reduce_(0, inverse, everyone, "amin")[inverse]
     twins = (candidate != everyone).nonzero().squeeze(1)
-    same = (patches[twins] == patches[candidate[twins]]).all(dim=1)
+    same = (torch.index_select(patches, 0, twins) == torch.index_select(patches, 0, candidate[twins])).all(dim=1)
     owner = everyone.clone()
     owner[twins[same]] = candidate[twins[same]]
     keep = (owner == everyone).nonzero().squeeze(1)
     return keep, torch.bincount(owner, minlength=patches.shape[0])[keep]
+
+
+def _integer_view(values):
+    """Float tensor -> the integer tensor of its bit patterns (same width, no copy).
+
+    Non-negative floats sort in the order of their bit patterns, and equal floats (but for
+    -0 and +0) share them; torch sorts integers by radix, several times faster than floats.
+    """
+    return values.view({8: torch.int64, 4: torch.int32, 2: torch.int16}[values.element_size()])
 
 
 def _principal_coords(patches, keep, workers=1, dims=8):
@@ -419,7 +433,7 @@ def _principal_coords(patches, keep, workers=1, dims=8):
     directions = _widest_axes(sample - sample.mean(dim=0), min(patches.shape[1], dims))
     coords = patches.new_empty(patches.shape[0], directions.shape[1])  # projected first: no (U, D) copy
     _in_pieces(lambda lo, hi: torch.mm(patches[lo:hi], directions, out=coords[lo:hi]), patches.shape[0], workers)
-    return coords[keep].double()
+    return torch.index_select(coords, 0, keep).double()
 
 
 def _widest_axes(centred, dims, iterations=1):
@@ -484,8 +498,8 @@ def _split_planes(sample, levels):
             0, group, torch.cat([scaled, scaled * scaled], dim=1))
         counts = sizes[:, None].clamp(min=1)
         axis = ((sums[:, dim:] - sums[:, :dim] ** 2 / counts) * width ** 2).argmax(dim=1)
-        perm = torch.argsort(group + scaled.gather(1, axis[group][:, None]).squeeze(1), stable=True)
-        sample, scaled = sample[perm], scaled[perm]
+        perm = torch.argsort(_integer_view(group + scaled.gather(1, axis[group][:, None]).squeeze(1)), stable=True)
+        sample, scaled = torch.index_select(sample, 0, perm), torch.index_select(scaled, 0, perm)
         left = (sizes + 1) // 2
         last_left = (torch.cumsum(sizes, 0) - sizes + left - 1).clamp(min=0)
         # an empty group sends everything to its first child
@@ -547,7 +561,7 @@ def _banks(train, k, boundary):
     def bank(positions, workers):
         pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
         source = (image_start + pos).reshape(-1)
-        return _Bank(pos, _patch_rows(windows, pos, workers), flat[source], source, workers)
+        return _Bank(pos, _patch_rows(windows, pos, workers), torch.index_select(flat, 0, source), source, workers)
 
     # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy
     # machine. So each position class is prepared on one thread; a single class (circular)
@@ -598,32 +612,37 @@ class _Rows:
         self.bank, self.count = bank, count
         self.order = torch.arange(q.shape[0], device=q.device)  # row i of the tiles is query row order[i]
         if a is not None:
-            self.q, self.a, self.b = q.double(), a.repeat_interleave(count), b.repeat_interleave(count)
+            a, b = a.repeat_interleave(count), b.repeat_interleave(count)
+            q64 = q.double()
+            q_sq = (q64 * q64).sum(dim=1)
+            # float64 rows whose product with a bank's augmented columns is, in one GEMM,
+            # |q - a c|^2 against block centres and the exact logit against block members
+            self.distance_rows = torch.cat([q64 * (-2 * a)[:, None], q_sq[:, None], (a * a)[:, None]], 1)
+            self.logit_rows = torch.cat([q64 * (a / b)[:, None], -(a * a / (2 * b))[:, None],
+                                         torch.ones_like(a)[:, None]], 1)
+            self.a, self.curvature, self.offset = a, -1 / (2 * b), q_sq / (2 * b)
             # rows that expect the same blocks share tiles, so that a tile can skip what none of them needs
             home = torch.cat([self.upper_bound(s, s + ROW_TILE).argmax(dim=1)
                               for s in range(0, q.shape[0], ROW_TILE)])
             self.order = torch.argsort(home, stable=True)
             q, lin, sq = q[self.order], lin[self.order], sq[self.order]
-            self.q, self.a, self.b = self.q[self.order], self.a[self.order], self.b[self.order]
-            self.floor = self.logits64(self.q, bank.reps, self.a, self.b).amax(dim=1)
+            for name in ("distance_rows", "logit_rows", "a", "curvature", "offset"):
+                setattr(self, name, torch.index_select(getattr(self, name), 0, self.order))
+            self.floor = torch.mm(self.logit_rows, bank.reps_t).amax(dim=1)
         self.rows_t = torch.cat([q * lin[:, None].to(q.dtype), -sq[:, None].to(q.dtype),
                                  torch.full_like(q[:, :1], log_count)], dim=1).T.contiguous()
 
-    @staticmethod
-    def logits64(q, reps, a, b):
-        """Exact logits in float64 of rows q (M, D) against augmented patches reps (n, D + 3) -> (M, n)."""
-        dim = q.shape[1]
-        return (q @ reps[:, :dim].T * (a / b)[:, None] - (a * a / (2 * b))[:, None] * reps[:, dim]
-                + reps[:, dim + 1])
+    def upper_bound(self, start, stop, shift=None):
+        """(M, nb) float64 upper bound on the logit (minus ``shift`` (M,)) of every patch of each block for rows start .. stop.
 
-    def upper_bound(self, start, stop):
-        """(M, nb) float64 upper bound on the logit of every patch of each block for rows start .. stop."""
-        q, a, b, bank = self.q[start:stop], self.a[start:stop], self.b[start:stop], self.bank
-        q_sq = (q * q).sum(dim=1)
-        dist2 = (q_sq[:, None] - 2 * a[:, None] * (q @ bank.centres.T)
-                 + (a * a)[:, None] * (bank.centres * bank.centres).sum(dim=1))
-        gap = (dist2.clamp(min=0).sqrt() - a[:, None] * bank.radii).clamp(min=0)
-        return (q_sq[:, None] - gap * gap) / (2 * b[:, None]) + bank.top_log_count
+        A member p of a block with centre c and radius r has |q - a p| >= gap = max(0, |q - a c| - a r),
+        so its logit (|q|^2 - |q - a p|^2) / (2 b) + log count is at most (|q|^2 - gap^2) / (2 b) + the block's top log count.
+        """
+        bank, rows = self.bank, slice(start, stop)
+        gap = torch.mm(self.distance_rows[rows], bank.centres_t).clamp_(min=0).sqrt_()
+        gap.addr_(self.a[rows], bank.radii, alpha=-1).clamp_(min=0)
+        offset = self.offset[rows] if shift is None else self.offset[rows] - shift
+        return gap.square_().mul_(self.curvature[rows, None]).add_(offset[:, None]).add_(bank.top_log_count)
 
 
 def _skip_threshold(total_patches, dtype):
@@ -656,7 +675,7 @@ def _els_banked(queries, banks, b, chunk_size, average, track_source, group=None
         total = _all_reduce_sum(torch.tensor([float(total)], device=queries.device), group).item()
         # every rank orders rows by its own blocks: exchange them in query order
         floors = _all_reduce_max(torch.cat([_unpermute(job.floor, job.order) for job in jobs]), group)
-        for job, floor in zip(jobs, floors.split([job.q.shape[0] for job in jobs])):
+        for job, floor in zip(jobs, floors.split([job.floor.shape[0] for job in jobs])):
             job.floor = floor[job.order]
     threshold = _skip_threshold(total, queries.dtype) if average else None
     tiles = [(job, start, min(start + ROW_TILE, job.rows_t.shape[1]))
@@ -750,7 +769,7 @@ def _tile(job, start, stop, chunk_size, average, track_source, threshold):
         state = _TileState(rows_t, bank, average, track_source, fixed=False)
         state.run(every, chunk_size)
         return state.best * nats + shift, state.acc, state.source, state.computed
-    bound = job.upper_bound(start, stop) - shift[:, None]  # bounds on the shifted logits
+    bound = job.upper_bound(start, stop, shift)  # bounds on the shifted logits
     # scale of the logits' terms: their float rounding widens the threshold
     slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
     fixed = float((bound.amax(dim=1) + slack).max()) <= _fixed_shift_range(bank, chunk_size)
