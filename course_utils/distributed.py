@@ -36,7 +36,7 @@ def els_denoise_sharded(x, train_shard, noise_var, k, boundary="circular", group
     scores._check_boundary(boundary)
     chunk_size = scores._check_chunk(chunk_size, True)
     banks = scores._banks(train_shard, k, boundary)
-    out, _ = scores._els_banked(scores._windows(x, k, boundary), banks, b, chunk_size, True, False,
+    out, _ = scores._els_banked(scores._bank_windows(x, k, boundary), banks, b, chunk_size, True, False,
                                 group=torch.distributed.group.WORLD if group is None else group)
     return out.transpose(1, 2).reshape(x.shape)
 

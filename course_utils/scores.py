@@ -255,7 +255,7 @@ def els_denoise(x, train, noise_var, k, boundary="circular", chunk_size=None, ca
     _check_boundary(boundary)
     chunk_size = _check_chunk(chunk_size, cache)
     if cache:
-        out, source = _els_banked(_windows(x, k, boundary), _banks(train, k, boundary), b,
+        out, source = _els_banked(_bank_windows(x, k, boundary), _banks(train, k, boundary), b,
                                   chunk_size, True, return_source)
     else:
         out, source = _els(x, train, b, k, boundary, chunk_size, True, return_source)
@@ -280,7 +280,7 @@ def nearest_patches(x, train, k, boundary="circular", chunk_size=None, cache=Tru
     chunk_size = _check_chunk(chunk_size, cache)
     ones = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
     if cache:
-        _, flat = _els_banked(_windows(x, k, boundary), _banks(train, k, boundary), ones,
+        _, flat = _els_banked(_bank_windows(x, k, boundary), _banks(train, k, boundary), ones,
                               chunk_size, False, True)
     else:
         _, flat = _els(x, train, ones, k, boundary, chunk_size, False, True)
@@ -324,7 +324,7 @@ _COUNTERS = {"pairs": 0, "computed": 0}
 class _Bank:
     """The admissible training patches of one position class, in blocks of nearby patches.
 
-    patches (P, D + 3): [phi, |phi|^2, log count, 1] so that [a/b x, -a^2/(2b), 1, -shift] . row
+    patches (P, D + 3): [phi, |phi|^2, log count, 1], phi in bank order (_bank_windows), so that [a/b x, -a^2/(2b), 1, -shift] . row
     is the logit minus a per-query shift (the kernel scales the query side by log2 e: bits);
     values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights gives the weighted
     sum and the normaliser, value_scale its largest |entry|; source (P,): image * H * W + position.
@@ -335,18 +335,18 @@ class _Bank:
     (D + 2, nb) the member's [phi; |phi|^2; log count].
     """
 
-    def __init__(self, positions, patches, centres, source, workers=1):
+    def __init__(self, positions, rows, centres, source, workers=1):
         self.positions = positions
-        keep, counts = _merge_duplicates(patches, workers)
-        order, self.starts = _cluster_order(_principal_coords(patches, keep, workers), BLOCK, workers)
-        keep, log_counts = keep[order], counts[order].to(patches.dtype).log()
-        dim = patches.shape[1]
+        keep, counts = _merge_duplicates(rows, workers)
+        order, self.starts = _cluster_order(_principal_coords(rows, keep, workers), BLOCK, workers)
+        keep, log_counts = keep[order], counts[order].to(rows.view.dtype).log()
+        dim = rows.shape[1]
         # one allocation, filled column by column: no (P, D) intermediate copies of the bank
-        self.patches = patches.new_empty(keep.shape[0], dim + 3)
+        self.patches = rows.view.new_empty(keep.shape[0], dim + 3)
         body = self.patches[:, :dim]
 
         def fill(lo, hi):  # no (P, D) temporary for the norms
-            torch.index_select(patches, 0, keep[lo:hi], out=body[lo:hi])
+            rows.take(keep[lo:hi], out=body[lo:hi])
             torch.linalg.vector_norm(body[lo:hi], dim=1, out=self.patches[lo:hi, dim]).square_()
         _in_pieces(fill, keep.shape[0], workers)
         self.patches[:, dim + 1] = log_counts
@@ -356,7 +356,7 @@ class _Bank:
         self.value_scale = float(self.values_t.abs().max())
         self.source = source[keep]
         block_centres, self.radii, rep = _block_geometry(body, self.starts, workers=workers)
-        block_of = _block_index(self.starts, patches.device)
+        block_of = _block_index(self.starts, rows.view.device)
         self.top_log_count = torch.full_like(self.radii, -math.inf).scatter_reduce_(
             0, block_of, log_counts.double(), "amax")
         self.centres_t = torch.cat([block_centres, torch.ones_like(self.radii)[:, None],
@@ -378,44 +378,64 @@ def _window_view(images, k, boundary):
     return padded.as_strided((count, height, width, channels, k, k), (s[0], s[2], s[3], s[1], s[2], s[3]))
 
 
-def _patch_rows(windows, positions, workers=1):
-    """(N, H, W, C, k, k) window view, flat positions (P,) of a rectangle -> (N * P, C*k*k) rows, row image * P + i.
+def _bank_windows(images, k, boundary):
+    """(N, C, H, W) -> (N, H*W, C*k*k) windows as _windows, each in bank order (row, channel, column): what banks hold."""
+    count, _, height, width = images.shape
+    return _window_view(images, k, boundary).transpose(3, 4).reshape(count, height * width, -1)
 
-    A position class is a rectangle of positions in row-major order (the whole image, or
-    one border row or column range): one strided copy of its windows, no gather. Only
-    those windows are copied: at 32 x 32 and large k all windows of a training set take
-    gigabytes, and a position class needs only its own.
+
+def _strips(images, k, boundary):
+    """(N, C, H, W) -> (N, W, H + 2h, C, k) column strips, strip[n, c, y, ch, dx] = padded[n, ch, y, c + dx].
+
+    The window of pixel (r, c) in bank order is the contiguous run strip[n, c, r:r + k]:
+    k times less memory than all windows, and any row of patches is one slice of it.
     """
-    count, _, width = windows.shape[:3]
-    rows, cols = positions // width, positions % width
-    top, left = int(rows[0]), int(cols[0])
-    bottom, right = int(rows[-1]) + 1, int(cols[-1]) + 1
-    if (bottom - top) * (right - left) != len(positions):
-        raise ValueError("positions must form a rectangle in row-major order")
-    out = windows.new_empty(count * len(positions), math.prod(windows.shape[3:]))
-    grid = out.view(count, bottom - top, right - left, *windows.shape[3:])
-    step = max(1, PIECE_ROWS // len(positions))  # images per piece
-    _in_pieces(lambda lo, hi: grid[lo:hi].copy_(windows[lo:hi, top:bottom, left:right]), count, workers, step)
-    return out
+    padded = _padded(images, k, boundary).contiguous()
+    count, channels, rows, _ = padded.shape
+    s = padded.stride()
+    return padded.as_strided((count, images.shape[3], rows, channels, k),
+                             (s[0], s[3], s[2], s[1], s[3])).contiguous()
 
 
-def _merge_duplicates(patches, workers=1):
-    """(P, D) rows -> keep (U,) the first of each set of identical rows, counts (U,) their sizes."""
+class _PatchRows:
+    """The (N * P, C*k*k) patch rows of one position class (row image * P + i, bank order), never all copied.
+
+    Every row is a contiguous run of the column strips: an overlapping view of them
+    gives any rows by index_select, at the cost of copying those rows only. At 32 x 32
+    and large k a class's full patch matrix takes gigabytes; the strips k times less.
+    """
+
+    def __init__(self, strips, positions, width):
+        count, _, rows, channels, k = strips.shape
+        flat = strips.reshape(-1)
+        self.shape = (count * len(positions), channels * k * k)
+        self.view = flat.as_strided((flat.numel() - self.shape[1] + 1, self.shape[1]), (1, 1))
+        offset = ((positions % width) * rows + positions // width) * (channels * k)
+        image = torch.arange(count, device=strips.device)[:, None] * (strips[0].numel())
+        self.starts = (image + offset).reshape(-1)
+
+    def take(self, index, out=None):
+        """(n,) row indices (or a slice) -> (n, C*k*k) those rows."""
+        return torch.index_select(self.view, 0, self.starts[index], out=out)
+
+
+def _merge_duplicates(rows, workers=1):
+    """_PatchRows (P, D) -> keep (U,) the first of each set of identical rows, counts (U,) their sizes."""
     # hash rows by a random projection, then confirm equality: a collision merges nothing wrong
     gen = torch.Generator().manual_seed(0)
-    probe = torch.randn(patches.shape[1], dtype=torch.float64, generator=gen).to(patches)
-    everyone = torch.arange(patches.shape[0], device=patches.device)
-    hashes = patches.new_empty(patches.shape[0])
-    _in_pieces(lambda lo, hi: torch.mv(patches[lo:hi], probe, out=hashes[lo:hi]), patches.shape[0], workers)
+    probe = torch.randn(rows.shape[1], dtype=torch.float64, generator=gen).to(rows.view)
+    everyone = torch.arange(rows.shape[0], device=rows.view.device)
+    hashes = rows.view.new_empty(rows.shape[0])
+    _in_pieces(lambda lo, hi: torch.mv(rows.take(slice(lo, hi)), probe, out=hashes[lo:hi]), rows.shape[0], workers)
     _, inverse = torch.unique(_integer_view(hashes), return_inverse=True)  # identical rows: identical bits
-    first = torch.full((int(inverse.max()) + 1,), patches.shape[0], device=patches.device)
+    first = torch.full((int(inverse.max()) + 1,), rows.shape[0], device=everyone.device)
     candidate = first.scatter_reduce_(0, inverse, everyone, "amin")[inverse]
     twins = (candidate != everyone).nonzero().squeeze(1)
-    same = (torch.index_select(patches, 0, twins) == torch.index_select(patches, 0, candidate[twins])).all(dim=1)
+    same = (rows.take(twins) == rows.take(candidate[twins])).all(dim=1)
     owner = everyone.clone()
     owner[twins[same]] = candidate[twins[same]]
     keep = (owner == everyone).nonzero().squeeze(1)
-    return keep, torch.bincount(owner, minlength=patches.shape[0])[keep]
+    return keep, torch.bincount(owner, minlength=rows.shape[0])[keep]
 
 
 def _integer_view(values):
@@ -427,12 +447,12 @@ def _integer_view(values):
     return values.view({8: torch.int64, 4: torch.int32, 2: torch.int16}[values.element_size()])
 
 
-def _principal_coords(patches, keep, workers=1, dims=8):
-    """(P, D) rows, keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
-    sample = patches[keep[::max(1, keep.shape[0] // 4096)]]
-    directions = _widest_axes(sample - sample.mean(dim=0), min(patches.shape[1], dims))
-    coords = patches.new_empty(patches.shape[0], directions.shape[1])  # projected first: no (U, D) copy
-    _in_pieces(lambda lo, hi: torch.mm(patches[lo:hi], directions, out=coords[lo:hi]), patches.shape[0], workers)
+def _principal_coords(rows, keep, workers=1, dims=8):
+    """_PatchRows (P, D), keep (U,) -> (U, <= dims) float64 coordinates of the kept rows on their widest principal axes."""
+    sample = rows.take(keep[::max(1, keep.shape[0] // 4096)])
+    directions = _widest_axes(sample - sample.mean(dim=0), min(rows.shape[1], dims))
+    coords = rows.view.new_empty(rows.shape[0], directions.shape[1])  # projected first: no (U, D) copy
+    _in_pieces(lambda lo, hi: torch.mm(rows.take(slice(lo, hi)), directions, out=coords[lo:hi]), rows.shape[0], workers)
     return torch.index_select(coords, 0, keep).double()
 
 
@@ -552,7 +572,7 @@ def _banks(train, k, boundary):
         return _BANKS[key][1]
     count, channels, height, width = train.shape
     _make_room(count * height * width * channels * k * k * train.element_size())
-    windows = _window_view(train, k, boundary)
+    strips = _strips(train, k, boundary)
     classes = ([list(range(height * width))] if boundary == "circular"
                else _position_classes(height, width, k))
     flat = train.reshape(count, channels, height * width).transpose(1, 2).reshape(-1, channels)
@@ -561,7 +581,7 @@ def _banks(train, k, boundary):
     def bank(positions, workers):
         pos = torch.tensor(positions, dtype=torch.int64, device=train.device)
         source = (image_start + pos).reshape(-1)
-        return _Bank(pos, _patch_rows(windows, pos, workers), torch.index_select(flat, 0, source), source, workers)
+        return _Bank(pos, _PatchRows(strips, pos, width), torch.index_select(flat, 0, source), source, workers)
 
     # many small sorts and scatters: a thread pool under them mostly waits, worst on a busy
     # machine. So each position class is prepared on one thread; a single class (circular)
