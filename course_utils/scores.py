@@ -324,8 +324,9 @@ _COUNTERS = {"pairs": 0, "computed": 0}
 class _Bank:
     """The admissible training patches of one position class, in blocks of nearby patches.
 
-    patches (P, D + 3): [phi, |phi|^2, log count, 1], phi in bank order (_bank_windows), so that [a/b x, -a^2/(2b), 1, -shift] . row
-    is the logit minus a per-query shift (the kernel scales the query side by log2 e: bits);
+    patches (P, D + 3): [phi, |phi|^2, log count, 1], phi in bank order (_bank_windows), so
+    that [a/b x, -a^2/(2b), 1, -shift] . row is the logit minus a per-query shift (the
+    kernel scales the query side by log2 e: bits);
     values_t (C + 1, P): [centre pixel; 1] so that one GEMM of the weights gives the weighted
     sum and the normaliser, value_scale its largest |entry|; source (P,): image * H * W + position.
     Identical patches are stored once with their log count (exact: same logit, same centre).
