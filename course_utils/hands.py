@@ -160,6 +160,11 @@ _MAX_FOREGROUND = 0.55  # a hand covers well under half the image
 _FINGER_THRESHOLD = -0.2  # fingers are cut at a lower grey level than the palm: faint ones count
 _VALLEY_DEPTH = 0.15    # a pixel this much darker than the mean of two opposite neighbours
                         # one source pixel away is a gap between fingers, even when grey
+_CORE_RADIUS = 3.5      # a drawn palm bends no tighter than radius 5.6**2 / 7.6 = 4.1, so it
+                        # survives this opening; a finger up to 7 wide does not
+_FAT_CUT = 0.5          # a finger too wide for the first opening starts this far out of the core
+_FAT_REACH = 3.0        # ... and reaches this far (drawn fingers: >= 3.6 beyond the palm's edge);
+                        # the fillets between finger roots do not
 
 
 def _disk(radius):
@@ -263,6 +268,30 @@ def _holes(mask):
     return enclosed & (labels > 0)
 
 
+def _reached(labels, where):
+    """(B, 1, H, W) labels and bool mask -> (B, H*W + 1) bool: labels with a pixel in ``where``."""
+    reached = torch.zeros(labels.shape[0], labels[0].numel() + 1, dtype=torch.bool)
+    reached.scatter_(1, (labels * where).flatten(1), True)
+    reached[:, 0] = False
+    return reached
+
+
+def _wide_fingers(palm, fingers, unit):
+    """Palm, counted finger labels -> (B,) fingers too wide for the first opening, left in the palm.
+
+    They are the parts of the palm outside its core (the palm opened by ``_CORE_RADIUS``)
+    that reach ``_FAT_REACH`` beyond it, away from the image border (the wrist leaves the
+    image) and from the fingers already counted (the thin tip of a wide finger).
+    """
+    core = _dilate(_erode(palm, _CORE_RADIUS * unit), _CORE_RADIUS * unit) & palm
+    labels = label_components(palm & ~_dilate(core, _FAT_CUT * unit))
+    border = torch.zeros_like(palm)
+    border[..., 0, :] = border[..., -1, :] = border[..., :, 0] = border[..., :, -1] = True
+    wide = (_reached(labels, ~_dilate(core, _FAT_REACH * unit)) & ~_reached(labels, border)
+            & ~_reached(labels, _dilate(fingers > 0, 1.5)))
+    return wide.sum(dim=1)
+
+
 def count_fingers(images, return_parts=False):
     """(B, 1, H, W) images in [-1, 1] -> (B,) int64 finger counts, -1 where no hand is seen.
 
@@ -271,9 +300,12 @@ def count_fingers(images, return_parts=False):
     1. palm = the largest connected part of the mask's opening by a disk of radius 2.2,
        wider than any finger: opening removes thin fingers, keeps palm and wrist;
     2. fingers = connected parts of the mask outside the palm grown by 1 pixel that
-       touch that margin and cover at least 2 square pixels.
+       touch that margin and cover at least 2 square pixels;
+    3. wide fingers = parts of the palm outside its opening by a disk of radius 3.5 that
+       reach 3 pixels beyond it, touching neither the image border (the wrist) nor a
+       finger of step 2: a finger too wide for the first opening.
     Hand-like means: some foreground but at most 55 % of the image, no holes, at least
-    one finger, and a palm that holds disks of radius 5 covering >= 60 % of it. Blank
+    one finger of step 2, and a palm that holds disks of radius 5 covering >= 60 % of it. Blank
     images, noise and most digits (about 95 % of the UCI digits) fail and get -1.
     ``return_parts`` also returns a dict of (B, 1, 2H, 2W) masks for plots: ``mask``,
     ``palm`` (bool) and ``fingers`` (one label per counted finger, 0 elsewhere).
@@ -305,25 +337,23 @@ def count_fingers(images, return_parts=False):
     finger_areas = _component_areas(finger_labels)
     finger_areas[:, 0] = 0
     # A finger touches the palm's margin: grow it one pixel, see what it reaches.
-    touching = torch.zeros_like(finger_areas, dtype=torch.bool)
     reach = F.max_pool2d(finger_labels.float(), 3, stride=1, padding=1).long()
     rim = _dilate(palm, _CUT_RADIUS * unit + 1.5) & ~finger_labels.bool()
-    touching.scatter_(1, (reach * rim).flatten(1), True)
-    touching[:, 0] = False
-    is_finger = touching & (finger_areas >= _MIN_FINGER_AREA * unit ** 2)
-    count = is_finger.sum(dim=1)
+    is_finger = _reached(reach, rim) & (finger_areas >= _MIN_FINGER_AREA * unit ** 2)
+    kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
+    fingers = finger_labels * kept
+    count = is_finger.sum(dim=1) + _wide_fingers(palm, fingers, unit)
 
     foreground = mask.flatten(1).float().mean(dim=1)
     thick = _dilate(_erode(palm, _PALM_RADIUS * unit), _PALM_RADIUS * unit) & palm
     palm_share = thick.flatten(1).sum(dim=1) / palm.flatten(1).sum(dim=1).clamp(min=1)
     holes = _holes(mask).flatten(1).sum(dim=1) / unit ** 2
-    hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & (count >= 1)
+    hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & is_finger.any(dim=1)
                  & (palm_share >= _PALM_SHARE) & (holes < _MAX_HOLE_AREA))
     count = torch.where(hand_like, count, torch.full_like(count, NOT_A_HAND))
     if not return_parts:
         return count
-    kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
-    return count, {"mask": mask, "palm": palm, "fingers": finger_labels * kept}
+    return count, {"mask": mask, "palm": palm, "fingers": fingers}
 
 
 if __name__ == "__main__":  # the documented command, python -m course_utils.hands sample

@@ -176,12 +176,12 @@ def _agreement_text(shares):
 
 def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
     # The issue's target is 0.9 on countable samples (the xfail below); this pins what the
-    # counter reaches now (0.765 = 91 / 119: even rows 0.845, held-out odd rows 0.689) so
-    # that it cannot slip back. Its 28 mistakes are not all undercounts: 9 too few, 10 too
+    # counter reaches now (0.773 = 92 / 119: even rows 0.862, held-out odd rows 0.689) so
+    # that it cannot slip back. Its 27 mistakes are not all undercounts: 8 too few, 10 too
     # many (short bumps on a ragged palm edge), 9 "no hand" for a narrow or small palm.
     eye, counted = eye_and_counted
     shares = _agreement(eye, counted)
-    assert shares["all"] >= 0.76, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
+    assert shares["all"] >= 0.77, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
     countable = eye >= 0
     refused = (counted[~countable] == NOT_A_HAND).double().mean().item()
     assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
@@ -194,12 +194,12 @@ def _second_labels():
 
 def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):
     # The rows where both people count the same number are the least disputable labels;
-    # the counter reaches 0.840 there (89 / 106: even rows 0.925, held-out odd rows 0.755).
+    # the counter reaches 0.849 there (90 / 106: even rows 0.943, held-out odd rows 0.755).
     eye, counted = eye_and_counted
     consensus = (eye >= 0) & (eye == _second_labels())
     assert int(consensus.sum()) >= 100
     shares = _agreement(torch.where(consensus, eye, NOT_COUNTABLE), counted)
-    assert shares["all"] >= 0.83, f"agreement on the consensus rows: {_agreement_text(shares)}"
+    assert shares["all"] >= 0.84, f"agreement on the consensus rows: {_agreement_text(shares)}"
 
 
 def _held_out():
@@ -210,11 +210,12 @@ def _held_out():
 
 
 def test_counter_on_the_held_out_samples():
-    # Samples no change to the counter has seen (fresh noise; every machine and network),
+    # Samples no change to the counter was tuned on (fresh noise; every machine and network),
     # labelled by two people blind to each other and to the counter. They agree on the count
     # for 0.825 of the 63 both call countable, and on each of the 34 rows both marked sure;
-    # on the 52 rows where they agree the counter reaches 0.75 (39 / 52), as on the odd rows
-    # of the first fixture (0.755): what the counter is worth on samples it was not tuned on.
+    # on the 52 rows where they agree the counter reaches 0.788 (41 / 52; 0.75 before wide
+    # fingers left in the palm were counted), near the odd rows of the first fixture (0.755):
+    # what the counter is worth on samples it was not tuned on.
     images, first, second, rows = _held_out()
     assert images.shape == (len(rows), 1, 24, 24) == (112, 1, 24, 24)
     assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
@@ -222,11 +223,11 @@ def test_counter_on_the_held_out_samples():
     assert int(consensus.sum()) >= 50
     counted = count_fingers(images)
     share = (counted[consensus] == first[consensus]).double().mean().item()
-    assert share >= 0.73, f"agreement on the held-out consensus rows: {share:.3f}"
+    assert share >= 0.78, f"agreement on the held-out consensus rows: {share:.3f}"
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.765 (threshold, "
+    "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.773 (threshold, "
     "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
     "digit, refusal and degraded-hand tests; an angular-profile counter (rings around the "
     "palm's inscribed disk, runs of ink that persist outwards) reached 0.77, and a small CNN "
@@ -236,7 +237,10 @@ def test_counter_on_the_held_out_samples():
     "0.89, held-out odd 0.72), and with the even rows mixed into training 0.88 (even 1.00, "
     "odd 0.755: no better than the counter's 0.755 on held-out rows); a second blind labeller agrees "
     "with the first on 0.898 of the hands both could count, so 0.9 is at the labellers' own "
-    "agreement)"))
+    "agreement; counting fingers too wide for the palm opening as fingers raised it from 0.765 "
+    "(consensus rows 0.840 -> 0.849, even 0.925 -> 0.943, odd 0.755 unchanged; held-out "
+    "0.75 -> 0.788), and recovering faint fingers at grey level -0.5 helped the held-out set "
+    "too (0.788) but lost an odd row (0.736))"))
 def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
     shares = _agreement(*eye_and_counted)
     assert shares["all"] >= 0.9, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
