@@ -19,6 +19,7 @@ that does not grow with the training set.
 import math
 import operator
 import os
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -427,7 +428,9 @@ def _merge_duplicates(rows, workers=1):
     probe = torch.randn(rows.shape[1], dtype=torch.float64, generator=gen).to(rows.view)
     everyone = torch.arange(rows.shape[0], device=rows.view.device)
     hashes = rows.view.new_empty(rows.shape[0])
-    _in_pieces(lambda lo, hi: torch.mv(rows.take(slice(lo, hi)), probe, out=hashes[lo:hi]), rows.shape[0], workers)
+    _in_pieces(_with_scratch(lambda lo, hi, piece: torch.mv(rows.take(slice(lo, hi), out=piece[:hi - lo]), probe,
+                                                           out=hashes[lo:hi]), PIECE_ROWS, rows.shape[1], hashes),
+               rows.shape[0], workers)
     _, inverse = torch.unique(_integer_view(hashes), return_inverse=True)  # identical rows: identical bits
     first = torch.full((int(inverse.max()) + 1,), rows.shape[0], device=everyone.device)
     candidate = first.scatter_reduce_(0, inverse, everyone, "amin")[inverse]
@@ -453,7 +456,9 @@ def _principal_coords(rows, keep, workers=1, dims=8):
     sample = rows.take(keep[::max(1, keep.shape[0] // 4096)])
     directions = _widest_axes(sample - sample.mean(dim=0), min(rows.shape[1], dims))
     coords = rows.view.new_empty(rows.shape[0], directions.shape[1])  # projected first: no (U, D) copy
-    _in_pieces(lambda lo, hi: torch.mm(rows.take(slice(lo, hi)), directions, out=coords[lo:hi]), rows.shape[0], workers)
+    _in_pieces(_with_scratch(lambda lo, hi, piece: torch.mm(rows.take(slice(lo, hi), out=piece[:hi - lo]), directions,
+                                                           out=coords[lo:hi]), PIECE_ROWS, rows.shape[1], coords),
+               rows.shape[0], workers)
     return torch.index_select(coords, 0, keep).double()
 
 
@@ -545,20 +550,21 @@ def _block_geometry(patches, starts, rows_per_pass=32768, workers=1):
     rep = torch.empty(count, dtype=torch.int64, device=patches.device)
     per_pass = max(1, rows_per_pass * count // patches.shape[0])
 
-    def blocks(first, last):
+    def blocks(first, last, scratch):
         lo, hi = starts[first], starts[last]
         rows = patches[lo:hi]
         block_of = _block_index([s - lo for s in starts[first:last + 1]], patches.device)
         sizes = torch.bincount(block_of, minlength=last - first).to(rows.dtype)
         mean = torch.zeros_like(centres[first:last]).index_add_(0, block_of, rows) / sizes[:, None]
-        diff = torch.index_select(mean, 0, block_of)
+        diff = torch.index_select(mean, 0, block_of, out=scratch[:hi - lo])
         distance = torch.linalg.vector_norm(torch.sub(rows, diff, out=diff), dim=1)
         nearest = torch.full_like(radii[first:last], math.inf).scatter_reduce_(0, block_of, distance, "amin")
         member = torch.where(distance == nearest[block_of], torch.arange(lo, hi, device=patches.device), hi)
         centres[first:last] = mean
         radii[first:last] = torch.zeros_like(nearest).scatter_reduce_(0, block_of, distance, "amax")
         rep[first:last] = torch.full_like(rep[first:last], hi).scatter_reduce_(0, block_of, member, "amin")
-    _in_pieces(blocks, count, workers, per_pass)
+    largest = max(starts[min(i + per_pass, count)] - starts[i] for i in range(0, count, per_pass))
+    _in_pieces(_with_scratch(blocks, largest, dim, patches), count, workers, per_pass)
     info = torch.finfo(patches.dtype)
     slack = 1 + 2 * (dim + 4) * info.eps
     return centres.double(), (radii.double() ** 2 * slack + dim * info.tiny).sqrt(), rep
@@ -767,6 +773,21 @@ def _in_pieces(fn, count, workers, step=PIECE_ROWS):
     Torch must already run single-threaded (``_single_threaded_torch``) when workers > 1.
     """
     _pool_map(lambda lo: fn(lo, min(lo + step, count)), range(0, count, step), workers)
+
+
+def _with_scratch(fn, rows, cols, like):
+    """fn(lo, hi, buffer) -> fn(lo, hi) with one (rows, cols) buffer of like's dtype per thread, reused.
+
+    A fresh large allocation costs its page faults again every time (about 2 us per 4 KiB
+    page on the VM of benchmarks/RESULTS.md), more than one pass of arithmetic over it.
+    """
+    local = threading.local()
+
+    def run(lo, hi):
+        if not hasattr(local, "buffer"):
+            local.buffer = like.new_empty(rows, cols)
+        return fn(lo, hi, local.buffer)
+    return run
 
 
 def _tile(job, start, stop, chunk_size, average, track_source, threshold):
