@@ -257,23 +257,27 @@ def _component_areas(labels):
     return areas.scatter_add_(1, flat, torch.ones_like(flat))
 
 
-def _holes(mask):
-    """(B, 1, H, W) bool -> (B, 1, H, W) bool: background pixels enclosed by the mask."""
-    labels = label_components(~mask)
-    border = torch.zeros_like(mask)
-    border[..., 0, :] = border[..., -1, :] = border[..., :, 0] = border[..., :, -1] = True
-    outside = torch.zeros(labels.shape[0], labels[0].numel() + 1, dtype=torch.bool)
-    outside.scatter_(1, (labels * border).flatten(1), True)
-    enclosed = ~torch.gather(outside, 1, labels.flatten(1)).view_as(mask)
-    return enclosed & (labels > 0)
-
-
 def _reached(labels, where):
     """(B, 1, H, W) labels and bool mask -> (B, H*W + 1) bool: labels with a pixel in ``where``."""
     reached = torch.zeros(labels.shape[0], labels[0].numel() + 1, dtype=torch.bool)
     reached.scatter_(1, (labels * where).flatten(1), True)
     reached[:, 0] = False
     return reached
+
+
+def _border(mask):
+    """(B, 1, H, W) -> (B, 1, H, W) bool: the image's outermost pixels."""
+    border = torch.zeros_like(mask, dtype=torch.bool)
+    border[..., 0, :] = border[..., -1, :] = border[..., :, 0] = border[..., :, -1] = True
+    return border
+
+
+def _holes(mask):
+    """(B, 1, H, W) bool -> (B, 1, H, W) bool: background pixels enclosed by the mask."""
+    labels = label_components(~mask)
+    outside = _reached(labels, _border(mask))
+    enclosed = ~torch.gather(outside, 1, labels.flatten(1)).view_as(mask)
+    return enclosed & (labels > 0)
 
 
 def _wide_fingers(palm, fingers, unit):
@@ -285,9 +289,7 @@ def _wide_fingers(palm, fingers, unit):
     """
     core = _dilate(_erode(palm, _CORE_RADIUS * unit), _CORE_RADIUS * unit) & palm
     labels = label_components(palm & ~_dilate(core, _FAT_CUT * unit))
-    border = torch.zeros_like(palm)
-    border[..., 0, :] = border[..., -1, :] = border[..., :, 0] = border[..., :, -1] = True
-    wide = (_reached(labels, ~_dilate(core, _FAT_REACH * unit)) & ~_reached(labels, border)
+    wide = (_reached(labels, ~_dilate(core, _FAT_REACH * unit)) & ~_reached(labels, _border(palm))
             & ~_reached(labels, _dilate(fingers > 0, 1.5)))
     return wide.sum(dim=1)
 
