@@ -420,6 +420,12 @@ class _PatchRows:
         """(n,) row indices (or a slice) -> (n, C*k*k) those rows."""
         return torch.index_select(self.view, 0, self.starts[index], out=out)
 
+    def in_pieces(self, fn, workers):
+        """fn(lo, hi, rows lo .. hi) for the fixed pieces of PIECE_ROWS rows, each gathered into a per-thread buffer."""
+        def run(lo, hi, buffer):
+            fn(lo, hi, self.take(slice(lo, hi), out=buffer[:hi - lo]))
+        _in_pieces(_with_scratch(run, PIECE_ROWS, self.shape[1], self.view), self.shape[0], workers)
+
 
 def _merge_duplicates(rows, workers=1):
     """_PatchRows (P, D) -> keep (U,) the first of each set of identical rows, counts (U,) their sizes."""
@@ -428,9 +434,7 @@ def _merge_duplicates(rows, workers=1):
     probe = torch.randn(rows.shape[1], dtype=torch.float64, generator=gen).to(rows.view)
     everyone = torch.arange(rows.shape[0], device=rows.view.device)
     hashes = rows.view.new_empty(rows.shape[0])
-    _in_pieces(_with_scratch(lambda lo, hi, piece: torch.mv(rows.take(slice(lo, hi), out=piece[:hi - lo]), probe,
-                                                           out=hashes[lo:hi]), PIECE_ROWS, rows.shape[1], hashes),
-               rows.shape[0], workers)
+    rows.in_pieces(lambda lo, hi, piece: torch.mv(piece, probe, out=hashes[lo:hi]), workers)
     _, inverse = torch.unique(_integer_view(hashes), return_inverse=True)  # identical rows: identical bits
     first = torch.full((int(inverse.max()) + 1,), rows.shape[0], device=everyone.device)
     candidate = first.scatter_reduce_(0, inverse, everyone, "amin")[inverse]
@@ -456,9 +460,7 @@ def _principal_coords(rows, keep, workers=1, dims=8):
     sample = rows.take(keep[::max(1, keep.shape[0] // 4096)])
     directions = _widest_axes(sample - sample.mean(dim=0), min(rows.shape[1], dims))
     coords = rows.view.new_empty(rows.shape[0], directions.shape[1])  # projected first: no (U, D) copy
-    _in_pieces(_with_scratch(lambda lo, hi, piece: torch.mm(rows.take(slice(lo, hi), out=piece[:hi - lo]), directions,
-                                                           out=coords[lo:hi]), PIECE_ROWS, rows.shape[1], coords),
-               rows.shape[0], workers)
+    rows.in_pieces(lambda lo, hi, piece: torch.mm(piece, directions, out=coords[lo:hi]), workers)
     return torch.index_select(coords, 0, keep).double()
 
 
