@@ -413,7 +413,7 @@ class _PatchRows:
         self.shape = (count * len(positions), channels * k * k)
         self.view = flat.as_strided((flat.numel() - self.shape[1] + 1, self.shape[1]), (1, 1))
         offset = ((positions % width) * rows + positions // width) * (channels * k)
-        image = torch.arange(count, device=strips.device)[:, None] * (strips[0].numel())
+        image = torch.arange(count, device=strips.device)[:, None] * strips[0].numel()
         self.starts = (image + offset).reshape(-1)
 
     def take(self, index, out=None):
@@ -815,10 +815,11 @@ def _tile(job, start, stop, chunk_size, average, track_source, threshold):
         return state.best * nats + shift, state.acc, state.source, state.computed
     bound = job.upper_bound(start, stop, shift)  # bounds on the shifted logits
     # scale of the logits' terms: their float rounding widens the threshold
-    slack = 1e-5 * (bound.amax(dim=1).abs() + job.floor[start:stop].abs())
-    fixed = float((bound.amax(dim=1) + slack).max()) <= _fixed_shift_range(bank, chunk_size)
+    top = bound.amax(dim=1)
+    slack = 1e-5 * (top.abs() + job.floor[start:stop].abs())
+    fixed = float((top + slack).max()) <= _fixed_shift_range(bank, chunk_size)
     state = _TileState(rows_t, bank, average, track_source, fixed)
-    if fixed:  # no shifted logit can overflow exp: weigh by exp(logit - shift), no running max
+    if fixed:  # no shifted logit can overflow: weigh by 2 ** (logit - shift) in bits, no running max
         state.run((bound >= -(threshold + slack)[:, None]).any(dim=0).nonzero().squeeze(1).tolist(),
                   chunk_size)
         return shift, state.acc, state.source, state.computed
