@@ -364,8 +364,9 @@ for name in machines:
     print(f"{'':>9}  eye     {tally(by_eye)}  (eye 'none' = not countable)")
 
 # %% [markdown]
-# The eye and the counter tell one story for IS and LS. For ELS at k = 3 to 7 both see
-# no hands; at k = 11 the eye could count only some of the samples. Below we keep two
+# The eye and the counter tell one story for IS and LS. For ELS at k = 3 and 5 both see
+# no hands, at k = 7 nearly none (the counter one, the eye three of 16); at k = 11 the eye
+# could count only some of the samples. Below we keep two
 # failures apart: "no hand at all", and, among the samples the counter does call hands,
 # a count that is not five.
 #
