@@ -85,6 +85,20 @@ def read_eye_labels(name, column, directory=EYE_LABELS_DIR):
                                for row in rows])
 
 
+def agreement_with_the_eye(counted, first, second):
+    """(N,) counts and two people's (N,) labels (NOT_COUNTABLE = -1) -> dict of how they agree.
+
+    ``people``: the share of the ``both`` rows both people call countable where they give
+    the same count; ``consensus``: (N,) bool, those rows; ``counter``: the share of the
+    consensus rows where ``counted`` gives that count too.
+    """
+    both = (first >= 0) & (second >= 0)
+    consensus = both & (first == second)
+    return {"both": int(both.sum()), "people": (first[both] == second[both]).double().mean().item(),
+            "consensus": consensus,
+            "counter": (counted[consensus] == first[consensus]).double().mean().item()}
+
+
 def load_eye_labelled_images(name="hand_eye_samples.npz", directory=EYE_LABELS_DIR):
     """The eye-labelled samples ``name`` -> (N, 1, 24, 24) float32 in [-1, 1], in the rows' order."""
     with np.load(Path(directory) / name) as data:

@@ -160,6 +160,8 @@ _MAX_FOREGROUND = 0.55  # a hand covers well under half the image
 _FINGER_THRESHOLD = -0.2  # fingers are cut at a lower grey level than the palm: faint ones count
 _VALLEY_DEPTH = 0.15    # a pixel this much darker than the mean of two opposite neighbours
                         # one source pixel away is a gap between fingers, even when grey
+_MAX_BREAK = 2.0        # a finger cut across by a gap up to this wide (1.5 pixels at 24 x 24)
+                        # still counts, once
 _CORE_RADIUS = 3.5      # a drawn palm bends no tighter than radius 5.6**2 / 7.6 = 4.1, so it
                         # survives this opening; a finger up to 7 wide does not
 _FAT_CUT = 0.5          # a finger too wide for the first opening starts this far out of the core
@@ -280,6 +282,24 @@ def _holes(mask):
     return enclosed & (labels > 0)
 
 
+def _broken_fingers(ink, palm, finger_labels, fingers, unit):
+    """Ink, palm, finger-candidate labels, counted finger labels -> (B,) fingers cut across.
+
+    A finger broken by a gap near its root leaves a stub at the palm, too short to count,
+    and a piece that touches nothing. The piece counts when it is finger-sized, lies within
+    ``_MAX_BREAK`` of a stub and farther than that from every counted finger (else it is
+    the tip of a counted finger broken further out).
+    """
+    stub = ink & _dilate(palm, _CUT_RADIUS * unit + 1.5) & ~palm & ~(fingers > 0)
+    areas = _component_areas(finger_labels)
+    near_stub = _reached(finger_labels, _dilate(stub, _MAX_BREAK * unit))
+    near_finger = _reached(finger_labels, _dilate(fingers > 0, _MAX_BREAK * unit))
+    counted = _reached(finger_labels, fingers > 0)
+    pieces = (areas >= _MIN_FINGER_AREA * unit ** 2) & near_stub & ~near_finger & ~counted
+    pieces[:, 0] = False
+    return pieces.sum(dim=1)
+
+
 def _wide_fingers(palm, fingers, unit):
     """Palm, counted finger labels -> (B,) fingers too wide for the first opening, left in the palm.
 
@@ -303,7 +323,10 @@ def count_fingers(images, return_parts=False):
        wider than any finger: opening removes thin fingers, keeps palm and wrist;
     2. fingers = connected parts of the mask outside the palm grown by 1 pixel that
        touch that margin and cover at least 2 square pixels;
-    3. wide fingers = parts of the palm outside its opening by a disk of radius 3.5 that
+    3. broken fingers = finger-sized parts of the mask outside the margin that touch it
+       nowhere but lie within 2 pixels of ink at the palm (a finger's stub) and farther
+       than that from the fingers of step 2: a finger cut across near its root;
+    4. wide fingers = parts of the palm outside its opening by a disk of radius 3.5 that
        reach 3 pixels beyond it, touching neither the image border (the wrist) nor a
        finger of step 2: a finger too wide for the first opening.
     Hand-like means: some foreground but at most 55 % of the image, no holes, at least
@@ -344,7 +367,8 @@ def count_fingers(images, return_parts=False):
     is_finger = _reached(reach, rim) & (finger_areas >= _MIN_FINGER_AREA * unit ** 2)
     kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
     fingers = finger_labels * kept
-    count = is_finger.sum(dim=1) + _wide_fingers(palm, fingers, unit)
+    count = is_finger.sum(dim=1) + _broken_fingers(ink, palm, finger_labels, fingers, unit) \
+        + _wide_fingers(palm, fingers, unit)
 
     foreground = mask.flatten(1).float().mean(dim=1)
     thick = _dilate(_erode(palm, _PALM_RADIUS * unit), _PALM_RADIUS * unit) & palm
