@@ -37,8 +37,8 @@ from course_utils.checkpoints import Checkpoint
 from course_utils.data import load_dataset
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import use_passing
-from course_utils.hand_samples import (load_eye_labelled_images, load_samples, read_eye_labels,
-                                       sample_noise)
+from course_utils.hand_samples import (agreement_with_the_eye, load_eye_labelled_images,
+                                       load_samples, read_eye_labels, sample_noise)
 from course_utils.hands import count_fingers, make_hands
 from course_utils.metrics import pearson_r
 from course_utils.models import receptive_field
@@ -148,23 +148,20 @@ print(f"its mistakes on countable hands: {int((hands_seen & (counted < eye)).sum
 
 # a second person labelled the same images blind, without seeing the first labels
 _, second = read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
-both_count = countable & (second >= 0)
-consensus = both_count & (eye == second)
-print(f"the two people give the same count on {(eye[both_count] == second[both_count]).double().mean().item():.3g} "
-      f"of the {int(both_count.sum())} hands both could count")
-print(f"the counter on the {int(consensus.sum())} hands where both people agree: "
-      f"{(counted[consensus] == eye[consensus]).double().mean().item():.3g} right")
+people = agreement_with_the_eye(counted, eye, second)
+print(f"the two people give the same count on {people['people']:.3g} "
+      f"of the {people['both']} hands both could count")
+print(f"the counter on the {int(people['consensus'].sum())} hands where both people agree: "
+      f"{people['counter']:.3g} right")
 
 # 112 more samples, held out from every change to the counter, labelled by both people
 _, held_first = read_eye_labels("hand_heldout_labels.csv", "fingers_by_eye")
 _, held_second = read_eye_labels("hand_heldout_labels_second.csv", "fingers_by_eye_second")
 held_counted = count_fingers(load_eye_labelled_images("hand_heldout_samples.npz"))
-held_both = (held_first >= 0) & (held_second >= 0)
-held_consensus = held_both & (held_first == held_second)
-print(f"held out, {len(held_first)} samples: the people agree on "
-      f"{(held_first[held_both] == held_second[held_both]).double().mean().item():.3g} of the "
-      f"{int(held_both.sum())} hands both could count; the counter on the {int(held_consensus.sum())} "
-      f"where they agree: {(held_counted[held_consensus] == held_first[held_consensus]).double().mean().item():.3g} right")
+held = agreement_with_the_eye(held_counted, held_first, held_second)
+print(f"held out, {len(held_first)} samples: the people agree on {held['people']:.3g} of the "
+      f"{held['both']} hands both could count; the counter on the {int(held['consensus'].sum())} "
+      f"where they agree: {held['counter']:.3g} right")
 
 # %% [markdown]
 # On machine samples the counter is right about three times in four, well below its
