@@ -162,6 +162,7 @@ _VALLEY_DEPTH = 0.15    # a pixel this much darker than the mean of two opposite
                         # one source pixel away is a gap between fingers, even when grey
 _MAX_BREAK = 2.0        # a finger cut across by a gap up to this wide (1.5 pixels at 24 x 24)
                         # still counts, once
+_FORK_LENGTH = 3.0      # fused fingers part at least this far from their tips (drawn fingers reach >= 3.6)
 _CORE_RADIUS = 3.5      # a drawn palm bends no tighter than radius 5.6**2 / 7.6 = 4.1, so it
                         # survives this opening; a finger up to 7 wide does not
 _FAT_CUT = 0.5          # a finger too wide for the first opening starts this far out of the core
@@ -274,6 +275,13 @@ def _border(mask):
     return border
 
 
+def _bottom_edge(mask):
+    """(B, 1, H, W) -> (B, 1, H, W) bool: the image's bottom row, where the wrist leaves it."""
+    edge = torch.zeros_like(mask, dtype=torch.bool)
+    edge[..., -1, :] = True
+    return edge
+
+
 def _holes(mask):
     """(B, 1, H, W) bool -> (B, 1, H, W) bool: background pixels enclosed by the mask."""
     labels = label_components(~mask)
@@ -282,8 +290,9 @@ def _holes(mask):
     return enclosed & (labels > 0)
 
 
-def _broken_fingers(ink, palm, finger_labels, fingers, unit):
-    """Ink, palm, finger-candidate labels, counted finger labels -> (B,) fingers cut across.
+def _broken_fingers(ink, palm, finger_labels, fingers, wrist, unit):
+    """Ink, palm, finger-candidate labels, counted finger labels, (B, H*W + 1) wrist labels
+    -> (B,) fingers cut across.
 
     A finger broken by a gap near its root leaves a stub at the palm, too short to count,
     and a piece that touches nothing. The piece counts when it is finger-sized, lies within
@@ -295,9 +304,50 @@ def _broken_fingers(ink, palm, finger_labels, fingers, unit):
     near_stub = _reached(finger_labels, _dilate(stub, _MAX_BREAK * unit))
     near_finger = _reached(finger_labels, _dilate(fingers > 0, _MAX_BREAK * unit))
     counted = _reached(finger_labels, fingers > 0)
-    pieces = (areas >= _MIN_FINGER_AREA * unit ** 2) & near_stub & ~near_finger & ~counted
+    pieces = (areas >= _MIN_FINGER_AREA * unit ** 2) & near_stub & ~near_finger & ~counted & ~wrist
     pieces[:, 0] = False
     return pieces.sum(dim=1)
+
+
+def _distance_to(mask):
+    """(B, 1, H, W) bool -> (B, 1, H, W) float32 Euclidean distance in pixels to the nearest set pixel.
+
+    Exact, in two passes of squared distances: down the columns, then along the rows.
+    """
+    h, w = mask.shape[-2:]
+    far = float(h * h + w * w)
+    squared = torch.where(mask, 0.0, far)
+    for axis, n in ((-2, h), (-1, w)):
+        offsets = torch.arange(n, dtype=torch.float32)
+        step = (offsets[:, None] - offsets[None, :]) ** 2  # (out, in)
+        squared = torch.stack([(squared + (step[i].view(-1, 1) if axis == -2 else step[i]))
+                               .amin(dim=axis) for i in range(n)], dim=axis)
+    return squared.sqrt()
+
+
+def _forks(palm, fingers, unit):
+    """Palm, counted finger labels -> (B,) fingers beyond the first of each forked piece.
+
+    Two fused fingers make one piece that parts in two further out. Cut the piece at each
+    distance t from the palm (every half unit from the margin out); its parts that reach
+    ``_FORK_LENGTH`` beyond the cut are fingers. A piece holds as many fingers as the most
+    such parts at any cut; a short bump on a finger's side is not long enough to count.
+    """
+    on = fingers > 0
+    flat = fingers.flatten(1)
+    most = torch.zeros(flat.shape[0], flat.shape[1] + 1, dtype=torch.int64)
+    distance = _distance_to(palm) / unit
+    t = _CUT_RADIUS
+    while True:
+        beyond = on & (distance > t)
+        if not beyond.any():
+            return (most - 1).clamp(min=0)[:, 1:].sum(dim=1)
+        parts = label_components(beyond)
+        long = _reached(parts, distance > t + _FORK_LENGTH)
+        owner = torch.zeros_like(most).scatter_reduce_(1, parts.flatten(1), flat, "amax")
+        fingers_here = torch.zeros_like(most).scatter_add_(1, owner, long.long())
+        most = torch.maximum(most, fingers_here)
+        t += 0.5
 
 
 def _wide_fingers(palm, fingers, unit):
@@ -364,11 +414,14 @@ def count_fingers(images, return_parts=False):
     # A finger touches the palm's margin: grow it one pixel, see what it reaches.
     reach = F.max_pool2d(finger_labels.float(), 3, stride=1, padding=1).long()
     rim = _dilate(palm, _CUT_RADIUS * unit + 1.5) & ~finger_labels.bool()
-    is_finger = _reached(reach, rim) & (finger_areas >= _MIN_FINGER_AREA * unit ** 2)
+    # hands point up: a piece that leaves the image at the bottom is the wrist, cut thin
+    wrist = _reached(finger_labels, _bottom_edge(palm))
+    is_finger = _reached(reach, rim) & (finger_areas >= _MIN_FINGER_AREA * unit ** 2) & ~wrist
     kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
     fingers = finger_labels * kept
-    count = is_finger.sum(dim=1) + _broken_fingers(ink, palm, finger_labels, fingers, unit) \
-        + _wide_fingers(palm, fingers, unit)
+    count = (is_finger.sum(dim=1) + _forks(palm, fingers, unit)
+             + _broken_fingers(ink, palm, finger_labels, fingers, wrist, unit)
+             + _wide_fingers(palm, fingers, unit))
 
     foreground = mask.flatten(1).float().mean(dim=1)
     thick = _dilate(_erode(palm, _PALM_RADIUS * unit), _PALM_RADIUS * unit) & palm
