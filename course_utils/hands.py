@@ -155,6 +155,9 @@ _CUT_RADIUS = 1.0       # fingers start this far outside the palm
 _MIN_FINGER_AREA = 2.0  # in square hand units: smaller leftovers are ragged palm edge
 _PALM_RADIUS = 5.0      # a palm holds disks this big (the drawn ones: >= 5.6)
 _PALM_SHARE = 0.6       # ... and they cover most of it (hands: >= 0.67; digit strokes: less)
+_SMALL_HAND_FINGERS = 3  # a palm too small for those disks still makes a hand with this many
+_MAX_STRAY = 0.1        # fingers, when at most this share of the ink lies away from the hand
+                        # (machines draw small hands; clutter and digit strokes fail)
 _MAX_HOLE_AREA = 2.0    # a hand has no holes; an 8, a 6, a 0 do
 _MAX_FOREGROUND = 0.55  # a hand covers well under half the image
 _FINGER_THRESHOLD = -0.2  # fingers are cut at a lower grey level than the palm: faint ones count
@@ -380,8 +383,9 @@ def count_fingers(images, return_parts=False):
        reach 3 pixels beyond it, touching neither the image border (the wrist) nor a
        finger of step 2: a finger too wide for the first opening.
     Hand-like means: some foreground but at most 55 % of the image, no holes, at least
-    one finger of step 2, and a palm that holds disks of radius 5 covering >= 60 % of it. Blank
-    images, noise and most digits (about 95 % of the UCI digits) fail and get -1.
+    one finger of step 2, and a palm that holds disks of radius 5 covering >= 60 % of it, or
+    else (a small hand) three fingers of step 2 or more with at most 10 % of the ink away
+    from palm and fingers. Blank images, noise and most digits fail and get -1.
     ``return_parts`` also returns a dict of (B, 1, 2H, 2W) masks for plots: ``mask``,
     ``palm`` (bool) and ``fingers`` (one label per counted finger, 0 elsewhere).
     """
@@ -427,8 +431,11 @@ def count_fingers(images, return_parts=False):
     thick = _dilate(_erode(palm, _PALM_RADIUS * unit), _PALM_RADIUS * unit) & palm
     palm_share = thick.flatten(1).sum(dim=1) / palm.flatten(1).sum(dim=1).clamp(min=1)
     holes = _holes(mask).flatten(1).sum(dim=1) / unit ** 2
+    hand = _dilate(palm | (fingers > 0), unit)
+    stray = (mask & ~hand).flatten(1).sum(dim=1) / mask.flatten(1).sum(dim=1).clamp(min=1)
+    small_hand = (is_finger.sum(dim=1) >= _SMALL_HAND_FINGERS) & (stray <= _MAX_STRAY)
     hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & is_finger.any(dim=1)
-                 & (palm_share >= _PALM_SHARE) & (holes < _MAX_HOLE_AREA))
+                 & ((palm_share >= _PALM_SHARE) | small_hand) & (holes < _MAX_HOLE_AREA))
     count = torch.where(hand_like, count, torch.full_like(count, NOT_A_HAND))
     if not return_parts:
         return count
