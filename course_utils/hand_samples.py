@@ -85,6 +85,11 @@ def read_eye_labels(name, column, directory=EYE_LABELS_DIR):
                                for row in rows])
 
 
+def marked_sure(rows, column="confidence"):
+    """Eye-label rows (dicts) -> (N,) bool: the labeller marked the row ``sure`` in ``column``."""
+    return torch.tensor([row[column] == "sure" for row in rows])
+
+
 def agreement_with_the_eye(counted, first, second):
     """(N,) counts and two people's (N,) labels (NOT_COUNTABLE = -1) -> dict of how they agree.
 

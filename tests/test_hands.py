@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from course_utils.data import digits, load_dataset
 from course_utils.hand_samples import (NOT_COUNTABLE, agreement_with_the_eye, load_eye_labelled_images,
-                                      read_eye_labels)
+                                      marked_sure, read_eye_labels)
 from course_utils.hands import (NOT_A_HAND, count_fingers, hand_dataset, label_components,
                                 make_hands)
 
@@ -177,12 +177,11 @@ def _agreement_text(shares):
 
 def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
     # The issue's target is 0.9 on countable samples (the xfail below); this pins what the
-    # counter reaches now (0.773 = 92 / 119: even rows 0.862, held-out odd rows 0.689) so
-    # that it cannot slip back. Its 27 mistakes are not all undercounts: 8 too few, 10 too
-    # many (short bumps on a ragged palm edge), 9 "no hand" for a narrow or small palm.
+    # counter reaches now (0.832 = 99 / 119: even rows 0.897, odd rows 0.770) so that it
+    # cannot slip back. Its 20 mistakes: 11 too few, 7 too many, 2 "no hand".
     eye, counted = eye_and_counted
     shares = _agreement(eye, counted)
-    assert shares["all"] >= 0.77, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
+    assert shares["all"] >= 0.83, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
     countable = eye >= 0
     refused = (counted[~countable] == NOT_A_HAND).double().mean().item()
     assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
@@ -195,12 +194,12 @@ def _second_labels():
 
 def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):
     # The rows where both people count the same number are the least disputable labels;
-    # the counter reaches 0.849 there (90 / 106: even rows 0.943, held-out odd rows 0.755).
+    # the counter reaches 0.896 there (95 / 106: even rows 0.962, odd rows 0.830).
     eye, counted = eye_and_counted
     consensus = agreement_with_the_eye(counted, eye, _second_labels())["consensus"]
     assert int(consensus.sum()) >= 100
     shares = _agreement(torch.where(consensus, eye, NOT_COUNTABLE), counted)
-    assert shares["all"] >= 0.84, f"agreement on the consensus rows: {_agreement_text(shares)}"
+    assert shares["all"] >= 0.89, f"agreement on the consensus rows: {_agreement_text(shares)}"
 
 
 def _held_out():
@@ -214,32 +213,75 @@ def test_counter_on_the_held_out_samples():
     # Samples no change to the counter was tuned on (fresh noise; every machine and network),
     # labelled by two people blind to each other and to the counter. They agree on the count
     # for 0.825 of the 63 both call countable, and on each of the 34 rows both marked sure;
-    # on the 52 rows where they agree the counter reaches 0.788 (41 / 52; 0.75 before wide
-    # fingers left in the palm were counted), near the odd rows of the first fixture (0.755):
-    # what the counter is worth on samples it was not tuned on.
+    # on the 52 rows where they agree the counter reaches 0.808 (42 / 52; 0.75 before wide
+    # fingers left in the palm were counted, 0.788 before small hands were), near the odd
+    # rows of the first fixture (0.830): what the counter is worth on samples it was not
+    # tuned on.
     images, first, second, rows = _held_out()
     assert images.shape == (len(rows), 1, 24, 24) == (112, 1, 24, 24)
     assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
     agreement = agreement_with_the_eye(count_fingers(images), first, second)
     assert int(agreement["consensus"].sum()) >= 50
-    assert agreement["counter"] >= 0.78, f"agreement on the held-out consensus rows: {agreement['counter']:.3f}"
+    assert agreement["counter"] >= 0.80, f"agreement on the held-out consensus rows: {agreement['counter']:.3f}"
+
+
+def _tuning():
+    """The 336 tuning samples -> (images, first person's counts, second's, rows), -1 = not countable."""
+    rows, first = read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye")
+    _, second = read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye_second")
+    return load_eye_labelled_images("hand_tuning_samples.npz"), first, second, rows
+
+
+def test_counter_on_the_tuning_samples():
+    # Labelled blind by two more people (2026-12-02) so that changes could be tuned on more
+    # than the 53 even rows: 0.747 on the first 168 before any change was tuned on them, and
+    # 0.755 on the second 168 before they were used (0.775 with the changes settled on the
+    # first 168). Now 0.843 on the 197 rows both count alike; 0.81 of the 90 both call
+    # not countable get -1.
+    images, first, second, rows = _tuning()
+    assert images.shape == (len(rows), 1, 24, 24) == (336, 1, 24, 24)
+    assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
+    counted = count_fingers(images)
+    agreement = agreement_with_the_eye(counted, first, second)
+    assert agreement["both"] >= 200 and agreement["counter"] >= 0.84, agreement["counter"]
+    neither = (first < 0) & (second < 0)
+    refused = (counted[neither] == NOT_A_HAND).double().mean().item()
+    assert refused >= 0.8, f"only {refused:.3f} of the rows both call not countable get {NOT_A_HAND}"
+
+
+def test_counter_on_the_hands_people_are_sure_of():
+    # Where both people give the same count and mark it sure (the first fixture's first
+    # labeller marked no confidence: there, the second's), the counter almost always agrees:
+    # 52 / 54, held out 12 / 12, tuning 98 / 101. Its remaining errors sit on hands the
+    # people themselves find ambiguous.
+    eye_rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
+    second_rows, second = read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
+    held_images, held_first, held_second, held_rows = _held_out()
+    held_second_rows = read_eye_labels("hand_heldout_labels_second.csv", "fingers_by_eye_second")[0]
+    tuning_images, tuning_first, tuning_second, tuning_rows = _tuning()
+    sets = {
+        "first fixture": (load_eye_labelled_images(), eye, second, marked_sure(second_rows)),
+        "held out": (held_images, held_first, held_second,
+                     marked_sure(held_rows) & marked_sure(held_second_rows)),
+        "tuning": (tuning_images, tuning_first, tuning_second,
+                   marked_sure(tuning_rows) & marked_sure(tuning_rows, "confidence_second")),
+    }
+    for name, (images, first, other, sure) in sets.items():
+        rows = sure & (first >= 0) & (first == other)
+        right = (count_fingers(images[rows]) == first[rows]).double().mean().item()
+        assert int(rows.sum()) >= 12 and right >= 0.95, f"{name}: {right:.3f} of {int(rows.sum())} sure rows"
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 19's bar is 0.9 agreement with the eye; the counter reaches 0.773 (threshold, "
-    "valley and palm-size changes tried in 2026-12 stayed within 0.75-0.82 or broke the "
-    "digit, refusal and degraded-hand tests; an angular-profile counter (rings around the "
-    "palm's inscribed disk, runs of ink that persist outwards) reached 0.77, and a small CNN "
-    "after the 300 training steps a loaded CPU allowed 0.65; a 31k-parameter CNN trained "
-    "1,200-1,500 steps (~130 s CPU) on degraded synthetic hands (mosaic, blur, noise, faint "
-    "and cut fingers) with a not-a-hand class reached 0.80 on the 106 consensus rows (even "
-    "0.89, held-out odd 0.72), and with the even rows mixed into training 0.88 (even 1.00, "
-    "odd 0.755: no better than the counter's 0.755 on held-out rows); a second blind labeller agrees "
-    "with the first on 0.898 of the hands both could count, so 0.9 is at the labellers' own "
-    "agreement; counting fingers too wide for the palm opening as fingers raised it from 0.765 "
-    "(consensus rows 0.840 -> 0.849, even 0.925 -> 0.943, odd 0.755 unchanged; held-out "
-    "0.75 -> 0.788), and recovering faint fingers at grey level -0.5 helped the held-out set "
-    "too (0.788) but lost an odd row (0.736))"))
+    "issue 19's bar is 0.9 agreement with one person's eye labels on every hand that person "
+    "could count; the counter reaches 0.832 (0.896 where two people agree, 0.808 on held-out "
+    "samples, 0.96-1.0 on hands the people marked sure). Two people agree with each other on only 0.83-0.90 "
+    "of the hands both could count, so the bar sits at the labellers' own agreement. Tried and "
+    "not landed (2026-12): thresholds, valley depths and palm sizes (0.75-0.82, or broke the "
+    "digit, refusal and degraded-hand tests), an angular-profile counter (0.77), small CNNs "
+    "trained on degraded synthetic hands (0.80 on consensus rows, held-out odd rows 0.72), "
+    "faint fingers at grey level -0.5 (lost digits and odd rows). Landed: wide fingers left "
+    "in the palm, the wrist, forked and broken fingers, small hands (0.765 -> 0.832)"))
 def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
     shares = _agreement(*eye_and_counted)
     assert shares["all"] >= 0.9, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
@@ -268,8 +310,8 @@ def _degrade(kind, x):
 
 
 @pytest.mark.parametrize("kind, floor", [
-    # broken strokes: 0.52 before a finger piece cut off its stub was counted (2026-12-02), 0.92 since
-    ("blurred", 0.9), ("noisy", 0.9), ("faint fingers", 0.8), ("broken strokes", 0.9),
+    # since 2026-12-02 (broken and forked fingers): broken strokes 0.52 -> 0.92, faint 0.83 -> 0.95
+    ("blurred", 0.9), ("noisy", 0.9), ("faint fingers", 0.9), ("broken strokes", 0.9),
 ])
 def test_counter_on_degraded_hands(kind, floor):
     x, c = make_hands(120, fingers=range(3, 8), seed=77, size=24)
