@@ -161,7 +161,7 @@ _MAX_STRAY = 0.1        # fingers, when at most this share of the ink lies away 
 _MAX_HOLE_AREA = 2.0    # a hand has no holes; an 8, a 6, a 0 do
 _MAX_FOREGROUND = 0.55  # a hand covers well under half the image
 _FINGER_THRESHOLD = -0.2  # fingers are cut at a lower grey level than the palm: faint ones count
-_VALLEY_DEPTH = 0.15    # a pixel this much darker than the mean of two opposite neighbours
+_VALLEY_DEPTH = 0.2     # a pixel this much darker than the mean of two opposite neighbours
                         # one source pixel away is a gap between fingers, even when grey
 _MAX_BREAK = 2.0        # a finger cut across by a gap up to this wide (1.5 pixels at 24 x 24)
                         # still counts, once
