@@ -374,8 +374,11 @@ def count_fingers(images, return_parts=False):
     several pixels wide (lengths below in pixels of a 32 x 32 image, scaled to H):
     1. palm = the largest connected part of the mask's opening by a disk of radius 2.2,
        wider than any finger: opening removes thin fingers, keeps palm and wrist;
-    2. fingers = connected parts of the mask outside the palm grown by 1 pixel that
-       touch that margin and cover at least 2 square pixels;
+    2. fingers = connected parts of the ink (``image > -0.2``, split along grey valleys
+       between fingers) outside the palm grown by 1 pixel that touch that margin, cover
+       at least 2 square pixels and do not reach the image's bottom row (the wrist, cut
+       thin); a part that forks into branches reaching 3 pixels beyond the fork counts
+       once per branch (fused fingers);
     3. broken fingers = finger-sized parts of the mask outside the margin that touch it
        nowhere but lie within 2 pixels of ink at the palm (a finger's stub) and farther
        than that from the fingers of step 2: a finger cut across near its root;
