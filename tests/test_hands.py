@@ -202,11 +202,22 @@ def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):
     assert shares["all"] >= 0.91, f"agreement on the consensus rows: {_agreement_text(shares)}"
 
 
+def _labelled_twice(samples, first_csv, second_csv):
+    """A fixture two people labelled -> (images, first person's counts, second's, rows), -1 = not countable."""
+    rows, first = read_eye_labels(first_csv, "fingers_by_eye")
+    _, second = read_eye_labels(second_csv, "fingers_by_eye_second")
+    return load_eye_labelled_images(samples), first, second, rows
+
+
+def _covers_every_machine(images, rows, n):
+    assert images.shape == (len(rows), 1, 24, 24) == (n, 1, 24, 24)
+    assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
+
+
 def _held_out():
-    """The 112 held-out samples -> (images, first labeller's counts, second's), -1 = not countable."""
-    rows, first = read_eye_labels("hand_heldout_labels.csv", "fingers_by_eye")
-    _, second = read_eye_labels("hand_heldout_labels_second.csv", "fingers_by_eye_second")
-    return load_eye_labelled_images("hand_heldout_samples.npz"), first, second, rows
+    """The 112 held-out samples (see _labelled_twice)."""
+    return _labelled_twice("hand_heldout_samples.npz", "hand_heldout_labels.csv",
+                           "hand_heldout_labels_second.csv")
 
 
 def test_counter_on_the_held_out_samples():
@@ -218,18 +229,15 @@ def test_counter_on_the_held_out_samples():
     # rows of the first fixture (0.849): what the counter is worth on samples it was not
     # tuned on.
     images, first, second, rows = _held_out()
-    assert images.shape == (len(rows), 1, 24, 24) == (112, 1, 24, 24)
-    assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
+    _covers_every_machine(images, rows, 112)
     agreement = agreement_with_the_eye(count_fingers(images), first, second)
     assert int(agreement["consensus"].sum()) >= 50
     assert agreement["counter"] >= 0.80, f"agreement on the held-out consensus rows: {agreement['counter']:.3f}"
 
 
 def _tuning():
-    """The 336 tuning samples -> (images, first person's counts, second's, rows), -1 = not countable."""
-    rows, first = read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye")
-    _, second = read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye_second")
-    return load_eye_labelled_images("hand_tuning_samples.npz"), first, second, rows
+    """The 336 tuning samples (see _labelled_twice); both people's labels in one CSV."""
+    return _labelled_twice("hand_tuning_samples.npz", "hand_tuning_labels.csv", "hand_tuning_labels.csv")
 
 
 def test_counter_on_the_tuning_samples():
@@ -239,8 +247,7 @@ def test_counter_on_the_tuning_samples():
     # first 168). Now 0.843 on the 197 rows both count alike; 0.81 of the 90 both call
     # not countable get -1.
     images, first, second, rows = _tuning()
-    assert images.shape == (len(rows), 1, 24, 24) == (336, 1, 24, 24)
-    assert {"IS", "LS k=3", "ELS k=11", "CNN", "hands-unet-zeros", "hands-unet-attn"} <= {r["source"] for r in rows}
+    _covers_every_machine(images, rows, 336)
     counted = count_fingers(images)
     agreement = agreement_with_the_eye(counted, first, second)
     assert agreement["both"] >= 200 and agreement["counter"] >= 0.84, agreement["counter"]
