@@ -293,22 +293,19 @@ def _holes(mask):
     return enclosed & (labels > 0)
 
 
-def _broken_fingers(ink, palm, finger_labels, fingers, wrist, unit):
-    """Ink, palm, finger-candidate labels, counted finger labels, (B, H*W + 1) wrist labels
-    -> (B,) fingers cut across.
+def _broken_fingers(stub_ink, finger_labels, fingers, candidates, unit):
+    """Ink at the palm's rim, finger-piece labels, counted finger labels, (B, H*W + 1)
+    finger-sized uncounted pieces -> (B,) fingers cut across.
 
     A finger broken by a gap near its root leaves a stub at the palm, too short to count,
     and a piece that touches nothing. The piece counts when it is finger-sized, lies within
     ``_MAX_BREAK`` of a stub and farther than that from every counted finger (else it is
     the tip of a counted finger broken further out).
     """
-    stub = ink & _dilate(palm, _CUT_RADIUS * unit + 1.5) & ~palm & ~(fingers > 0)
-    areas = _component_areas(finger_labels)
+    stub = stub_ink & ~(fingers > 0)
     near_stub = _reached(finger_labels, _dilate(stub, _MAX_BREAK * unit))
     near_finger = _reached(finger_labels, _dilate(fingers > 0, _MAX_BREAK * unit))
-    counted = _reached(finger_labels, fingers > 0)
-    pieces = (areas >= _MIN_FINGER_AREA * unit ** 2) & near_stub & ~near_finger & ~counted & ~wrist
-    pieces[:, 0] = False
+    pieces = candidates & near_stub & ~near_finger
     return pieces.sum(dim=1)
 
 
@@ -420,14 +417,18 @@ def count_fingers(images, return_parts=False):
     finger_areas[:, 0] = 0
     # A finger touches the palm's margin: grow it one pixel, see what it reaches.
     reach = F.max_pool2d(finger_labels.float(), 3, stride=1, padding=1).long()
-    rim = _dilate(palm, _CUT_RADIUS * unit + 1.5) & ~finger_labels.bool()
+    near_palm = _dilate(palm, _CUT_RADIUS * unit + 1.5)
+    rim = near_palm & ~finger_labels.bool()
     # hands point up: a piece that leaves the image at the bottom is the wrist, cut thin
     wrist = _reached(finger_labels, _bottom_edge(palm))
-    is_finger = _reached(reach, rim) & (finger_areas >= _MIN_FINGER_AREA * unit ** 2) & ~wrist
+    sized = finger_areas >= _MIN_FINGER_AREA * unit ** 2  # False for label 0 (area set to 0)
+    is_finger = _reached(reach, rim) & sized & ~wrist
     kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
     fingers = finger_labels * kept
-    count = (is_finger.sum(dim=1) + _forks(palm, fingers, unit)
-             + _broken_fingers(ink, palm, finger_labels, fingers, wrist, unit)
+    ordinary = is_finger.sum(dim=1)
+    count = (ordinary + _forks(palm, fingers, unit)
+             + _broken_fingers(ink & near_palm & ~palm, finger_labels, fingers,
+                               sized & ~is_finger & ~wrist, unit)
              + _wide_fingers(palm, fingers, unit))
 
     foreground = mask.flatten(1).float().mean(dim=1)
@@ -436,7 +437,7 @@ def count_fingers(images, return_parts=False):
     holes = _holes(mask).flatten(1).sum(dim=1) / unit ** 2
     hand = _dilate(palm | (fingers > 0), unit)
     stray = (mask & ~hand).flatten(1).sum(dim=1) / mask.flatten(1).sum(dim=1).clamp(min=1)
-    small_hand = (is_finger.sum(dim=1) >= _SMALL_HAND_FINGERS) & (stray <= _MAX_STRAY)
+    small_hand = (ordinary >= _SMALL_HAND_FINGERS) & (stray <= _MAX_STRAY)
     hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & is_finger.any(dim=1)
                  & ((palm_share >= _PALM_SHARE) | small_hand) & (holes < _MAX_HOLE_AREA))
     count = torch.where(hand_like, count, torch.full_like(count, NOT_A_HAND))

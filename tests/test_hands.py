@@ -261,13 +261,13 @@ def test_counter_on_the_hands_people_are_sure_of():
     # labeller marked no confidence: there, the second's), the counter almost always agrees:
     # 52 / 54, held out 12 / 12, tuning 98 / 101. Its remaining errors sit on hands the
     # people themselves find ambiguous.
-    eye_rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
+    images, eye, _ = _eye_labelled()
     second_rows, second = read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
     held_images, held_first, held_second, held_rows = _held_out()
     held_second_rows = read_eye_labels("hand_heldout_labels_second.csv", "fingers_by_eye_second")[0]
     tuning_images, tuning_first, tuning_second, tuning_rows = _tuning()
     sets = {
-        "first fixture": (load_eye_labelled_images(), eye, second, marked_sure(second_rows)),
+        "first fixture": (images, eye, second, marked_sure(second_rows)),
         "held out": (held_images, held_first, held_second,
                      marked_sure(held_rows) & marked_sure(held_second_rows)),
         "tuning": (tuning_images, tuning_first, tuning_second,
