@@ -160,7 +160,9 @@ _MAX_STRAY = 0.1        # fingers, when at most this share of the ink lies away 
                         # (machines draw small hands; clutter and digit strokes fail)
 _MAX_HOLE_AREA = 2.0    # a hand has no holes; an 8, a 6, a 0 do
 _MAX_FOREGROUND = 0.55  # a hand covers well under half the image
-_FINGER_THRESHOLD = -0.2  # fingers are cut at a lower grey level than the palm: faint ones count
+_FINGER_THRESHOLD = -0.4  # fingers are cut at a lower grey level than the palm: faint ones count
+_HAND_THRESHOLD = -0.2    # ... but a hand is seen only by its fingers above this grey level:
+                          # the blurred edges of digit strokes do not make one
 _VALLEY_DEPTH = 0.2     # a pixel this much darker than the mean of two opposite neighbours
                         # one source pixel away is a gap between fingers, even when grey
 _MAX_BREAK = 2.0        # a finger cut across by a gap up to this wide (1.5 pixels at 24 x 24)
@@ -364,6 +366,27 @@ def _wide_fingers(palm, fingers, unit):
     return wide.sum(dim=1)
 
 
+def _finger_pieces(ink, palm, margin, near_palm, unit):
+    """Ink, palm, its margin and rim -> labels of the ink outside the margin, and per label
+    (B, L + 1) bools: big enough, the wrist (leaves the image at the bottom), a finger.
+    """
+    labels = label_components(ink & ~margin)
+    areas = _component_areas(labels)
+    areas[:, 0] = 0
+    # A finger touches the palm's margin: grow it one pixel, see what it reaches.
+    reach = F.max_pool2d(labels.float(), 3, stride=1, padding=1).long()
+    rim = near_palm & ~labels.bool()
+    # hands point up: a piece that leaves the image at the bottom is the wrist, cut thin
+    wrist = _reached(labels, _bottom_edge(palm))
+    sized = areas >= _MIN_FINGER_AREA * unit ** 2  # False for label 0 (area set to 0)
+    return labels, sized, wrist, _reached(reach, rim) & sized & ~wrist
+
+
+def _keep(labels, chosen):
+    """(B, 1, H, W) labels, (B, L + 1) bools -> the labels with the unchosen ones set to 0."""
+    return labels * torch.gather(chosen, 1, labels.flatten(1)).view_as(labels)
+
+
 def count_fingers(images, return_parts=False):
     """(B, 1, H, W) images in [-1, 1] -> (B,) int64 finger counts, -1 where no hand is seen.
 
@@ -371,7 +394,7 @@ def count_fingers(images, return_parts=False):
     several pixels wide (lengths below in pixels of a 32 x 32 image, scaled to H):
     1. palm = the largest connected part of the mask's opening by a disk of radius 2.2,
        wider than any finger: opening removes thin fingers, keeps palm and wrist;
-    2. fingers = connected parts of the ink (``image > -0.2``, split along grey valleys
+    2. fingers = connected parts of the ink (``image > -0.4``, split along grey valleys
        between fingers) outside the palm grown by 1 pixel that touch that margin, cover
        at least 2 square pixels and do not reach the image's bottom row (the wrist, cut
        thin); a part that forks into branches reaching 3 pixels beyond the fork counts
@@ -383,9 +406,10 @@ def count_fingers(images, return_parts=False):
        reach 3 pixels beyond it, touching neither the image border (the wrist) nor a
        finger of step 2: a finger too wide for the first opening.
     Hand-like means: some foreground but at most 55 % of the image, no holes, at least
-    one finger of step 2, and a palm that holds disks of radius 5 covering >= 60 % of it, or
-    else (a small hand) three fingers of step 2 or more with at most 10 % of the ink away
-    from palm and fingers. Blank images, noise and most digits fail and get -1.
+    one clear finger (step 2 with the ink cut at ``image > -0.2``, so the blurred edges of
+    digit strokes do not count), and a palm that holds disks of radius 5 covering >= 60 %
+    of it, or else (a small hand) three clear fingers or more with at most 10 % of the ink
+    away from palm and clear fingers. Blank images, noise and most digits fail and get -1.
     ``return_parts`` also returns a dict of (B, 1, 2H, 2W) masks for plots: ``mask``,
     ``palm`` (bool) and ``fingers`` (one label per counted finger, 0 elsewhere).
     """
@@ -411,34 +435,28 @@ def count_fingers(images, return_parts=False):
     palm = (labels == biggest.view(-1, 1, 1, 1)) & (biggest.view(-1, 1, 1, 1) > 0)
 
     margin = _dilate(palm, _CUT_RADIUS * unit)
-    ink = (big > _FINGER_THRESHOLD) & ~_valleys(big, _UPSAMPLE)
-    finger_labels = label_components(ink & ~margin)
-    finger_areas = _component_areas(finger_labels)
-    finger_areas[:, 0] = 0
-    # A finger touches the palm's margin: grow it one pixel, see what it reaches.
-    reach = F.max_pool2d(finger_labels.float(), 3, stride=1, padding=1).long()
     near_palm = _dilate(palm, _CUT_RADIUS * unit + 1.5)
-    rim = near_palm & ~finger_labels.bool()
-    # hands point up: a piece that leaves the image at the bottom is the wrist, cut thin
-    wrist = _reached(finger_labels, _bottom_edge(palm))
-    sized = finger_areas >= _MIN_FINGER_AREA * unit ** 2  # False for label 0 (area set to 0)
-    is_finger = _reached(reach, rim) & sized & ~wrist
-    kept = torch.gather(is_finger, 1, finger_labels.flatten(1)).view_as(finger_labels)
-    fingers = finger_labels * kept
-    ordinary = is_finger.sum(dim=1)
-    count = (ordinary + _forks(palm, fingers, unit)
+    valleys = _valleys(big, _UPSAMPLE)
+    ink = (big > _FINGER_THRESHOLD) & ~valleys
+    finger_labels, sized, wrist, is_finger = _finger_pieces(ink, palm, margin, near_palm, unit)
+    fingers = _keep(finger_labels, is_finger)
+    count = (is_finger.sum(dim=1) + _forks(palm, fingers, unit)
              + _broken_fingers(ink & near_palm & ~palm, finger_labels, fingers,
                                sized & ~is_finger & ~wrist, unit)
              + _wide_fingers(palm, fingers, unit))
+
+    clear_labels, _, _, is_clear_finger = _finger_pieces((big > _HAND_THRESHOLD) & ~valleys,
+                                                         palm, margin, near_palm, unit)
+    clear_fingers = is_clear_finger.sum(dim=1)
 
     foreground = mask.flatten(1).float().mean(dim=1)
     thick = _dilate(_erode(palm, _PALM_RADIUS * unit), _PALM_RADIUS * unit) & palm
     palm_share = thick.flatten(1).sum(dim=1) / palm.flatten(1).sum(dim=1).clamp(min=1)
     holes = _holes(mask).flatten(1).sum(dim=1) / unit ** 2
-    hand = _dilate(palm | (fingers > 0), unit)
+    hand = _dilate(palm | (_keep(clear_labels, is_clear_finger) > 0), unit)
     stray = (mask & ~hand).flatten(1).sum(dim=1) / mask.flatten(1).sum(dim=1).clamp(min=1)
-    small_hand = (ordinary >= _SMALL_HAND_FINGERS) & (stray <= _MAX_STRAY)
-    hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & is_finger.any(dim=1)
+    small_hand = (clear_fingers >= _SMALL_HAND_FINGERS) & (stray <= _MAX_STRAY)
+    hand_like = ((foreground > 0) & (foreground <= _MAX_FOREGROUND) & (clear_fingers > 0)
                  & ((palm_share >= _PALM_SHARE) | small_hand) & (holes < _MAX_HOLE_AREA))
     count = torch.where(hand_like, count, torch.full_like(count, NOT_A_HAND))
     if not return_parts:

@@ -177,11 +177,12 @@ def _agreement_text(shares):
 
 def test_counter_agrees_with_the_eye_on_machine_samples(eye_and_counted):
     # The issue's target is 0.9 on countable samples (the xfail below); this pins what the
-    # counter reaches now (0.857 = 102 / 119: even rows 0.931, odd rows 0.787) so that it
-    # cannot slip back. Its 17 mistakes: 9 too few, 6 too many, 2 "no hand".
+    # counter reaches now (0.849 = 101 / 119: even rows 0.931, odd rows 0.770; 0.857 before
+    # fingers were cut at grey level -0.4, which gained 4 tuning and 1 held-out hand) so that
+    # it cannot slip back. Its 18 mistakes: 9 too few, 7 too many, 2 "no hand".
     eye, counted = eye_and_counted
     shares = _agreement(eye, counted)
-    assert shares["all"] >= 0.85, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
+    assert shares["all"] >= 0.845, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
     countable = eye >= 0
     refused = (counted[~countable] == NOT_A_HAND).double().mean().item()
     assert refused >= 0.65, f"only {refused:.3f} of not-countable samples get {NOT_A_HAND}"
@@ -194,12 +195,12 @@ def _second_labels():
 
 def test_counter_on_the_rows_both_labellers_count_alike(eye_and_counted):
     # The rows where both people count the same number are the least disputable labels;
-    # the counter reaches 0.915 there (97 / 106: even rows 0.981, odd rows 0.849).
+    # the counter reaches 0.906 there (96 / 106: even rows 0.981, odd rows 0.830).
     eye, counted = eye_and_counted
     consensus = agreement_with_the_eye(counted, eye, _second_labels())["consensus"]
     assert int(consensus.sum()) >= 100
     shares = _agreement(torch.where(consensus, eye, NOT_COUNTABLE), counted)
-    assert shares["all"] >= 0.91, f"agreement on the consensus rows: {_agreement_text(shares)}"
+    assert shares["all"] >= 0.9, f"agreement on the consensus rows: {_agreement_text(shares)}"
 
 
 def _labelled_twice(samples, first_csv, second_csv):
@@ -224,15 +225,15 @@ def test_counter_on_the_held_out_samples():
     # Samples no change to the counter was tuned on (fresh noise; every machine and network),
     # labelled by two people blind to each other and to the counter. They agree on the count
     # for 0.825 of the 63 both call countable, and on each of the 34 rows both marked sure;
-    # on the 52 rows where they agree the counter reaches 0.808 (42 / 52; 0.75 before wide
-    # fingers left in the palm were counted, 0.788 before small hands were), near the odd
-    # rows of the first fixture (0.849): what the counter is worth on samples it was not
-    # tuned on.
+    # on the 52 rows where they agree the counter reaches 0.827 (43 / 52; 0.75 before wide
+    # fingers left in the palm were counted, 0.788 before small hands were, 0.808 before
+    # fingers were cut at grey level -0.4), near the odd rows of the first fixture (0.830):
+    # what the counter is worth on samples it was not tuned on.
     images, first, second, rows = _held_out()
     _covers_every_machine(images, rows, 112)
     agreement = agreement_with_the_eye(count_fingers(images), first, second)
     assert int(agreement["consensus"].sum()) >= 50
-    assert agreement["counter"] >= 0.80, f"agreement on the held-out consensus rows: {agreement['counter']:.3f}"
+    assert agreement["counter"] >= 0.82, f"agreement on the held-out consensus rows: {agreement['counter']:.3f}"
 
 
 def _tuning():
@@ -244,13 +245,13 @@ def test_counter_on_the_tuning_samples():
     # Labelled blind by two more people (2026-12-02) so that changes could be tuned on more
     # than the 53 even rows: 0.747 on the first 168 before any change was tuned on them, and
     # 0.755 on the second 168 before they were used (0.775 with the changes settled on the
-    # first 168). Now 0.843 on the 197 rows both count alike; 0.81 of the 90 both call
-    # not countable get -1.
+    # first 168). Now 0.863 on the 197 rows both count alike (0.843 before fingers were cut
+    # at grey level -0.4); 0.81 of the 90 both call not countable get -1.
     images, first, second, rows = _tuning()
     _covers_every_machine(images, rows, 336)
     counted = count_fingers(images)
     agreement = agreement_with_the_eye(counted, first, second)
-    assert agreement["both"] >= 200 and agreement["counter"] >= 0.84, agreement["counter"]
+    assert agreement["both"] >= 200 and agreement["counter"] >= 0.86, agreement["counter"]
     neither = (first < 0) & (second < 0)
     refused = (counted[neither] == NOT_A_HAND).double().mean().item()
     assert refused >= 0.8, f"only {refused:.3f} of the rows both call not countable get {NOT_A_HAND}"
@@ -259,7 +260,7 @@ def test_counter_on_the_tuning_samples():
 def test_counter_on_the_hands_people_are_sure_of():
     # Where both people give the same count and mark it sure (the first fixture's first
     # labeller marked no confidence: there, the second's), the counter almost always agrees:
-    # 52 / 54, held out 12 / 12, tuning 98 / 101. Its remaining errors sit on hands the
+    # 52 / 54, held out 12 / 12, tuning 97 / 101. Its remaining errors sit on hands the
     # people themselves find ambiguous.
     images, eye, _ = _eye_labelled()
     second_rows, second = read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
@@ -281,14 +282,17 @@ def test_counter_on_the_hands_people_are_sure_of():
 
 @pytest.mark.xfail(strict=True, reason=(
     "issue 19's bar is 0.9 agreement with one person's eye labels on every hand that person "
-    "could count; the counter reaches 0.857 (0.915 where two people agree, 0.808 on held-out "
+    "could count; the counter reaches 0.849 (0.906 where two people agree, 0.827 on held-out "
     "samples, 0.96-1.0 on hands the people marked sure). Two people agree with each other on only 0.83-0.90 "
     "of the hands both could count, so the bar sits at the labellers' own agreement. Tried and "
     "not landed (2026-12): thresholds, valley depths and palm sizes (0.75-0.82, or broke the "
     "digit, refusal and degraded-hand tests), an angular-profile counter (0.77), small CNNs "
     "trained on degraded synthetic hands (0.80 on consensus rows, held-out odd rows 0.72), "
-    "faint fingers at grey level -0.5 (lost digits and odd rows). Landed: wide fingers left "
-    "in the palm, the wrist, forked and broken fingers, small hands, deeper valleys (0.765 -> 0.857)"))
+    "faint fingers at grey level -0.5 for counting and for seeing a hand (lost digits and odd "
+    "rows), geodesic distances for forks (no change). Landed: wide fingers left in the palm, "
+    "the wrist, forked and broken fingers, small hands, deeper valleys (0.765 -> 0.857), "
+    "fingers cut at -0.4 with hands still seen at -0.2 (tuning 0.843 -> 0.863, held out "
+    "0.808 -> 0.827, first fixture 0.857 -> 0.849)"))
 def test_counter_meets_the_eye_agreement_bar(eye_and_counted):
     shares = _agreement(*eye_and_counted)
     assert shares["all"] >= 0.9, f"agreement with eye labels on countable samples: {_agreement_text(shares)}"
@@ -317,8 +321,8 @@ def _degrade(kind, x):
 
 
 @pytest.mark.parametrize("kind, floor", [
-    # since 2026-12-02 (broken and forked fingers, deeper valleys): broken strokes 0.52 -> 0.94,
-    # faint fingers 0.83 -> 0.99
+    # since 2026-12-02 (broken and forked fingers, deeper valleys, fingers cut at -0.4):
+    # blurred 0.96 -> 0.99, broken strokes 0.52 -> 0.96, faint fingers 0.83 -> 1.0
     ("blurred", 0.9), ("noisy", 0.9), ("faint fingers", 0.9), ("broken strokes", 0.9),
 ])
 def test_counter_on_degraded_hands(kind, floor):

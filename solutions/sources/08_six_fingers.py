@@ -93,9 +93,11 @@ plt.show()
 #    the bottom (the wrist). A piece that forks into long branches counts once per branch
 #    (fused fingers), a piece cut off a finger's stub by a thin gap counts once, and so
 #    does a long bulge of the palm too wide for the opening (a fat finger);
-# 3. an image with no finger, without a solid palm (a small palm passes with three
-#    fingers or more and little ink elsewhere), with holes, or covering more than half
-#    the frame is **not a hand** and gets $-1$: noise, blank images and digits.
+# 3. an image with no clear finger (one still there when the ink is cut at a grey level
+#    nearer the palm's, so that the blurred edge of a digit's stroke is none), without a
+#    solid palm (a small palm passes with three clear fingers or more and little ink
+#    elsewhere), with holes, or covering more than half the frame is **not a hand** and
+#    gets $-1$: noise, blank images and digits.
 #
 # Below, the palm is blue and each counted finger has its own colour.
 
@@ -457,7 +459,7 @@ for name in machines:
 # %% [markdown]
 # Two local failures, one lesson. The LS machine keeps every pixel in its place: its hands
 # mostly look like hands, and some of their fans are not five. How many depends on who
-# counts: the counter says 0.29 to 0.44 of the hands, depending on k, the first person
+# counts: the counter says 0.31 to 0.44 of the hands, depending on k, the first person
 # about a quarter or fewer (the "by eye" part of each line; many of the counter's extra
 # "not five"s are its own errors, section 2). Either way the trend with k is within the error bars of 16 samples.
 # The ELS machine fails harder: with windows of 3 and 5 pixels a palm almost never
