@@ -273,6 +273,11 @@ def _reached(labels, where):
     return reached
 
 
+def _keep(labels, chosen):
+    """(B, 1, H, W) labels, (B, L + 1) bools -> the labels with the unchosen ones set to 0."""
+    return labels * torch.gather(chosen, 1, labels.flatten(1)).view_as(labels)
+
+
 def _border(mask):
     """(B, 1, H, W) -> (B, 1, H, W) bool: the image's outermost pixels."""
     border = torch.zeros_like(mask, dtype=torch.bool)
@@ -290,9 +295,7 @@ def _bottom_edge(mask):
 def _holes(mask):
     """(B, 1, H, W) bool -> (B, 1, H, W) bool: background pixels enclosed by the mask."""
     labels = label_components(~mask)
-    outside = _reached(labels, _border(mask))
-    enclosed = ~torch.gather(outside, 1, labels.flatten(1)).view_as(mask)
-    return enclosed & (labels > 0)
+    return _keep(labels, ~_reached(labels, _border(mask))) > 0
 
 
 def _broken_fingers(stub_ink, finger_labels, fingers, candidates, unit):
@@ -380,11 +383,6 @@ def _finger_pieces(ink, palm, margin, near_palm, unit):
     wrist = _reached(labels, _bottom_edge(palm))
     sized = areas >= _MIN_FINGER_AREA * unit ** 2  # False for label 0 (area set to 0)
     return labels, sized, wrist, _reached(reach, rim) & sized & ~wrist
-
-
-def _keep(labels, chosen):
-    """(B, 1, H, W) labels, (B, L + 1) bools -> the labels with the unchosen ones set to 0."""
-    return labels * torch.gather(chosen, 1, labels.flatten(1)).view_as(labels)
 
 
 def count_fingers(images, return_parts=False):
