@@ -104,6 +104,16 @@ def agreement_with_the_eye(counted, first, second):
             "counter": (counted[consensus] == first[consensus]).double().mean().item()}
 
 
+def agreement_on_countable(counted, labels):
+    """(N,) counts, one person's (N,) labels (NOT_COUNTABLE = -1) -> the share of the rows that
+    person could count where ``counted`` gives the same count ("not countable" there is a miss).
+
+    ``counted`` may be another person's labels: a second person scored as the counter is.
+    """
+    countable = labels >= 0
+    return (counted[countable] == labels[countable]).double().mean().item()
+
+
 def load_eye_labelled_images(name="hand_eye_samples.npz", directory=EYE_LABELS_DIR):
     """The eye-labelled samples ``name`` -> (N, 1, 24, 24) float32 in [-1, 1], in the rows' order."""
     with np.load(Path(directory) / name) as data:

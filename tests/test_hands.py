@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.data import digits, load_dataset
-from course_utils.hand_samples import (NOT_COUNTABLE, agreement_with_the_eye, load_eye_labelled_images,
-                                      marked_sure, read_eye_labels)
+from course_utils.hand_samples import (NOT_COUNTABLE, agreement_on_countable, agreement_with_the_eye,
+                                      load_eye_labelled_images, marked_sure, read_eye_labels)
 from course_utils.hands import (NOT_A_HAND, count_fingers, hand_dataset, label_components,
                                 make_hands)
 
@@ -280,16 +280,54 @@ def test_counter_on_the_hands_people_are_sure_of():
         assert int(rows.sum()) >= 12 and right >= 0.95, f"{name}: {right:.3f} of {int(rows.sum())} sure rows"
 
 
+def test_agreement_helpers_count_a_refusal_as_a_miss():
+    first, second = torch.tensor([5, 4, -1, 6]), torch.tensor([5, 5, 4, -1])
+    counted = torch.tensor([5, -1, 4, 6])
+    assert agreement_on_countable(counted, first) == pytest.approx(2 / 3)  # row 2: not countable
+    assert agreement_on_countable(second, first) == pytest.approx(1 / 3)
+    both = agreement_with_the_eye(counted, first, second)
+    assert (both["both"], both["people"], both["counter"]) == (2, 0.5, 1.0)
+    assert both["consensus"].tolist() == [True, False, False, False]
+
+
+def test_counter_scores_between_two_people_scored_the_same_way():
+    # Lesson 08's baseline for the bar below: each person scored as the counter is, against
+    # the other's labels on every hand the other could count. First fixture: the second
+    # person 0.891 by the first's labels, the first 0.774 by the second's, the counter 0.849
+    # and 0.832; held out: people 0.825 and 0.627, counter 0.714 and 0.771. No person reaches
+    # 0.9 by the other's labels. (Tuning set: people 0.853 and 0.821, counter 0.814 and 0.767.)
+    images, first, second, _ = _labelled_twice("hand_eye_samples.npz", "hand_eye_labels.csv",
+                                               "hand_eye_labels_second.csv")
+    held_images, held_first, held_second, _ = _held_out()
+    for name, images, first, second in (("first fixture", images, first, second),
+                                         ("held out", held_images, held_first, held_second)):
+        counted = count_fingers(images)
+        people = (agreement_on_countable(second, first), agreement_on_countable(first, second))
+        counter = (agreement_on_countable(counted, first), agreement_on_countable(counted, second))
+        assert max(people) < 0.9, f"{name}: people {people}"
+        assert all(min(people) <= share <= max(people) for share in counter), \
+            f"{name}: the counter {counter} outside the people's {people}"
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "issue 19's bar is 0.9 agreement with one person's eye labels on every hand that person "
     "could count; the counter reaches 0.849 (0.906 where two people agree, 0.827 on held-out "
-    "samples, 0.96-1.0 on hands the people marked sure). Two people agree with each other on only 0.83-0.90 "
-    "of the hands both could count, so the bar sits at the labellers' own agreement. Tried and "
+    "samples, 0.96-1.0 on hands the people marked sure). Scored the same way, against one "
+    "person's labels, the other person reaches 0.891 and 0.774 here, 0.825 and 0.627 held out, "
+    "0.853 and 0.821 on tuning: the bar lies above what either person reaches by the other's "
+    "labels (test_counter_scores_between_two_people_scored_the_same_way). Tried and "
     "not landed (2026-12): thresholds, valley depths and palm sizes (0.75-0.82, or broke the "
     "digit, refusal and degraded-hand tests), an angular-profile counter (0.77), small CNNs "
     "trained on degraded synthetic hands (0.80 on consensus rows, held-out odd rows 0.72), "
     "faint fingers at grey level -0.5 for counting and for seeing a hand (lost digits and odd "
-    "rows), geodesic distances for forks (no change). Landed: wide fingers left in the palm, "
+    "rows), geodesic distances for forks (no change), a vote over 27 settings of threshold, "
+    "valley depth and cut radius (no change: only 2 of the 18 mistakes here get the eye's "
+    "count at any of them), "
+    "dropping finger pieces that reach less than 2-3 units or are small beside a neighbour "
+    "(tuning 0.797-0.858 vs 0.863), a CNN trained on the 287 tuning rows both people label "
+    "alike plus 1,500 degraded drawn hands (0.798 here, 0.846 held out vs 0.827; it is also "
+    "wrong on 15 of the counter's 18 mistakes here and on 6 of its 9 held out: the same "
+    "hands defeat both). Landed: wide fingers left in the palm, "
     "the wrist, forked and broken fingers, small hands, deeper valleys (0.765 -> 0.857), "
     "fingers cut at -0.4 with hands still seen at -0.2 (tuning 0.843 -> 0.863, held out "
     "0.808 -> 0.827, first fixture 0.857 -> 0.849)"))
