@@ -148,6 +148,13 @@ def test_launch_cell_installs_the_course_in_a_fresh_venv(tmp_path):
     data = subprocess.run([str(python), "-c", "from course_utils import data, grading; print('ok')"],
                           env=env, cwd=tmp_path, capture_output=True, text=True)
     assert data.stdout.strip() == "ok", data.stderr
+    # lessons 08 and 09 read the eye-labelled hands from the installed package
+    labels = subprocess.run([str(python), "-c", "from course_utils.hand_samples import "
+                             "load_eye_labelled_images as images, read_eye_labels as labels; "
+                             "print(len(labels('hand_heldout_labels.csv', 'fingers_by_eye')[0]), "
+                             "len(images('hand_tuning_samples.npz')))"],
+                            env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert labels.stdout.split() == ["112", "336"], labels.stderr
 
     again = _run_cell(python, dict(env, COURSE_INSTALL_FROM=str(tmp_path / "gone.whl")), tmp_path)
     assert again.returncode == 0 and again.stdout == "", "a second run must not install again"

@@ -131,8 +131,8 @@ print(f"not-a-hand images called -1: {(count_fingers(odd) == -1).double().mean()
 # checked against a person: 208 samples (IS, LS and ELS at k = 3 to 11, the ResNet, both
 # UNets) were labelled by eye, each with the number of fingers seen or "not countable"
 # (no hand, two hands, a blob, or a count the labeller could not settle). The labels
-# ship with the tests (`tests/fixtures/hand_eye_labels.csv`). Rows: the eye's label;
-# columns: what `count_fingers` says.
+# ship with the course (`course_utils/data/eye_labels/hand_eye_labels.csv`). Rows: the
+# eye's label; columns: what `count_fingers` says.
 
 # %%
 eye_rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")

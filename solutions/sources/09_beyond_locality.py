@@ -36,7 +36,7 @@ import torch
 from course_utils.checkpoints import Checkpoint
 from course_utils.diffusion import ddim_sample
 from course_utils.grading import use_passing
-from course_utils.hand_samples import sample_noise
+from course_utils.hand_samples import read_eye_labels, sample_noise
 from course_utils.hands import count_fingers
 from course_utils.models import as_denoiser, gradient_map, receptive_field
 from course_utils.plots import image_grid
@@ -406,14 +406,7 @@ for label, model in hand_models.items():
 
 # The first 16 hands of each network were labelled by eye, before anyone looked at the
 # counter (lesson 08's fixture; its `index` column is the position in `hands[label]`).
-import csv
-from pathlib import Path
-
-import course_utils
-
-fixtures = Path(course_utils.__file__).resolve().parents[1] / "tests" / "fixtures"
-with open(fixtures / "hand_eye_labels.csv") as handle:
-    eye_rows = list(csv.DictReader(handle))
+eye_rows, _ = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
 print("by eye vs the counter, on the labelled hands (countable = a person could count it):")
 for label, name in hand_nets.items():
     labelled = [(int(row["index"]), row["fingers_by_eye"]) for row in eye_rows if row["source"] == name]
