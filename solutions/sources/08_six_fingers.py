@@ -17,7 +17,7 @@
 #    the same hands, all started from the same noise;
 # 3. measure how often a hand comes out "not five", with an error bar, as a function of
 #    the patch size, and explain the curve by locality;
-# 4. connect it to lesson 02: polydactyly in a Turing limb bud is the same failure.
+# 4. connect it to lesson 02: polydactyly in a Turing limb bud is the same kind of failure.
 #
 # Exercises have an instant check. If you skip one, the lesson still runs.
 #
@@ -72,7 +72,8 @@ plt.show()
 
 # %%
 train, train_counts = load_dataset("hands")
-print("training set:", tuple(train.shape), "| finger counts:", sorted(set(train_counts.tolist())))
+print("training set:", tuple(train.shape), "| finger counts:", sorted(set(train_counts.tolist())),
+      f"| {train.shape[-2] * train.shape[-1]} patches per image, one centred on each pixel")
 fig, axes = plt.subplots(1, 12, figsize=(11, 1.2))
 for ax, image in zip(axes, train):
     ax.imshow(image[0], cmap="gray", vmin=-1, vmax=1)
@@ -100,17 +101,22 @@ plt.show()
 #    elsewhere), with holes, or covering more than half the frame is **not a hand** and
 #    gets $-1$: noise, blank images and digits.
 #
-# Below, the palm is blue and each counted finger has its own colour.
+# Below, the palm is blue and each counted finger of a hand has its own colour.
 
 # %%
 counts, parts = count_fingers(demo[:7], return_parts=True)
+# tab10: blue for the palm, grey for ink that is neither, one colour per finger (up to 8)
+part_colours = plt.matplotlib.colors.ListedColormap(
+    [plt.cm.tab10(i) for i in (0, 7, 1, 2, 3, 4, 5, 6, 8, 9)])
 fig, axes = plt.subplots(1, 7, figsize=(9, 1.9))
 for ax, i in zip(axes, range(7)):
-    colour = parts["fingers"][i, 0].float().numpy()
-    shown = np.where(colour > 0, (colour % 7) / 7 + 0.2, 0.0)
-    shown = np.where(parts["palm"][i, 0].numpy(), 0.1, shown)
-    ax.imshow(np.ma.masked_where(~parts["mask"][i, 0].numpy(), shown), cmap="tab10",
-              vmin=0, vmax=1.2)
+    # finger labels are arbitrary integers: number them 1, 2, ... within the hand
+    _, finger_number = np.unique(parts["fingers"][i, 0].numpy(), return_inverse=True)
+    finger_number = finger_number.reshape(parts["fingers"].shape[-2:])
+    shown = np.where(finger_number > 0, finger_number + 1, 1)
+    shown = np.where(parts["palm"][i, 0].numpy(), 0, shown)
+    ax.imshow(np.ma.masked_where(~parts["mask"][i, 0].numpy(), shown), cmap=part_colours,
+              vmin=-0.5, vmax=9.5, interpolation="nearest")
     ax.set(xticks=[], yticks=[])
     ax.set_title(f"true {demo_counts[i]}\ncounted {counts[i]}", fontsize=9)
 plt.tight_layout()
@@ -128,8 +134,8 @@ print(f"not-a-hand images called -1: {(count_fingers(odd) == -1).double().mean()
 # %% [markdown]
 # Drawn hands are the easy case. What we will count are machine and network samples:
 # blurred, with faint fingers, fused fingers and broken strokes. So the counter was also
-# checked against a person: 208 samples (IS, LS and ELS at k = 3 to 11, the ResNet, both
-# UNets) were labelled by eye, each with the number of fingers seen or "not countable"
+# checked against a person: 208 samples (IS, LS and ELS at k = 3 to 11, the ResNet, and
+# the two UNets of lesson 09) were labelled by eye, each with the number of fingers seen or "not countable"
 # (no hand, two hands, a blob, or a count the labeller could not settle). The labels
 # ship with the course (`course_utils/data/eye_labels/hand_eye_labels.csv`). Rows: the
 # eye's label; columns: what `count_fingers` says.
@@ -138,6 +144,7 @@ print(f"not-a-hand images called -1: {(count_fingers(odd) == -1).double().mean()
 eye_rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
 eye_images = load_eye_labelled_images()
 counted = count_fingers(eye_images)
+print(f"{len(eye)} samples labelled by eye")
 values = sorted(set(eye.tolist()) | set(counted.tolist()))
 print("eye \\ counter " + " ".join(f"{'nc' if v < 0 else v:>3}" for v in values))
 for e in values:
@@ -321,10 +328,14 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The live hand agrees with the file's first one to within a few grey levels (the file was
-# sampled 16 at a time, and it stores 256 grey levels). The rest is loaded. Each row is one
+# The live hand agrees with the file's first one to within 0.1 on the image's scale of -1
+# to 1 (the file was sampled 16 at a time, and it stores rounded grey levels). The rest is loaded. Each row is one
 # machine, each column one starting noise; the title is the counted number of fingers
 # ("none": the counter sees no hand).
+#
+# **Predict.** Before you look: which machine will give five fingers every time, which
+# will change the count, and which will draw no hand at all? Think of what each one's
+# window can see.
 
 # %%
 machines = meta["machines"]
@@ -346,11 +357,12 @@ plt.show()
 # IS copies training hands: always five. LS keeps every pixel in its place but lets each
 # pixel choose its own training hands by what its window sees: fingers of different hands
 # overlap in one fan, and the fan gains or loses a finger. ELS may take a patch from
-# anywhere; with a window smaller than a palm it never draws a palm at all, and fills the
-# frame with strokes that are, patch by patch, pieces of fingers. The CNN
-# (`hands-resnet-zeros`, six 3x3 convolutions: a receptive field of 13 pixels, trained on
-# the same 128 hands) draws fragments, and in some samples two hands in one frame, one
-# above the other. A window of 13 pixels, about half a hand, cannot see that the frame
+# anywhere; with windows of 3 and 5 pixels, far smaller than a palm, it draws no palm, and
+# fills the frame with strokes that are, patch by patch, pieces of fingers; at k = 7 a
+# palm appears now and then (section 4 counts them). The CNN (`hands-resnet-zeros`, 3x3
+# convolutions with a receptive field of 13 pixels, printed in section 5, trained on the
+# same 128 hands) draws fragments, and in some samples two hands in one frame, side by
+# side. A window of 13 pixels, about half a hand, cannot see that the frame
 # already holds a hand: every window that sees the top of a palm and fingers is
 # plausible, wherever it sits. Only something that sees the whole frame could forbid a
 # second hand; lesson 09 comes back to that.
@@ -439,6 +451,9 @@ check("08.not_five_rate", not_five_rate)
 # The patch size k is the machine's receptive field: the window an output pixel can see.
 # The IS machine sees the whole 24 x 24 image (a horizontal line below). A CNN's receptive
 # field is set by its depth (lesson 06): the star is the shipped CNN.
+#
+# **Think.** As k grows towards the width of a palm, should the share of wrong hands fall
+# for both machines, for one, or for neither? What does each need to see to draw a palm?
 
 # %%
 rate_of = use_passing("08.not_five_rate", not_five_rate, lesson08.not_five_rate)
@@ -459,8 +474,8 @@ for kind, colour in (("ELS", "tab:red"), ("LS", "tab:blue")):
 ax.axhline(rate_of(found["IS"])[0], color="k", ls="--", label="IS (sees everything)")
 field = receptive_field(Checkpoint(meta["cnn"]).model())
 cnn_hands = found["CNN"][found["CNN"] >= 0]
-ax.plot(field, rate_of(cnn_hands)[0], "*", ms=14, color="tab:purple",
-        label=f"CNN {meta['cnn']}: hands not five (field {field})")
+ax.errorbar(field, rate_of(cnn_hands)[0], yerr=rate_of(cnn_hands)[1], marker="*", ms=14,
+            capsize=3, color="tab:purple", label=f"CNN {meta['cnn']}: hands not five (field {field})")
 ax.plot(field, (found["CNN"] < 0).double().mean().item(), "x", ms=9, mew=2, color="tab:purple",
         label="CNN: no hand at all")
 ax.set(xlabel="patch size k (receptive field, pixels)", ylabel="fraction",
@@ -469,6 +484,7 @@ ax.set(xlabel="patch size k (receptive field, pixels)", ylabel="fraction",
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
 plt.tight_layout()
 plt.show()
+print(f"the CNN's receptive field: {field} pixels")
 for name in machines:
     hands_only = found[name][found[name] >= 0]
     rate = (f"hands not five {rate_of(hands_only)[0]:.2f} ± {rate_of(hands_only)[1]:.2f}"
@@ -520,9 +536,37 @@ for name in machines:
 # - A measurement needs a counter you trust: test it on images with known answers (here
 #   99.8 % on fresh hands) *and* on the images you measure (about four in five held-out
 #   samples where two people agree on the count), and give rates with error bars.
-# - Lesson 02's polydactyly and the six-fingered hands of image generators are the same
-#   phenomenon: local rules, global miscounts.
+# - Lesson 02's polydactyly and the miscounted hands here come from the same kind of rule:
+#   local, the same everywhere, with nothing that stores "five". We measured it on the
+#   machines and on small networks; that the hands of large image generators miscount for
+#   this reason is the popular accounts' argument, not a measurement of ours.
 #
-# **Next.** Lesson 09 adds attention, the one non-local ingredient of modern diffusion
-# networks, and watches coherent objects get carved out of patch mosaics.
-# → `09_beyond_locality.ipynb`. Back to the limb bud: `02_morphogenesis.ipynb`.
+# ## Discussion questions
+# 1. On two of the three labelled sets the counter agrees with each person's labels about
+#    as often as the other person does. What would you need before you trusted a
+#    difference of one hand in 16 between two machines?
+# 2. LS never moves a pixel, yet its fans gain and lose fingers. Which windows decide a
+#    fan's count, and why does a larger k (up to 11) not bring LS to five every time?
+# 3. ELS at k = 11 draws hands with five fingers or more and, by eye, none fewer. Is there
+#    a reason a patch mosaic should add fingers more easily than drop them?
+# 4. A Turing limb bud and the ELS machine both make "how many digits fit" an emergent
+#    property. Where does the analogy break: what plays the role of the bud's width, and
+#    of the wavelength?
+#
+# ## Further reading
+# - M. Kamb and S. Ganguli, *An analytic theory of creativity in convolutional diffusion
+#   models*, ICML 2025, [arXiv:2412.20292](https://arxiv.org/abs/2412.20292): locality,
+#   equivariance and the ELS machine.
+# - S. K. Aithal, P. Maini, Z. C. Lipton and J. Z. Kolter, *Understanding hallucinations
+#   in diffusion models through mode interpolation*, NeurIPS 2024,
+#   [arXiv:2406.09358](https://arxiv.org/abs/2406.09358): another account of extra
+#   fingers, by interpolation between nearby modes of the data.
+# - R. Sheth et al., *Hox genes regulate digit patterning by controlling the wavelength of
+#   a Turing-type mechanism*, Science 2012,
+#   [doi:10.1126/science.1226804](https://doi.org/10.1126/science.1226804): the limb bud
+#   of lesson 02.
+#
+# **Next.** [Lesson 09](09_beyond_locality.ipynb) adds attention, the one non-local
+# ingredient of modern diffusion networks, and measures whether it makes the network draw
+# whole hands rather than patch mosaics. Back to the limb bud:
+# [lesson 02](02_morphogenesis.ipynb).
