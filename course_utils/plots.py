@@ -8,7 +8,8 @@ Small API, all taking torch tensors of images in [-1, 1] with shape (B, C, H, W)
 - ``source_colors(image, row, col, ...)`` -> (B, H, W, 3) colours that say where each
   output pixel was copied from (which training image, which position);
 - ``show_sources(samples, image, row, col)`` draws samples beside those maps, and
-  ``show_offset_legend(ax, radius)`` the colour key of the shift map.
+  ``show_offset_legend(ax, radius)`` the colour key of the shift map;
+- ``show_finger_counts(counts)`` draws one histogram of finger counts per machine.
 
 Every ``show_*`` returns the matplotlib Figure it drew on and never calls
 ``plt.show()``: the caller decides when to display or save.
@@ -181,4 +182,34 @@ def show_sources(samples, image, row, col, mask=None, scale=1.3,
             axes[b, column].set_axis_off()
             if b == 0:
                 axes[b, column].set_title(titles[column], fontsize=9)
+    return fig
+
+
+# Okabe-Ito colours, safe for colour-blind readers, and grey for "no hand"
+FINGER_COUNT_COLOURS = {"no hand": "0.75", "fewer than 5": "#0072B2", "5": "0.2",
+                        "more than 5": "#E69F00"}
+
+
+def show_finger_counts(counts, titles=None, ylabel="samples", width=1.45, height=2.3):
+    """{name: (n,) int finger counts, -1 = no hand} -> Figure: one bar chart per name, bars
+    coloured by no hand / fewer than five / five / more, with their key above.
+
+    ``titles``: {name: panel title}, the name where missing.
+    """
+    bins = torch.arange(-1, 10)
+    key = FINGER_COUNT_COLOURS
+    colours = [key["no hand"]] + [key["fewer than 5"]] * 5 + [key["5"]] + [key["more than 5"]] * 4
+    fig, axes = plt.subplots(1, len(counts), figsize=(width * len(counts), height), sharey=True,
+                             squeeze=False)
+    for ax, (name, values) in zip(axes[0], counts.items()):
+        values = torch.as_tensor(values)
+        ax.bar(bins, torch.stack([(values == b).sum() for b in bins]), color=colours)
+        ax.set(xticks=[-1, 5, 9], xticklabels=["none", "5", "9"])
+        ax.set_title((titles or {}).get(name, name), fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel(ylabel)
+    fig.supxlabel("fingers counted", fontsize=9)
+    fig.legend(handles=[plt.matplotlib.patches.Patch(color=c, label=k) for k, c in key.items()],
+               loc="upper center", ncol=len(key), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
     return fig

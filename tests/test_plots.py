@@ -70,3 +70,19 @@ def test_bad_shapes_raise_value_error():
     with pytest.raises(ValueError, match="mode"):
         plots.source_colors(torch.zeros(1, 2, 2, dtype=torch.int64), torch.zeros(1, 2, 2),
                             torch.zeros(1, 2, 2), mode="hue")
+
+
+def test_show_finger_counts_draws_one_bar_per_count_coloured_by_kind():
+    counts = {"a": torch.tensor([5, 5, 4, -1, 6, 6, 6]), "b": torch.tensor([3])}
+    fig = plots.show_finger_counts(counts, titles={"a": "first"})
+    first, second = fig.axes
+    heights = [bar.get_height() for bar in first.patches]
+    assert heights == [1, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0]  # counts -1, 0, ..., 9
+    key = plots.FINGER_COUNT_COLOURS
+    colour = [matplotlib.colors.to_hex(bar.get_facecolor()) for bar in first.patches]
+    assert colour[0] == matplotlib.colors.to_hex(key["no hand"])
+    assert colour[5] == matplotlib.colors.to_hex(key["fewer than 5"])
+    assert colour[6] == matplotlib.colors.to_hex(key["5"]) and colour[7] == matplotlib.colors.to_hex(key["more than 5"])
+    assert first.get_title() == "first" and second.get_title() == "b"
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == list(key)
+    plt.close(fig)

@@ -20,7 +20,16 @@ def _run_cases(seed):
 def _compare_counts(answer, expected, case=None):
     if isinstance(answer, torch.Tensor) and answer.is_floating_point():
         raise CheckFailed("return whole numbers: an int64 tensor (e.g. .sum(dim=1) of a bool tensor)")
+    if isinstance(answer, torch.Tensor) and answer.dtype != torch.int64:
+        raise CheckFailed(f"return an int64 tensor, not {answer.dtype}: .sum(dim=1) of a bool "
+                          f"tensor is int64 already; drop the .int() or .to(...)")
     compare_tensors(answer, expected, case)
+
+
+def _compare_rate(answer, expected, case=None):
+    if isinstance(answer, (tuple, list)) and any(isinstance(part, torch.Tensor) for part in answer):
+        raise CheckFailed("return Python floats, not tensors: take .item() of a 0-d tensor")
+    compare_parts("rate", "standard error")(answer, expected, case)
 
 
 def _starts(profile):
@@ -66,7 +75,7 @@ def _rate(counts, wrong=None, root=0.5, denominator=0):
 
 
 @exercise("08.not_five_rate", name="not_five_rate", cases=_rate_cases, points=1,
-          compare=compare_parts("rate", "standard error"),
+          compare=_compare_rate,
           hint="the share of samples that are not five-fingered hands (a -1, 'no hand', is not "
                "five either), and the binomial standard error of that share",
           formula="p = fraction of counts != 5; standard error sqrt(p (1 - p) / n) with n the "

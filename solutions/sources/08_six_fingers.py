@@ -43,6 +43,7 @@ from course_utils.hand_samples import (agreement_on_countable, agreement_with_th
 from course_utils.hands import count_fingers, make_hands
 from course_utils.metrics import pearson_r
 from course_utils.models import receptive_field
+from course_utils.plots import show_finger_counts
 from course_utils.scores import machine
 
 
@@ -244,7 +245,7 @@ print(f"tuning set, against the first person's labels: the second person "
 # that crosses every finger and count how often you step onto skin. The wrist crosses the
 # circle too, so subtract one.
 #
-# **Exercise 1.** Write `count_runs(profile)`: `profile` is a `(B, L)` bool tensor, `L`
+# **Exercise 1** (10 min, ★☆☆). Write `count_runs(profile)`: `profile` is a `(B, L)` bool tensor, `L`
 # samples along a *closed* circle (sample `L - 1` is next to sample 0). Return the number
 # of runs of `True` per row as an int64 tensor of shape `(B,)`. A run that wraps around the
 # end counts once; a circle that is `True` all the way round has no start: 0 runs.
@@ -392,16 +393,7 @@ print(f"closest machine: {closest} (median r {similarity[closest]:.2f}); "
 # Every sample, every machine (the first bar, $-1$, is "no hand at all"):
 
 # %%
-bins = torch.arange(-1, 10)
-fig, axes = plt.subplots(1, len(machines), figsize=(1.45 * len(machines), 1.9), sharey=True)
-for ax, name in zip(axes, machines):
-    frequency = torch.stack([(found[name] == b).sum() for b in bins])
-    ax.bar(bins, frequency, color=["0.6"] + ["tab:blue"] * 5 + ["tab:green"] + ["tab:red"] * 4)
-    ax.set(title=name, xticks=[-1, 5, 9], xticklabels=["none", "5", "9"])
-    ax.tick_params(labelsize=7)
-    ax.title.set_fontsize(8)
-axes[0].set_ylabel("samples")
-plt.tight_layout()
+show_finger_counts(found)
 plt.show()
 eye_sources = [row["source"] for row in eye_rows]
 
@@ -427,10 +419,12 @@ for name in machines:
 # keep two failures apart: "no hand at all", and, among the samples the counter does call
 # hands, a count that is not five.
 #
-# **Exercise 2.** Summarise a histogram by one number with an error bar. Write
-# `not_five_rate(counts)`: the fraction $p$ of counts that are not 5 (a $-1$ counts as not
-# five) and its binomial standard error $\sqrt{p(1-p)/n}$, both as Python floats. Given
-# only the hands (counts $\ge 0$), it is the miscount rate.
+# **Exercise 2** (10 min, ★★☆). Summarise a histogram by one number with an error bar.
+# Write `not_five_rate(counts)`: the fraction $p$ of the $n$ counts that are not 5 (a $-1$
+# counts as not five) and its standard error, both as Python floats. Each sample is a coin
+# flip that comes up "not five" with probability $p$: work out how much the share of
+# $n$ such flips spreads from one batch of samples to the next. Given only the hands
+# (counts $\ge 0$), it is the miscount rate.
 
 # %%
 def not_five_rate(counts):
