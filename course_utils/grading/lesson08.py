@@ -26,12 +26,6 @@ def _compare_counts(answer, expected, case=None):
     compare_tensors(answer, expected, case)
 
 
-def _compare_rate(answer, expected, case=None):
-    if isinstance(answer, (tuple, list)) and any(isinstance(part, torch.Tensor) for part in answer):
-        raise CheckFailed("return Python floats, not tensors: take .item() of a 0-d tensor")
-    compare_parts("rate", "standard error")(answer, expected, case)
-
-
 def _starts(profile):
     return profile[:, 1:] & ~profile[:, :-1]
 
@@ -75,7 +69,7 @@ def _rate(counts, wrong=None, root=0.5, denominator=0):
 
 
 @exercise("08.not_five_rate", name="not_five_rate", cases=_rate_cases, points=1,
-          compare=_compare_rate,
+          compare=compare_parts("rate", "standard error"),
           hint="the share of samples that are not five-fingered hands (a -1, 'no hand', is not "
                "five either), and the binomial standard error of that share",
           formula="p = fraction of counts != 5; standard error sqrt(p (1 - p) / n) with n the "

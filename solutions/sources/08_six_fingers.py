@@ -421,14 +421,14 @@ for name in machines:
 #
 # **Exercise 2** (10 min, ★★☆). Summarise a histogram by one number with an error bar.
 # Write `not_five_rate(counts)`: the fraction $p$ of the $n$ counts that are not 5 (a $-1$
-# counts as not five) and its standard error, both as Python floats. Each sample is a coin
-# flip that comes up "not five" with probability $p$: work out how much the share of
-# $n$ such flips spreads from one batch of samples to the next. Given only the hands
-# (counts $\ge 0$), it is the miscount rate.
+# counts as not five) and its standard error, both as numbers (floats or 0-d tensors).
+# Each sample is a coin flip that comes up "not five" with probability $p$: work out how
+# much the share of $n$ such flips spreads from one batch of samples to the next. Given
+# only the hands (counts $\ge 0$), it is the miscount rate.
 
 # %%
 def not_five_rate(counts):
-    """(n,) int finger counts -> (rate, standard error) as floats."""
+    """(n,) int finger counts -> (rate, standard error) as numbers."""
     ### BEGIN SOLUTION
     p = (counts != 5).double().mean().item()
     return p, (p * (1 - p) / len(counts)) ** 0.5

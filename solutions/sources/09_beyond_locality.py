@@ -41,7 +41,7 @@ from course_utils.grading import use_passing
 from course_utils.hand_samples import load_samples, read_eye_labels, sample_noise
 from course_utils.hands import count_fingers
 from course_utils.models import as_denoiser, gradient_map, receptive_field
-from course_utils.plots import image_grid
+from course_utils.plots import image_grid, show_finger_counts
 from course_utils.reproduce import comparison_table
 
 torch.manual_seed(0)
@@ -425,26 +425,11 @@ plt.show()
 # %%
 from course_utils.grading.lesson08 import not_five_rate
 
-from matplotlib.patches import Patch
-
-fig, axes = plt.subplots(1, len(hands), figsize=(10, 2.5), sharey=True)
-bins = torch.arange(-1, 10)
-# Okabe-Ito colours (colour-blind safe); the bar's position says the count as well
-kind_colours = {"no hand": "0.6", "fewer than 5": "#0072B2", "5": "0.1", "more than 5": "#E69F00"}
-bar_colours = [kind_colours["no hand"]] + [kind_colours["fewer than 5"]] * 5 + [kind_colours["5"]] \
-    + [kind_colours["more than 5"]] * 4
-for ax, (label, counts) in zip(axes, fingers.items()):
-    frequency = torch.stack([(counts == b).sum() for b in bins])
-    ax.bar(bins, frequency, color=bar_colours)
+titles = {}
+for label, counts in fingers.items():
     rate, error = not_five_rate(counts[counts >= 0])
-    ax.set(title=f"{label}\nhands not five: {rate:.2f} ± {error:.2f}", xticks=[-1, 1, 3, 5, 7, 9],
-           xticklabels=["none", "1", "3", "5", "7", "9"], xlabel="fingers counted")
-    ax.title.set_fontsize(9)
-axes[0].set_ylabel(f"hands (of {len(hand_noise)})")
-axes[-1].legend([Patch(color=colour) for colour in kind_colours.values()], kind_colours,
-                fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), title="count",
-                title_fontsize=8)
-plt.tight_layout()
+    titles[label] = f"{label}\nhands not five: {rate:.2f} ± {error:.2f}"
+show_finger_counts(fingers, titles, ylabel=f"hands (of {len(hand_noise)})", width=3.2, height=2.6)
 plt.show()
 for label, model in hand_models.items():
     field = receptive_field(model, size=size)
