@@ -66,7 +66,9 @@ for label, model in models.items():
 # $v_j = t_j W_V$, each of size $D$), and let token $i$ take a weighted average of all
 # values:
 #
-# $$\mathrm{out}_i = \sum_{j=1}^{L} \operatorname{softmax}_j\!\Big(\frac{q_i \cdot k_j}{\sqrt D}\Big)\, v_j .$$
+# $$\mathrm{out}_i = \sum_{j=1}^{L} \operatorname{softmax}_j\!\big(s\, q_i \cdot k_j\big)\, v_j ,$$
+#
+# with a scale $s$ that keeps the softmax from saturating as $D$ grows.
 #
 # It is the same softmax-weighted average as the machines of this course: the IS machine
 # weighs training images by how well they match the noisy image, the ELS machine weighs
@@ -74,9 +76,11 @@ for label, model in models.items():
 # image itself* by how well they match each other, so a pixel can copy from, or agree
 # with, a pixel on the other side of the image.
 #
-# **Exercise 1.** Write `self_attention(tokens, wq, wk, wv)`: `tokens` is `(B, L, C)`, the
-# projections are `(C, D)`, the result `(B, L, D)`. Use `torch.softmax`: one of the
-# checks has logits large enough to overflow a plain `exp`.
+# **Exercise 1** (15 min, ★★☆). Write `self_attention(tokens, wq, wk, wv)`: `tokens` is
+# `(B, L, C)`, the projections are `(C, D)`, the result `(B, L, D)`. Choose $s$ yourself:
+# if the entries of $q_i$ and $k_j$ are independent with variance 1, how does the spread of
+# $q_i \cdot k_j$ grow with $D$, and which $s$ makes it the same for every $D$? Use
+# `torch.softmax`: one of the checks has logits large enough to overflow a plain `exp`.
 
 # %%
 def self_attention(tokens, wq, wk, wv):
@@ -256,7 +260,7 @@ print("r(ELS, attention):", [round(float(v), 2) for v in attn["r_els"][shown]])
 # object keeps mostly ink that the mosaic also has (it is cut from the mosaic), but
 # covers only part of the mosaic's ink (the rest was cut away).
 #
-# **Exercise 2.** Write `ink_overlap(sample, mosaic)` for two `(B, C, H, W)` batches.
+# **Exercise 2** (15 min, ★★☆). Write `ink_overlap(sample, mosaic)` for two `(B, C, H, W)` batches.
 # Return two `(B,)` tensors: `kept`, the share of the sample's ink pixels that are also
 # ink in the mosaic, and `covered`, the share of the mosaic's ink pixels that are also
 # ink in the sample. An image without ink has nothing to share: return 0 there, not NaN.
