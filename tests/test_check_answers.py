@@ -957,6 +957,11 @@ WRONG = {
                        * (b.flatten(1) - b.flatten(1).mean(1, keepdim=True))).mean(1)
          / (a.flatten(1).std(1) * b.flatten(1).std(1)), "torch.std"),
         (lambda a, b: _pearson_corrcoef(a, b) ** 2, "r squared"),
+        (lambda a, b: _pearson_corrcoef(a, b).abs(), "the absolute value |r|"),
+        (lambda a, b: _pearson_corrcoef(a - a.mean((2, 3), keepdim=True), b - b.mean((2, 3), keepdim=True)),
+         "each channel centred by its own mean"),
+        (lambda a, b: torch.stack([_pearson_corrcoef(a[:, c], b[:, c]) for c in range(a.shape[1])]).mean(0),
+         "the mean of one r per channel"),
         (lambda a, b: torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1], "one r for the whole batch"),
     ],
     "07.calibrated_schedule": [

@@ -8,7 +8,8 @@ def _r_cases(seed):
     gen = torch.Generator().manual_seed(700 + seed)
     a = torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64)
     offsets = torch.arange(5, dtype=torch.float64).reshape(5, 1, 1, 1) * 2 + 3.0
-    b = 0.7 * a + torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64) + offsets
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0], dtype=torch.float64).reshape(5, 1, 1, 1)
+    b = 0.7 * signs * a + torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64) + offsets
     c = torch.randn(3, 3, 4, 4, generator=gen, dtype=torch.float64)
     return [{"a": a, "b": b}, {"a": c, "b": -2 * c + 1}, {"a": c, "b": c.flip(0) + offsets[:3]}]
 
@@ -22,6 +23,12 @@ def _centred(x, over="sample"):
     if over == "pixel":
         return x - x.mean(0, keepdim=True)
     return x
+
+
+def _per_channel_r(a, b):
+    """Each channel centred by its own mean: right on one channel, wrong on several."""
+    a, b = a - a.mean(dim=(2, 3), keepdim=True), b - b.mean(dim=(2, 3), keepdim=True)
+    return _r(a, b, over="none")
 
 
 def _r(a, b, over="sample"):
@@ -51,8 +58,15 @@ def _unbiased_std_r(a, b):
                       _unbiased_std_r),
               Mistake("only the first channel: r runs over every pixel and channel",
                       lambda a, b: _r(a[:, :1], b[:, :1])),
+              Mistake("each channel centred by its own mean: centre each image by one mean over "
+                      "all its pixels and channels", _per_channel_r),
+              Mistake("the mean of one r per channel: r is one number over all pixels and "
+                      "channels together",
+                      lambda a, b: torch.stack([_r(a[:, c], b[:, c]) for c in range(a.shape[1])]).mean(0)),
               Mistake("r squared: the official code calls r 'r^2', but the number is r",
                       lambda a, b: _r(a, b) ** 2),
+              Mistake("the absolute value |r|: r keeps its sign (an image and its negative give "
+                      "r = -1)", lambda a, b: _r(a, b).abs()),
               Mistake("one r for the whole batch: return one value per pair, shape (B,)",
                       lambda a, b: _r(a.reshape(1, -1), b.reshape(1, -1))[0]),
           ])

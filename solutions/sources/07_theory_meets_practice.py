@@ -28,14 +28,8 @@ import json
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.calibrate import calibrate, seed_noise
-from course_utils.checkpoints import Checkpoint
-from course_utils.diffusion import ddim_sample
+from course_utils import calibrate, checkpoints, diffusion, models, plots, reproduce, scores
 from course_utils.grading import lesson07, use_passing
-from course_utils.models import as_denoiser, receptive_field
-from course_utils.plots import image_grid
-from course_utils.reproduce import comparison_table, summary
-from course_utils.scores import PatchSchedule, machine
 
 # Sections 1-3 follow one network. To follow another, e.g. one trained on an optional
 # download (`python -m course_utils.train --data mnist ... --out NAME`, then
@@ -45,7 +39,7 @@ MODEL = "mnist-resnet-zeros"
 # (16x16: 100 seeds; 32x32, the paper's resolution: 40 seeds).
 TABLE = ["mnist-resnet-zeros", "mnist-resnet-circular", "mnist-unet-zeros",
          "mnist32-resnet-zeros", "mnist32-unet-zeros"]
-checkpoint = Checkpoint(MODEL)  # the network with its data, boundary, schedules and results
+checkpoint = checkpoints.Checkpoint(MODEL)  # the network with its data, boundary, schedules and results
 train, boundary, model = checkpoint.train_data(), checkpoint.boundary, checkpoint.model()
 # The live machines of sections 1, 3 and 4 use the first training digits only, to keep the
 # lesson within minutes (ELS cost grows with the number of training windows); the shipped
@@ -74,14 +68,15 @@ print("calibrated on seeds", calibration_seeds)
 # all of them, and section 5 compares it with machines built on all of them:
 
 # %%
-noise = seed_noise([3], train.shape[1:])
-live = {"CNN": ddim_sample(as_denoiser(model), noise),
-        "ELS": ddim_sample(machine("els", live_train, els_k, boundary), noise),
-        "LS": ddim_sample(machine("local", live_train, checkpoint.schedule("ls"), boundary), noise),
-        "IS": ddim_sample(machine("ideal", live_train), noise)}
+noise = calibrate.seed_noise([3], train.shape[1:])
+live_denoisers = {"CNN": models.as_denoiser(model),
+                  "ELS": scores.machine("els", live_train, els_k, boundary),
+                  "LS": scores.machine("local", live_train, checkpoint.schedule("ls"), boundary),
+                  "IS": scores.machine("ideal", live_train)}
+live = {name: diffusion.ddim_sample(denoiser, noise) for name, denoiser in live_denoisers.items()}
 fig, axes = plt.subplots(1, 4, figsize=(6, 1.9))
 for ax, (name, image) in zip(axes, live.items()):
-    ax.imshow(image_grid(image.clamp(-1, 1)))
+    ax.imshow(plots.image_grid(image.clamp(-1, 1)))
     ax.set_title(name, fontsize=10)
     ax.set_axis_off()
 plt.show()
@@ -160,8 +155,9 @@ check("07.calibrated_schedule", calibrated_schedule)
 ks = [3, 5, 7, 9, 11, 13]
 subset = train[:200]
 quick_seeds = [0, 1]
-quick = calibrate(as_denoiser(model), lambda k: machine("els", subset, k, boundary),
-                  seed_noise(quick_seeds, train.shape[1:]), ks)
+quick = calibrate.calibrate(models.as_denoiser(model),
+                            lambda k: scores.machine("els", subset, k, boundary),
+                            calibrate.seed_noise(quick_seeds, train.shape[1:]), ks)
 paper_mnist_resnet = [3, 3, 5, 5, 5, 7, 7, 7, 9, 9, 11, 11, 11, 11, 13, 15, 15, 15, 15, 15]
 similarity = quick["similarity"][:, :, 0]  # (steps, K), seed 0
 relative = similarity / similarity.amax(dim=1, keepdim=True)  # 1 = the best k of that step
@@ -246,10 +242,11 @@ shift = use_passing("07.shifted_schedule", shifted_schedule, lesson07.shifted_sc
 variants = {f"constant {k}": [k] * 20 for k in (3, 5, 7, 9, 11)}
 variants.update({"calibrated": els_k.ks, "shifted +1": shift(els_k.ks, 1),
                  "shifted -1": shift(els_k.ks, -1)})
-trial_noise = seed_noise([0, 1], train.shape[1:])
-trial_cnn = ddim_sample(as_denoiser(model), trial_noise)
-trial_r = {name: correlation(ddim_sample(machine("els", subset, PatchSchedule.from_steps(k),
-                                                 boundary), trial_noise), trial_cnn)
+trial_noise = calibrate.seed_noise([0, 1], train.shape[1:])
+trial_cnn = diffusion.ddim_sample(models.as_denoiser(model), trial_noise)
+trial_r = {name: correlation(diffusion.ddim_sample(
+               scores.machine("els", subset, scores.PatchSchedule.from_steps(k), boundary),
+               trial_noise), trial_cnn)
            for name, k in variants.items()}
 
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
@@ -300,20 +297,20 @@ print(f"largest change of r from shifting the calibrated schedule by one step: {
 paper_rows = {("resnet", "zeros"): ("MNIST ResNet zeros", .94, .82, .61),
               ("resnet", "circular"): ("MNIST ResNet circular", .77, .36, .15),
               ("unet", "zeros"): ("MNIST UNet zeros", .89, .88, .70)}
-table = {name: Checkpoint(name) for name in TABLE}
+table = {name: checkpoints.Checkpoint(name) for name in TABLE}
 paper = {name: paper_rows[(c.manifest["config"]["arch"], c.boundary)] for name, c in table.items()}
 results = {name: c.results() for name, c in table.items()}
 
-print(comparison_table(results, paper))
+print(reproduce.comparison_table(results, paper))
 for name, c in table.items():
     seeds = json.loads(c.schedule_path.read_text())["seeds"]
     digits, r = c.train_data(), results[name]
     keep = r["seeds"] < 40
-    shared = summary({key: r[key][keep] for key in ("seeds", "r_els", "r_ls", "r_ideal")})
+    shared = reproduce.summary({key: r[key][keep] for key in ("seeds", "r_els", "r_ls", "r_ideal")})
     convolutions = sum(isinstance(m, torch.nn.Conv2d) for m in c.model().modules())
     print(f"{name}: {len(digits):,d} {c.manifest['data']} digits of {digits.shape[-1]}x{digits.shape[-1]}, "
           f"{c.manifest['steps']:,d} training steps, {convolutions} convolutions, "
-          f"receptive field {receptive_field(c.model())} px;\n"
+          f"receptive field {models.receptive_field(c.model())} px;\n"
           f"    median r over seeds 0-39 ELS / LS / IS {shared['median_r_els']:.3f} / "
           f"{shared['median_r_ls']:.3f} / {shared['median_r_ideal']:.3f}; "
           f"ELS k(t) {c.schedule('els').ks}, calibrated on seeds {seeds}")
@@ -337,9 +334,9 @@ LENGTH_RUNS = ["mnist-resnet-zeros-800", "mnist-resnet-zeros", "mnist-resnet-zer
                "mnist-resnet-zeros-3200"]
 length_stats = {}
 for name in LENGTH_RUNS:
-    c = Checkpoint(name)
+    c = checkpoints.Checkpoint(name)
     r, calibrated = c.results(), json.loads(c.schedule_path.read_text())["seeds"]
-    stats = length_stats[name] = summary(r)
+    stats = length_stats[name] = reproduce.summary(r)
     print(f"{name}: {c.manifest['steps']:,d} steps, training seed {c.manifest['seed']}, final loss "
           f"{c.manifest['final_loss']:.4f}, calibrated on seeds {calibrated[0]}-{calibrated[-1]};\n"
           f"    median r over seeds {int(r['seeds'].min())}-{int(r['seeds'].max())} ELS / LS / IS "
@@ -485,7 +482,7 @@ for name, seed, els, ls, ideal in far_out:
 r = results[MODEL]
 fig, axes = plt.subplots(4, 1, figsize=(5.4, 3.4))
 for ax, key, title in zip(axes, ("cnn", "els", "ls", "ideal"), ("CNN", "ELS", "LS", "IS")):
-    ax.imshow(image_grid(r[key][:8].clamp(-1, 1), ncols=8))
+    ax.imshow(plots.image_grid(r[key][:8].clamp(-1, 1), ncols=8))
     ax.set_title(title, fontsize=9, loc="left")
     ax.set_axis_off()
 plt.tight_layout()

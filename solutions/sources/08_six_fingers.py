@@ -33,18 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_utils.checkpoints import Checkpoint
-from course_utils.data import load_dataset
-from course_utils.diffusion import ddim_sample
+from course_utils import (checkpoints, data, diffusion, hand_samples, hands, metrics, models,
+                          plots, scores)
 from course_utils.grading import use_passing
-from course_utils.hand_samples import (agreement_on_countable, agreement_with_the_eye,
-                                       load_eye_labelled_images, load_samples, marked_sure,
-                                       read_eye_labels, sample_noise)
-from course_utils.hands import count_fingers, make_hands
-from course_utils.metrics import pearson_r
-from course_utils.models import receptive_field
-from course_utils.plots import show_finger_counts
-from course_utils.scores import machine
 
 
 # %% [markdown]
@@ -56,7 +47,7 @@ from course_utils.scores import machine
 # with every image.
 
 # %%
-demo, demo_counts = make_hands(14, fingers=range(3, 8), seed=8, size=24)
+demo, demo_counts = hands.make_hands(14, fingers=range(3, 8), seed=8, size=24)
 fig, axes = plt.subplots(2, 7, figsize=(9, 3.4))
 for ax, image, n in zip(axes.flat, demo, demo_counts):
     ax.imshow(image[0], cmap="gray", vmin=-1, vmax=1)
@@ -72,7 +63,7 @@ plt.show()
 # them:
 
 # %%
-train, train_counts = load_dataset("hands")
+train, train_counts = data.load_dataset("hands")
 print("training set:", tuple(train.shape), "| finger counts:", sorted(set(train_counts.tolist())),
       f"| {train.shape[-2] * train.shape[-1]} patches per image, one centred on each pixel")
 fig, axes = plt.subplots(1, 12, figsize=(11, 1.2))
@@ -105,7 +96,7 @@ plt.show()
 # Below, the palm is blue and each counted finger of a hand has its own colour.
 
 # %%
-counts, parts = count_fingers(demo[:7], return_parts=True)
+counts, parts = hands.count_fingers(demo[:7], return_parts=True)
 # tab10: blue for the palm, grey for ink that is neither, one colour per finger (up to 8)
 part_colours = plt.matplotlib.colors.ListedColormap(
     [plt.cm.tab10(i) for i in (0, 7, 1, 2, 3, 4, 5, 6, 8, 9)])
@@ -123,14 +114,14 @@ for ax, i in zip(axes, range(7)):
 plt.tight_layout()
 plt.show()
 
-fresh, fresh_counts = make_hands(500, fingers=range(3, 8), seed=2024, size=24)
-accuracy = (count_fingers(fresh) == fresh_counts).double().mean().item()
+fresh, fresh_counts = hands.make_hands(500, fingers=range(3, 8), seed=2024, size=24)
+accuracy = (hands.count_fingers(fresh) == fresh_counts).double().mean().item()
 print(f"count_fingers on 500 fresh hands with 3..7 fingers: {accuracy:.3g} correct")
 noise = torch.randn(20, 1, 24, 24, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
-digit_images, _ = load_dataset("digits")
+digit_images, _ = data.load_dataset("digits")
 odd = torch.cat([-torch.ones(1, 1, 24, 24), noise,
                  F.interpolate(digit_images[:40], size=(24, 24), mode="bilinear")])
-print(f"not-a-hand images called -1: {(count_fingers(odd) == -1).double().mean().item():.3g}")
+print(f"not-a-hand images called -1: {(hands.count_fingers(odd) == -1).double().mean().item():.3g}")
 
 # %% [markdown]
 # Drawn hands are the easy case. What we will count are machine and network samples:
@@ -142,9 +133,9 @@ print(f"not-a-hand images called -1: {(count_fingers(odd) == -1).double().mean()
 # eye's label; columns: what `count_fingers` says.
 
 # %%
-eye_rows, eye = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
-eye_images = load_eye_labelled_images()
-counted = count_fingers(eye_images)
+eye_rows, eye = hand_samples.read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
+eye_images = hand_samples.load_eye_labelled_images()
+counted = hands.count_fingers(eye_images)
 print(f"{len(eye)} samples labelled by eye")
 values = sorted(set(eye.tolist()) | set(counted.tolist()))
 print("eye \\ counter " + " ".join(f"{'nc' if v < 0 else v:>3}" for v in values))
@@ -153,7 +144,7 @@ for e in values:
     if sum(cells):
         print(f"{'not countable' if e < 0 else e:>13} " + " ".join(f"{n:>3}" for n in cells))
 countable = eye >= 0
-agreement = agreement_on_countable(counted, eye)
+agreement = hand_samples.agreement_on_countable(counted, eye)
 print(f"agreement on the {int(countable.sum())} hands the eye could count: {agreement:.3g}")
 print(f"'not countable' samples the counter calls -1: "
       f"{(counted[~countable] == -1).double().mean().item():.3g} of {int((~countable).sum())}")
@@ -163,48 +154,48 @@ print(f"its mistakes on countable hands: {int((hands_seen & (counted < eye)).sum
       f"{int((countable & (counted < 0)).sum())} called 'no hand'")
 
 # a second person labelled the same images blind, without seeing the first labels
-_, second = read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
-people = agreement_with_the_eye(counted, eye, second)
+_, second = hand_samples.read_eye_labels("hand_eye_labels_second.csv", "fingers_by_eye_second")
+people = hand_samples.agreement_with_the_eye(counted, eye, second)
 print(f"the two people give the same count on {people['people']:.3g} "
       f"of the {people['both']} hands both could count")
 print(f"the counter on the {int(people['consensus'].sum())} hands where both people agree: "
       f"{people['counter']:.3g} right")
-# each person scored as the counter is: against the other's labels, on every hand the other could count
-print(f"against the first person's labels: the second person {agreement_on_countable(second, eye):.3g}, "
-      f"the counter {agreement:.3g}; against the second's: the first person "
-      f"{agreement_on_countable(eye, second):.3g}, the counter {agreement_on_countable(counted, second):.3g}")
+
+
+def score_like_the_counter(prefix, counted, first, second):
+    """Each person scored as the counter is: against the other's labels, on every hand the other could count."""
+    agree = hand_samples.agreement_on_countable
+    print(f"{prefix}against the first person's labels: the second person {agree(second, first):.3g}, "
+          f"the counter {agree(counted, first):.3g}; against the second's: the first person "
+          f"{agree(first, second):.3g}, the counter {agree(counted, second):.3g}")
+
+
+score_like_the_counter("", counted, eye, second)
 
 # 112 more samples, held out from every change to the counter, labelled by both people
-held_rows, held_first = read_eye_labels("hand_heldout_labels.csv", "fingers_by_eye")
-held_second_rows, held_second = read_eye_labels("hand_heldout_labels_second.csv",
-                                                "fingers_by_eye_second")
-held_counted = count_fingers(load_eye_labelled_images("hand_heldout_samples.npz"))
-held = agreement_with_the_eye(held_counted, held_first, held_second)
+held_rows, held_first = hand_samples.read_eye_labels("hand_heldout_labels.csv", "fingers_by_eye")
+held_second_rows, held_second = hand_samples.read_eye_labels(
+    "hand_heldout_labels_second.csv", "fingers_by_eye_second")
+held_counted = hands.count_fingers(hand_samples.load_eye_labelled_images("hand_heldout_samples.npz"))
+held = hand_samples.agreement_with_the_eye(held_counted, held_first, held_second)
 print(f"held out, {len(held_first)} samples: the people agree on {held['people']:.3g} of the "
       f"{held['both']} hands both could count; the counter on the {int(held['consensus'].sum())} "
       f"where they agree: {held['counter']:.3g} right")
-sure = held["consensus"] & marked_sure(held_rows) & marked_sure(held_second_rows)
-print(f"held out, against the first person's labels: the second person "
-      f"{agreement_on_countable(held_second, held_first):.3g}, the counter "
-      f"{agreement_on_countable(held_counted, held_first):.3g}; against the second's: the first "
-      f"person {agreement_on_countable(held_first, held_second):.3g}, the counter "
-      f"{agreement_on_countable(held_counted, held_second):.3g}")
+sure = (held["consensus"] & hand_samples.marked_sure(held_rows)
+        & hand_samples.marked_sure(held_second_rows))
+score_like_the_counter("held out, ", held_counted, held_first, held_second)
 print(f"held out, hands both people count alike and mark sure: the counter right on "
       f"{int((held_counted[sure] == held_first[sure]).sum())} of {int(sure.sum())}")
 
 # 336 more, labelled by two people in the same way, that later changes were tuned on
-_, tuning_first = read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye")
-_, tuning_second = read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye_second")
-tuning_counted = count_fingers(load_eye_labelled_images("hand_tuning_samples.npz"))
-tuning = agreement_with_the_eye(tuning_counted, tuning_first, tuning_second)
+_, tuning_first = hand_samples.read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye")
+_, tuning_second = hand_samples.read_eye_labels("hand_tuning_labels.csv", "fingers_by_eye_second")
+tuning_counted = hands.count_fingers(hand_samples.load_eye_labelled_images("hand_tuning_samples.npz"))
+tuning = hand_samples.agreement_with_the_eye(tuning_counted, tuning_first, tuning_second)
 print(f"tuning set, {len(tuning_first)} samples: the people agree on {tuning['people']:.3g} of the "
       f"{tuning['both']} hands both could count; the counter on the "
       f"{int(tuning['consensus'].sum())} where they agree: {tuning['counter']:.3g} right")
-print(f"tuning set, against the first person's labels: the second person "
-      f"{agreement_on_countable(tuning_second, tuning_first):.3g}, the counter "
-      f"{agreement_on_countable(tuning_counted, tuning_first):.3g}; against the second's: the first "
-      f"person {agreement_on_countable(tuning_first, tuning_second):.3g}, the counter "
-      f"{agreement_on_countable(tuning_counted, tuning_second):.3g}")
+score_like_the_counter("tuning set, ", tuning_counted, tuning_first, tuning_second)
 
 # %% [markdown]
 # On machine samples the counter is right about six times in seven, below its score on
@@ -303,10 +294,10 @@ print(f"arc counter on the same 500 hands: {(arc == fresh_counts).double().mean(
 # belongs to the machine: a fixed k here, a noise-level schedule in lesson 07):
 
 # %%
-start = sample_noise(1, seed=0)
-els_live = ddim_sample(machine("els", train, 3, boundary="zeros"), start, 10)
-ideal_live = ddim_sample(machine("ideal", train), start, 10)
-shipped, meta = load_samples()
+start = hand_samples.sample_noise(1, seed=0)
+els_live = diffusion.ddim_sample(scores.machine("els", train, 3, boundary="zeros"), start, 10)
+ideal_live = diffusion.ddim_sample(scores.machine("ideal", train), start, 10)
+shipped, meta = hand_samples.load_samples()
 difference = (els_live - shipped["ELS k=3"][:1]).abs().max().item()
 print(f"live ELS k=3 vs the shipped file's first hand: largest pixel difference "
       f"{'below' if difference < 0.1 else 'ABOVE'} 0.1")
@@ -319,8 +310,8 @@ def count_text(n):
     return "no hand" if n < 0 else f"{int(n)} fingers"
 
 
-titles = ("noise", f"IS: {count_text(count_fingers(ideal_live)[0])}",
-          f"ELS k=3: {count_text(count_fingers(els_live)[0])}")
+titles = ("noise", f"IS: {count_text(hands.count_fingers(ideal_live)[0])}",
+          f"ELS k=3: {count_text(hands.count_fingers(els_live)[0])}")
 for ax, image, title in zip(axes, (start, ideal_live, els_live), titles):
     ax.imshow(image[0, 0], cmap="gray", vmin=-1, vmax=1)
     ax.set(xticks=[], yticks=[], title=title)
@@ -340,7 +331,7 @@ plt.show()
 
 # %%
 machines = meta["machines"]
-found = {name: count_fingers(images) for name, images in shipped.items()}
+found = {name: hands.count_fingers(images) for name, images in shipped.items()}
 columns = 8
 fig, axes = plt.subplots(len(machines), columns, figsize=(columns * 0.95, len(machines) * 1.1))
 for row, name in zip(axes, machines):
@@ -373,7 +364,7 @@ plt.show()
 # machine's, seed by seed:
 
 # %%
-similarity = {name: pearson_r(shipped["CNN"], shipped[name]).median().item()
+similarity = {name: metrics.pearson_r(shipped["CNN"], shipped[name]).median().item()
               for name in machines if name != "CNN"}
 for name, r in similarity.items():
     print(f"median r(CNN, {name:>8}) = {r:.2f}")
@@ -393,7 +384,7 @@ print(f"closest machine: {closest} (median r {similarity[closest]:.2f}); "
 # Every sample, every machine (the first bar, $-1$, is "no hand at all"):
 
 # %%
-show_finger_counts(found)
+plots.show_finger_counts(found)
 plt.show()
 eye_sources = [row["source"] for row in eye_rows]
 
@@ -459,14 +450,14 @@ for kind, colour in (("ELS", "tab:red"), ("LS", "tab:blue")):
     ks = [int(name.split("=")[1]) for name in names]
     # a rate over fewer than MIN_HANDS hands is noise, not a point
     enough = [(k, found[name][found[name] >= 0]) for k, name in zip(ks, names)]
-    enough = [(k, hands) for k, hands in enough if len(hands) >= MIN_HANDS]
-    rates = [rate_of(hands) for _, hands in enough]
+    enough = [(k, hand_counts) for k, hand_counts in enough if len(hand_counts) >= MIN_HANDS]
+    rates = [rate_of(hand_counts) for _, hand_counts in enough]
     ax.errorbar([k for k, _ in enough], [r for r, _ in rates], yerr=[e for _, e in rates],
                 marker="o", capsize=3, color=colour, label=f"{kind}: hands not five")
     ax.plot(ks, [(found[name] == -1).double().mean().item() for name in names], ":",
             marker="x", color=colour, label=f"{kind}: no hand at all")
 ax.axhline(rate_of(found["IS"])[0], color="k", ls="--", label="IS (sees everything)")
-field = receptive_field(Checkpoint(meta["cnn"]).model())
+field = models.receptive_field(checkpoints.Checkpoint(meta["cnn"]).model())
 cnn_hands = found["CNN"][found["CNN"] >= 0]
 ax.errorbar(field, rate_of(cnn_hands)[0], yerr=rate_of(cnn_hands)[1], marker="*", ms=14,
             capsize=3, color="tab:purple", label=f"CNN {meta['cnn']}: hands not five (field {field})")

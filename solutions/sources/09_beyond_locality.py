@@ -35,22 +35,16 @@ import json
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.checkpoints import Checkpoint
-from course_utils.diffusion import ddim_sample
+from course_utils import checkpoints, diffusion, hand_samples, hands, models, plots, reproduce
 from course_utils.grading import use_passing
-from course_utils.hand_samples import load_samples, read_eye_labels, sample_noise
-from course_utils.hands import count_fingers
-from course_utils.models import as_denoiser, gradient_map, receptive_field
-from course_utils.plots import image_grid, show_finger_counts
-from course_utils.reproduce import comparison_table
 
 torch.manual_seed(0)
 # The real-MNIST networks of lessons 06-07: 4,500 digits at 16 x 16, zero padding.
 networks = {"ResNet": "mnist-resnet-zeros", "UNet": "mnist-unet-zeros",
             "UNet + attention": "mnist-unet-attn"}
-shipped = {label: Checkpoint(name) for label, name in networks.items()}
-models = {label: checkpoint.model() for label, checkpoint in shipped.items()}
-for label, model in models.items():
+shipped = {label: checkpoints.Checkpoint(name) for label, name in networks.items()}
+loaded_models = {label: checkpoint.model() for label, checkpoint in shipped.items()}
+for label, model in loaded_models.items():
     manifest = shipped[label].manifest
     print(f"{label:17s} {sum(p.numel() for p in model.parameters()):>8,d} parameters, "
           f"{manifest['steps']:,d} training steps on {manifest['n_train']:,d} {manifest['data']} "
@@ -107,23 +101,23 @@ check("09.self_attention", self_attention)
 # %%
 size = 64
 fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
-for ax, (label, model) in zip(axes, models.items()):
-    grad = gradient_map(model, size, at=(size // 2, size // 2))
+for ax, (label, model) in zip(axes, loaded_models.items()):
+    grad = models.gradient_map(model, size, at=(size // 2, size // 2))
     ax.imshow(grad > 0, cmap="Greys", vmin=0, vmax=1)
     ax.plot(size // 2, size // 2, "r+", ms=10)
     ax.set(xticks=[], yticks=[],
-           title=f"{label}\nfield {receptive_field(model, size=size)} of {size} pixels")
+           title=f"{label}\nfield {models.receptive_field(model, size=size)} of {size} pixels")
     ax.title.set_fontsize(9)
 fig.suptitle("input pixels that the red output pixel depends on (black)", fontsize=10)
 plt.tight_layout()
 plt.show()
 
-block = models["UNet + attention"].attn  # the one SelfAttention block of the UNet
+block = loaded_models["UNet + attention"].attn  # the one SelfAttention block of the UNet
 grids = []
 hook = block.register_forward_hook(lambda module, args, out: grids.append(tuple(args[0].shape[-2:])))
 with torch.no_grad():
     for side in (16, 32):
-        models["UNet + attention"](torch.zeros(1, 1, side, side), torch.full((1,), 0.5))
+        loaded_models["UNet + attention"](torch.zeros(1, 1, side, side), torch.full((1,), 0.5))
 hook.remove()
 print(f"attention block: {block.attn.num_heads} heads; it attends over "
       + ", ".join(f"{h} x {w} = {h * w} positions on a {side} x {side} image"
@@ -153,7 +147,8 @@ attn = results["UNet + attention"]
 seed = 2
 index = attn["seeds"].tolist().index(seed)
 noise = attn["noise"][index:index + 1]
-live = ddim_sample(as_denoiser(models["UNet + attention"]), noise, attn["steps"])
+attention_model = loaded_models["UNet + attention"]
+live = diffusion.ddim_sample(models.as_denoiser(attention_model), noise, attn["steps"])
 print(f"seed {seed}: live attention sample vs the shipped one, largest pixel difference "
       f"{'below' if (live - attn['cnn'][index]).abs().max() < 1e-3 else 'ABOVE'} 1e-3")
 for label, checkpoint in shipped.items():
@@ -171,7 +166,7 @@ for label, checkpoint in shipped.items():
 paper = {"ResNet": ("ResNet zeros, MNIST", .94, .82, .61),
          "UNet": ("UNet zeros, MNIST", .89, .88, .70),
          "UNet + attention": ("UNet + attention, CIFAR-10", .77, .77, .48)}
-print(comparison_table(results, paper))
+print(reproduce.comparison_table(results, paper))
 
 # %%
 fig, ax = plt.subplots(figsize=(6.2, 3.0))
@@ -247,7 +242,7 @@ fig, axes = plt.subplots(4, 1, figsize=(7.2, 3.8))
 rows = (("ELS mosaic", attn["els"]), ("UNet + attention", attn["cnn"]),
         ("UNet (no attention)", results["UNet"]["cnn"]), ("ResNet", results["ResNet"]["cnn"]))
 for ax, (title, images) in zip(axes, rows):
-    ax.imshow(image_grid(images[shown].clamp(-1, 1), ncols=10))
+    ax.imshow(plots.image_grid(images[shown].clamp(-1, 1), ncols=10))
     ax.set_title(title, fontsize=9, loc="left")
     ax.set_axis_off()
 plt.tight_layout()
@@ -370,7 +365,7 @@ for (label, chosen), (ax_mosaic, ax_network) in zip(caught.items(), zip(axes[::2
         ax.set_axis_off()
         ax.set_title(title if chosen else f"{title} (no seed caught)", fontsize=8, loc="left")
         if chosen:
-            ax.imshow(image_grid(images[chosen].clamp(-1, 1), ncols=widest))
+            ax.imshow(plots.image_grid(images[chosen].clamp(-1, 1), ncols=widest))
 plt.tight_layout()
 plt.show()
 for label, chosen in caught.items():
@@ -408,17 +403,17 @@ for label, chosen in caught.items():
 # %%
 hand_nets = {"ResNet": "hands-resnet-zeros", "UNet": "hands-unet-zeros",
              "UNet + attention": "hands-unet-attn"}
-shipped_hands = {label: Checkpoint(name) for label, name in hand_nets.items()}
+shipped_hands = {label: checkpoints.Checkpoint(name) for label, name in hand_nets.items()}
 hand_models = {label: checkpoint.model() for label, checkpoint in shipped_hands.items()}
 hand_seed, hand_steps = 1, 20
-hand_noise = sample_noise(64, seed=hand_seed)
-hands = {label: ddim_sample(as_denoiser(model), hand_noise, hand_steps)
-         for label, model in hand_models.items()}
-fingers = {label: count_fingers(images) for label, images in hands.items()}
+hand_noise = hand_samples.sample_noise(64, seed=hand_seed)
+hand_images = {label: diffusion.ddim_sample(models.as_denoiser(model), hand_noise, hand_steps)
+               for label, model in hand_models.items()}
+fingers = {label: hands.count_fingers(images) for label, images in hand_images.items()}
 
-fig, axes = plt.subplots(len(hands), 1, figsize=(8, 1.2 * len(hands)))
-for ax, (label, images) in zip(axes, hands.items()):
-    ax.imshow(image_grid(images[:12].clamp(-1, 1), ncols=12))
+fig, axes = plt.subplots(len(hand_images), 1, figsize=(8, 1.2 * len(hand_images)))
+for ax, (label, images) in zip(axes, hand_images.items()):
+    ax.imshow(plots.image_grid(images[:12].clamp(-1, 1), ncols=12))
     ax.set_title(f"{label}: " + " ".join("none" if n < 0 else str(int(n))
                                          for n in fingers[label][:12]),
                  fontsize=9, loc="left")
@@ -433,10 +428,10 @@ titles = {}
 for label, counts in fingers.items():
     rate, error = not_five_rate(counts[counts >= 0])
     titles[label] = f"{label}\nhands not five: {rate:.2f} ± {error:.2f}"
-show_finger_counts(fingers, titles, ylabel=f"hands (of {len(hand_noise)})", width=3.2, height=2.6)
+plots.show_finger_counts(fingers, titles, ylabel=f"hands (of {len(hand_noise)})", width=3.2, height=2.6)
 plt.show()
 for label, model in hand_models.items():
-    field = receptive_field(model, size=size)
+    field = models.receptive_field(model, size=size)
     counts = fingers[label]
     manifest = shipped_hands[label].manifest
     print(f"{label:17s} receptive field {field:2d} pixels (measured on {size} x {size}; the hands "
@@ -445,9 +440,9 @@ for label, model in hand_models.items():
           f"{manifest['n_train']} hands ({manifest['wall_time_s'] / 60:.0f} min)")
 
 # The same ResNet in lesson 08: its shipped samples (their noise seed and DDIM steps printed).
-lesson08_samples, lesson08_meta = load_samples()
+lesson08_samples, lesson08_meta = hand_samples.load_samples()
 runs = {"here": (fingers["ResNet"], hand_seed, hand_steps),
-        "lesson 08": (count_fingers(lesson08_samples["CNN"]), lesson08_meta["config"]["seed"],
+        "lesson 08": (hands.count_fingers(lesson08_samples["CNN"]), lesson08_meta["config"]["seed"],
                       lesson08_meta["config"]["steps"])}
 for where, (counts, seed, steps) in runs.items():
     none = int((counts < 0).sum())
@@ -457,8 +452,8 @@ for where, (counts, seed, steps) in runs.items():
           f"{steps} DDIM steps")
 
 # The first 16 hands of each network were labelled by eye, before anyone looked at the
-# counter (lesson 08's fixture; its `index` column is the position in `hands[label]`).
-eye_rows, _ = read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
+# counter (lesson 08's fixture; its `index` column is the position in `hand_images[label]`).
+eye_rows, _ = hand_samples.read_eye_labels("hand_eye_labels.csv", "fingers_by_eye")
 print("by eye vs the counter, on the labelled hands (countable = a person could count it):")
 for label, name in hand_nets.items():
     labelled = [(int(row["index"]), row["fingers_by_eye"]) for row in eye_rows if row["source"] == name]
@@ -595,7 +590,7 @@ for label, name in hand_nets.items():
 #
 # Every command below writes into a folder of your own, `~/course-models` (the course's
 # package folder may be read-only, as on a shared JupyterHub); load a result with
-# `Checkpoint(NAME, directory=Path.home() / "course-models")`.
+# `checkpoints.Checkpoint(NAME, directory=Path.home() / "course-models")`.
 #
 # 1. **Receptive field against miscounts.** A ResNet of depth D has a receptive field of
 #    2D + 1 pixels, so depths 4, 8, 12 and 16 give fields of 9, 17, 25 and 33 pixels: the
@@ -628,28 +623,25 @@ for label, name in hand_nets.items():
 #    rows or away from them?
 
 # %%
-from course_utils.models import ResNet
-
-
-def miscount_curve(checkpoints, n=64, seed=1, steps=20):
+def miscount_curve(trained_checkpoints, n=64, seed=1, steps=20):
     """Checkpoints -> list of (receptive field, no-hand rate, hands-not-five rate, its error), same noise."""
-    noise = sample_noise(n, seed=seed)
+    noise = hand_samples.sample_noise(n, seed=seed)
     rows = []
-    for checkpoint in checkpoints:
+    for checkpoint in trained_checkpoints:
         model = checkpoint.model()
-        counts = count_fingers(ddim_sample(as_denoiser(model), noise, steps))
+        counts = hands.count_fingers(diffusion.ddim_sample(models.as_denoiser(model), noise, steps))
         hands_only = counts[counts >= 0]
-        rows.append((receptive_field(model, size=size), (counts < 0).double().mean().item(),
+        rows.append((models.receptive_field(model, size=size), (counts < 0).double().mean().item(),
                      *not_five_rate(hands_only)))
     return rows
 
 
 for depth in (4, 8, 12, 16):
-    field = receptive_field(ResNet(depth=depth), size=size)
+    field = models.receptive_field(models.ResNet(depth=depth), size=size)
     print(f"ResNet depth {depth:2d}: receptive field {field:2d} pixels "
           f"({'covers' if field >= 24 else 'does not cover'} a 24 x 24 hand)")
-# add your own: Checkpoint("hands-resnet-d12", directory=Path.home() / "course-models")
-for field, no_hand, rate, error in miscount_curve([Checkpoint("hands-resnet-zeros")]):
+# add your own: checkpoints.Checkpoint("hands-resnet-d12", directory=Path.home() / "course-models")
+for field, no_hand, rate, error in miscount_curve([checkpoints.Checkpoint("hands-resnet-zeros")]):
     print(f"field {field}: no hand {no_hand:.2f}, hands not five {rate:.2f} ± {error:.2f}")
 
 # %% [markdown]
