@@ -1,4 +1,5 @@
 """The lesson generator: staleness, marker validation, student notebooks without answers."""
+import ast
 import textwrap
 
 import nbformat
@@ -32,6 +33,17 @@ def test_student_notebook_has_no_answers(lesson):
         for line in body.splitlines():
             if line.strip() and not line.strip().startswith("#"):
                 assert line not in text, f"answer line {line!r} leaked into the student notebook"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.number)
+def test_library_functions_are_imported_under_their_module(lesson):
+    # `from course_utils.scores import machine` would let a learner's `machine` shadow it,
+    # or it theirs; only the grading hooks (check, use_passing, references) come bare.
+    tree = ast.parse(lesson.source.read_text())
+    bare = [f"line {node.lineno}: from {node.module} import ..." for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils.")
+            and not node.module.startswith("course_utils.grading")]
+    assert not bare, f"lesson {lesson.number}: import the module instead: {bare}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.number)

@@ -25,7 +25,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.diffusion import Trajectory, ddim_sample, sampling_noise_vars
+from course_utils import diffusion, scores
 from course_utils.grading import use_passing
 
 torch.manual_seed(0)
@@ -104,8 +104,6 @@ check("00.cosine_schedule", cosine_schedule)
 # The ends of the schedule, and its steepest point:
 
 # %%
-from course_utils import diffusion
-
 noise_var_at = use_passing("00.cosine_schedule", cosine_schedule, diffusion.cosine_noise_var)
 OFFSET = diffusion.COSINE_OFFSET
 ends = noise_var_at(torch.tensor([0.0, 1.0]), OFFSET)
@@ -209,13 +207,12 @@ check("00.ideal_denoiser", ideal_denoiser)
 # per training point.
 
 # %%
-from course_utils.scores import ideal_denoise
 
 
 def point_denoiser(x, noise_var):
     """(B, 2) points -> (B, 2): the image machine applied to 1 x 1 images with 2 channels."""
-    return ideal_denoise(x.reshape(-1, 2, 1, 1), train.reshape(-1, 2, 1, 1),
-                         noise_var).reshape(-1, 2)
+    return scores.ideal_denoise(x.reshape(-1, 2, 1, 1), train.reshape(-1, 2, 1, 1),
+                                noise_var).reshape(-1, 2)
 
 
 side = torch.linspace(-3, 3, 19)
@@ -252,13 +249,14 @@ plt.show()
 
 # %%
 noise = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
-path = Trajectory()
-samples = ddim_sample(point_denoiser, noise, 20, callback=path)
+path = diffusion.Trajectory()
+samples = diffusion.ddim_sample(point_denoiser, noise, 20, callback=path)
 nearest = torch.cdist(samples, train).min(dim=1)
 spacing = torch.pdist(train).min().item()  # neighbours on the pentagon
 copy_radius = spacing / 10
-print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in sampling_noise_vars(20).flip(0)[:4].tolist()]} ... "
-      f"{sampling_noise_vars(20)[0].item():.2e}")
+levels = diffusion.sampling_noise_vars(20)
+print(f"noise levels b(t_i), t = 1 -> 0: {[round(b, 3) for b in levels.flip(0)[:4].tolist()]} ... "
+      f"{levels[0].item():.2e}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -290,7 +288,7 @@ plt.show()
 # per coordinate, so copies scatter a few hundredths around their training point.
 
 # %%
-leftover_noise = sampling_noise_vars(20)[0].sqrt().item()
+leftover_noise = diffusion.sampling_noise_vars(20)[0].sqrt().item()
 copies = (nearest.values < copy_radius).float().mean().item()
 print(f"training-point spacing: {spacing:.2f};  copy radius (spacing / 10): {copy_radius:.3f}")
 print(f"samples that land on a training point: {100 * copies:.1f} %")
@@ -299,7 +297,7 @@ print(f"largest distance to a training point:  {nearest.values.max().item():.3f}
 print(f"noise left by the last step, sqrt(b(0)): {leftover_noise:.3f}")
 counts = torch.bincount(nearest.indices, minlength=5).tolist()
 print(f"samples per training point:            {counts}")
-fine = torch.cdist(ddim_sample(point_denoiser, noise, 100), train).min(dim=1).values
+fine = torch.cdist(diffusion.ddim_sample(point_denoiser, noise, 100), train).min(dim=1).values
 print(f"with 100 steps instead of 20, largest distance: {fine.max().item():.3f}")
 
 # %% [markdown]

@@ -233,9 +233,9 @@ for name, (F_, k_) in turing.PRESETS.items():
 # dead grid when you move a slider).
 
 # %%
-from course_utils.widgets import GrayScottExplorer
+from course_utils import widgets
 
-GrayScottExplorer(size=128, preset="spots")
+widgets.GrayScottExplorer(size=128, preset="spots")
 
 # %% [markdown]
 # ## 4. Turing's instability: where the wavelength comes from

@@ -302,9 +302,9 @@ for k, kind in enumerate(kinds):
 # of lesson 01 (8.57) and watch the digits vanish.
 
 # %%
-from course_utils.widgets import LimbBudExplorer
+from course_utils import widgets
 
-LimbBudExplorer(width=60, ratio=20.0)
+widgets.LimbBudExplorer(width=60, ratio=20.0)
 
 # %% [markdown]
 # ## 6. No local rule knows how many digits the hand has

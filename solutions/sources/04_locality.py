@@ -26,12 +26,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils.data import lesson_data
-from course_utils.diffusion import add_noise, cosine_noise_var, ddim_sample
+from course_utils import data, diffusion, metrics, plots, scores
 from course_utils.grading import use_passing
-from course_utils.metrics import nearest_image, nearest_patches_in_place
-from course_utils.plots import show_images, source_colors
-from course_utils.scores import ideal_denoise, local_denoise
 
 torch.manual_seed(0)
 # The lesson runs on the shipped real MNIST digits at 16 x 16 (4,500 training, 500 held
@@ -39,8 +35,8 @@ torch.manual_seed(0)
 # "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16 and
 # cut to the same counts, so that it costs the same.
 DATASET = "mnist5k"
-train, train_labels = lesson_data(DATASET, "train")  # (4500, 1, 16, 16) in [-1, 1]
-test, _ = lesson_data(DATASET, "test")               # (500, 1, 16, 16) held-out digits
+train, train_labels = data.lesson_data(DATASET, "train")  # (4500, 1, 16, 16) in [-1, 1]
+test, _ = data.lesson_data(DATASET, "test")               # (500, 1, 16, 16) held-out digits
 
 # %% [markdown]
 # ## 1. Receptive fields
@@ -96,14 +92,14 @@ influence = use_passing("04.influence_map", influence_map, lesson04.influence_ma
 torch.manual_seed(1)
 cnn = torch.nn.Sequential(*[layer for i in range(4) for layer in (
     torch.nn.Conv2d(1 if i == 0 else 16, 1 if i == 3 else 16, 3, padding=1), torch.nn.Tanh())]).double()
-b = cosine_noise_var(0.5).item()
+b = diffusion.cosine_noise_var(0.5).item()
 eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2))
-x = add_noise(test[:1], b, eps).double()
+x = diffusion.add_noise(test[:1], b, eps).double()
 few = train[:200].double()
 denoisers = {
     "CNN, 4 layers of 3x3": lambda x, b: cnn(x).detach(),
-    "LS machine, k = 5": lambda x, b: local_denoise(x, few, b, 5),
-    "IS machine": lambda x, b: ideal_denoise(x, few, b),
+    "LS machine, k = 5": lambda x, b: scores.local_denoise(x, few, b, 5),
+    "IS machine": lambda x, b: scores.ideal_denoise(x, few, b),
 }
 fields = {name: influence(denoiser, x, b, 8, 8, 0.1) for name, denoiser in denoisers.items()}
 fig, axes = plt.subplots(1, 3, figsize=(8.4, 3))
@@ -197,16 +193,16 @@ noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed
 patch_sizes = [3, 7, 11]
 samples = {}
 for k in patch_sizes:
-    samples[f"LS k={k}"] = ddim_sample(lambda x, b: local_denoise(x, subset, b, k), noise)
-samples["IS"] = ddim_sample(lambda x, b: ideal_denoise(x, subset, b), noise)
-nearest = {name: nearest_image(images, subset) for name, images in samples.items()}
+    samples[f"LS k={k}"] = diffusion.ddim_sample(lambda x, b: scores.local_denoise(x, subset, b, k), noise)
+samples["IS"] = diffusion.ddim_sample(lambda x, b: scores.ideal_denoise(x, subset, b), noise)
+nearest = {name: metrics.nearest_image(images, subset) for name, images in samples.items()}
 
 # %%
 fig, axes = plt.subplots(2 * len(samples), 1, figsize=(4.6, 1.05 * 2 * len(samples)))
 for row, (name, images) in enumerate(samples.items()):
-    show_images(images, ncols=6, ax=axes[2 * row])
+    plots.show_images(images, ncols=6, ax=axes[2 * row])
     axes[2 * row].text(-1, 8, name, ha="right", va="center", fontsize=9)
-    show_images(subset[nearest[name]["index"]], ncols=6, ax=axes[2 * row + 1])
+    plots.show_images(subset[nearest[name]["index"]], ncols=6, ax=axes[2 * row + 1])
     axes[2 * row + 1].text(-1, 8, "its nearest\ntraining digit", ha="right", va="center",
                            fontsize=8, color="0.35")
 plt.show()
@@ -218,7 +214,7 @@ plt.show()
 # (real digits that no machine has seen) as the yardstick of a genuinely new digit.
 
 # %%
-yardstick = nearest_image(test, subset)["dist"].median().item()
+yardstick = metrics.nearest_image(test, subset)["dist"].median().item()
 print(f"{'held-out digits':>16}: median distance to nearest training digit {yardstick:.3g}")
 for name, found in nearest.items():
     print(f"{name:>16}: median distance to nearest training digit {found['dist'].median().item():.3g}")
@@ -243,14 +239,14 @@ for name, found in nearest.items():
 # %%
 k = 7
 sampled = samples[f"LS k={k}"][:5]
-source = nearest_patches_in_place(sampled, subset, k)["image"]       # (5, 16, 16)
+source = metrics.nearest_patches_in_place(sampled, subset, k)["image"]       # (5, 16, 16)
 ink = sampled[:, 0] > -0.5                                            # (5, 16, 16)
 rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
-colours = source_colors(source, rows.expand_as(source), cols.expand_as(source), "image")
+colours = plots.source_colors(source, rows.expand_as(source), cols.expand_as(source), "image")
 colours[~ink.numpy()] = 0.85
 fig, axes = plt.subplots(2, 5, figsize=(7, 3.1))
 for i in range(5):
-    show_images(sampled[i:i + 1], ax=axes[0, i])
+    plots.show_images(sampled[i:i + 1], ax=axes[0, i])
     axes[1, i].imshow(colours[i], interpolation="nearest")
     axes[1, i].set_axis_off()
     axes[1, i].set_title(f"{len(source[i][ink[i]].unique())} digits", fontsize=8)
@@ -310,19 +306,20 @@ from course_utils.grading import lesson04
 nlm = use_passing("04.nonlocal_means", nonlocal_means, lesson04.nonlocal_means)
 
 clean = test[:8]
-b = cosine_noise_var(0.3).item()
+b = diffusion.cosine_noise_var(0.3).item()
 a, sigma = (1 - b) ** 0.5, (b / (1 - b)) ** 0.5
-x = add_noise(clean, b, torch.randn(8, *train.shape[1:], generator=torch.Generator().manual_seed(1)))
+x = diffusion.add_noise(clean, b, torch.randn(8, *train.shape[1:],
+                                              generator=torch.Generator().manual_seed(1)))
 results = {
     "noisy (x / a)": x / a,
     "non-local means, k = 5": nlm(x / a, 5, sigma * 5),
-    "LS machine, k = 5": local_denoise(x, train, b, 5),
-    "IS machine": ideal_denoise(x, train, b),
+    "LS machine, k = 5": scores.local_denoise(x, train, b, 5),
+    "IS machine": scores.ideal_denoise(x, train, b),
     "clean": clean,
 }
 fig, axes = plt.subplots(len(results), 1, figsize=(6, 1.2 * len(results)))
 for ax, (name, images) in zip(axes, results.items()):
-    show_images(images, ncols=8, ax=ax)
+    plots.show_images(images, ncols=8, ax=ax)
     error = ((images - clean) ** 2).mean().sqrt().item()
     ax.text(-1, 8, f"{name}\nRMS error {error:.3g}", ha="right", va="center", fontsize=9)
 plt.show()

@@ -31,14 +31,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.colors import LogNorm
 
-from course_utils.checkpoints import Checkpoint
-from course_utils.data import lesson_data
-from course_utils.diffusion import Trajectory, add_noise, cosine_noise_var, ddim_sample
+from course_utils import checkpoints, data, diffusion, metrics, models, plots, scores
 from course_utils.grading import use_passing
-from course_utils.metrics import difference_text, nearest_image, nearest_patches_in_place
-from course_utils.models import as_denoiser
-from course_utils.plots import show_images, show_offset_legend, show_sources
-from course_utils.scores import els_denoise, ideal_denoise, local_denoise, machine, nearest_patches
 
 torch.manual_seed(0)
 # The lesson runs on the shipped real MNIST digits at 16 x 16 (4,500 training, 500 held
@@ -46,8 +40,8 @@ torch.manual_seed(0)
 # "cifar10" to rerun it on an optional download (README, "Data"): resized to 16 x 16 and
 # cut to the same counts, so that it costs the same.
 DATASET = "mnist5k"
-digits_train, digit_labels = lesson_data(DATASET, "train")
-test, test_labels = lesson_data(DATASET, "test")
+digits_train, digit_labels = data.lesson_data(DATASET, "train")
+test, test_labels = data.lesson_data(DATASET, "test")
 # ELS compares every window with every training window at every position: 256 times the
 # work of LS. 200 of the 4,500 training digits and 6 samples per machine keep this lesson
 # near two minutes on a laptop CPU; with more time, use more.
@@ -98,20 +92,22 @@ from course_utils.grading import lesson05
 
 shift_error = use_passing("05.equivariance_error", equivariance_error, lesson05.equivariance_error)
 
-b = cosine_noise_var(0.5).item()
-x = add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
-                                                   generator=torch.Generator().manual_seed(1)))
+b = diffusion.cosine_noise_var(0.5).item()
+x = diffusion.add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
+                                                 generator=torch.Generator().manual_seed(1)))
 x, few = x.double(), train[:100].double()
 networks = {"ResNet, circular padding": "mnist-resnet-circular",
             "ResNet, zero padding": "mnist-resnet-zeros"}
 machines = {
-    "IS": lambda x, b: ideal_denoise(x, few, b),
-    "LS, k = 5": lambda x, b: local_denoise(x, few, b, 5, "circular"),
-    "ELS, k = 5, circular": lambda x, b: els_denoise(x, few, b, 5, "circular"),
-    **{label: as_denoiser(Checkpoint(name).model().double()) for label, name in networks.items()},
+    "IS": lambda x, b: scores.ideal_denoise(x, few, b),
+    "LS, k = 5": lambda x, b: scores.local_denoise(x, few, b, 5, "circular"),
+    "ELS, k = 5, circular": lambda x, b: scores.els_denoise(x, few, b, 5, "circular"),
+    **{label: models.as_denoiser(checkpoints.Checkpoint(name).model().double())
+       for label, name in networks.items()},
 }
 for name, denoiser in machines.items():
-    print(f"{name:>24}: max |D(Sx) - S D(x)|:", difference_text(shift_error(denoiser, x, b, 3, 2), x.dtype))
+    print(f"{name:>24}: max |D(Sx) - S D(x)|:",
+          metrics.difference_text(shift_error(denoiser, x, b, 3, 2), x.dtype))
 
 # %% [markdown]
 # Where does the zero-padded network go wrong? The map below is $|D(Sx) - S D(x)|$ for the
@@ -202,10 +198,10 @@ eps = torch.randn(1, *train.shape[1:], generator=torch.Generator().manual_seed(2
 times = (0.8, 0.5, 0.3, 0.1)
 where = {}
 for t in times:
-    b = cosine_noise_var(t).item()
-    where[t] = weights_at(add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8).sum(0)
+    b = diffusion.cosine_noise_var(t).item()
+    where[t] = weights_at(diffusion.add_noise(clean, b, eps).double(), train.double(), b, 5, 5, 8).sum(0)
 fig, axes = plt.subplots(1, 5, figsize=(12, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1]})
-show_images(clean, ax=axes[0], title="held-out digit\npixel p (red)")
+plots.show_images(clean, ax=axes[0], title="held-out digit\npixel p (red)")
 axes[0].plot(8, 5, "r+", ms=9, mew=2)
 scale = LogNorm(vmin=1e-4, vmax=max(w.max().item() for w in where.values()))
 for ax, t in zip(axes[1:], times):
@@ -235,14 +231,14 @@ for t in times:
 # every other, `denoiser(x, noise_var)`, that looks its k up at each call.
 
 # %%
-calibrated = Checkpoint("mnist-resnet-zeros")  # the zero-padded ResNet whose k(t) we borrow
+calibrated = checkpoints.Checkpoint("mnist-resnet-zeros")  # the zero-padded ResNet whose k(t) we borrow
 schedule = calibrated.schedule("els")
 print(f"ELS patch size per step, from t = 1/20 up to t = 1 ({calibrated.name}): {schedule.ks}")
 noise = torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(5))
-els_zeros = machine("els", train, schedule, boundary="zeros")  # "boundary-broken" ELS
-path = Trajectory()  # keeps every step of the sampler
-els_samples = ddim_sample(els_zeros, noise, callback=path)
-show_images(els_samples, ncols=6, title="ELS samples (zero padding)", scale=1.0)
+els_zeros = scores.machine("els", train, schedule, boundary="zeros")  # "boundary-broken" ELS
+path = diffusion.Trajectory()  # keeps every step of the sampler
+els_samples = diffusion.ddim_sample(els_zeros, noise, callback=path)
+plots.show_images(els_samples, ncols=6, title="ELS samples (zero padding)", scale=1.0)
 plt.show()
 
 # %% [markdown]
@@ -264,12 +260,12 @@ plt.show()
 # saturation: distance, full at 8 pixels).
 
 # %%
-b_last = cosine_noise_var(1 / 20).item()
-_, source = els_denoise(path.x[-2], train, b_last, 7, boundary="zeros", return_source=True)
+b_last = diffusion.cosine_noise_var(1 / 20).item()
+_, source = scores.els_denoise(path.x[-2], train, b_last, 7, boundary="zeros", return_source=True)
 ink = els_samples[:, 0] > -0.5  # (B, H, W): pixels with a stroke nearby
-fig = show_sources(els_samples[:4], source["image"][:4], source["row"][:4], source["col"][:4],
-                   mask=ink[:4])
-show_offset_legend(fig.add_axes([1.08, 0.38, 0.3, 0.24]), radius=8)
+fig = plots.show_sources(els_samples[:4], source["image"][:4], source["row"][:4], source["col"][:4],
+                         mask=ink[:4])
+plots.show_offset_legend(fig.add_axes([1.08, 0.38, 0.3, 0.24]), radius=8)
 plt.show()
 rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
 moved = ((source["row"] != rows) | (source["col"] != cols))[ink].float().mean().item()
@@ -310,17 +306,17 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 ls_schedule = calibrated.schedule("ls")
 print(f"LS patch size per step ({calibrated.name}): {ls_schedule.ks}")
 samples = {
-    "IS": ddim_sample(machine("ideal", train), noise),
-    "LS": ddim_sample(machine("local", train, ls_schedule, boundary="zeros"), noise),
+    "IS": diffusion.ddim_sample(scores.machine("ideal", train), noise),
+    "LS": diffusion.ddim_sample(scores.machine("local", train, ls_schedule, boundary="zeros"), noise),
     "ELS": els_samples,
 }
 controls = {"held-out digits": test[:6], "upside down": test[:6].flip(2),
             "blend of two": (test[6:12] + test[12:18]) / 2}
 novelty = {}
 for name, images in {**controls, **samples}.items():
-    in_place = nearest_patches_in_place(images, train, 3)["dist"].flatten(1).mean(1)
-    anywhere = nearest_patches(images, train, 3, boundary="zeros")["dist"].flatten(1).mean(1)
-    whole = nearest_image(images, train)["dist"]
+    in_place = metrics.nearest_patches_in_place(images, train, 3)["dist"].flatten(1).mean(1)
+    anywhere = scores.nearest_patches(images, train, 3, boundary="zeros")["dist"].flatten(1).mean(1)
+    whole = metrics.nearest_image(images, train)["dist"]
     novelty[name] = {"whole": whole, "in place": in_place, "anywhere": anywhere,
                      "ratio": in_place / anywhere}
     print(f"{name:>15}: nearest training image {whole.median().item():.3g}; 3x3 windows: "
@@ -342,8 +338,8 @@ axes[0].set(xlabel="RMS distance to the nearest training image (whole image)",
             title="new as a whole (right), pieces moved (up)")
 axes[0].legend(fontsize=8, loc="lower right")
 rows_shown = {**controls, **samples}
-show_images(torch.cat(list(rows_shown.values())), ncols=6, ax=axes[1],
-            title="rows: " + ", ".join(rows_shown))
+plots.show_images(torch.cat(list(rows_shown.values())), ncols=6, ax=axes[1],
+                  title="rows: " + ", ".join(rows_shown))
 plt.tight_layout()
 plt.show()
 
@@ -431,11 +427,11 @@ for name, (row, col) in pixels.items():
 # borders side by side, and the ink in the 2-pixel frame.
 
 # %%
-els_circular = machine("els", train, schedule, boundary="circular")  # the ELS machine on a torus
-circular_samples = ddim_sample(els_circular, noise)
+els_circular = scores.machine("els", train, schedule, boundary="circular")  # the ELS machine on a torus
+circular_samples = diffusion.ddim_sample(els_circular, noise)
 fig, axes = plt.subplots(2, 1, figsize=(7, 2.6))
-show_images(els_samples, ncols=6, ax=axes[0], title="zero padding (boundary-broken ELS)")
-show_images(circular_samples, ncols=6, ax=axes[1], title="circular padding")
+plots.show_images(els_samples, ncols=6, ax=axes[0], title="zero padding (boundary-broken ELS)")
+plots.show_images(circular_samples, ncols=6, ax=axes[1], title="circular padding")
 plt.show()
 border = torch.ones(16, 16, dtype=torch.bool)
 border[2:-2, 2:-2] = False
@@ -458,17 +454,17 @@ print(f"training digits: {100 * (train[:, 0, border] > 0).float().mean().item():
 
 # %%
 threes = digits_train[digit_labels == 3][:200]
-three_samples = ddim_sample(machine("els", threes, schedule, boundary="zeros"), noise)
+three_samples = diffusion.ddim_sample(scores.machine("els", threes, schedule, boundary="zeros"), noise)
 fig, axes = plt.subplots(2, 1, figsize=(5, 2.8))
-show_images(threes[:6], ncols=6, ax=axes[0], title="training threes")
-show_images(three_samples, ncols=6, ax=axes[1],
-            title=f"ELS samples from {len(threes)} training threes")
+plots.show_images(threes[:6], ncols=6, ax=axes[0], title="training threes")
+plots.show_images(three_samples, ncols=6, ax=axes[1],
+                  title=f"ELS samples from {len(threes)} training threes")
 plt.show()
 held_out_threes = test[test_labels == 3]
 print(f"nearest training three, median: ELS samples "
-      f"{nearest_image(three_samples, threes)['dist'].median().item():.3g}, "
+      f"{metrics.nearest_image(three_samples, threes)['dist'].median().item():.3g}, "
       f"{len(held_out_threes)} held-out threes "
-      f"{nearest_image(held_out_threes, threes)['dist'].median().item():.3g}")
+      f"{metrics.nearest_image(held_out_threes, threes)['dist'].median().item():.3g}")
 
 # %% [markdown]
 # Pieces of threes only: the samples inherit the class's strokes, and they copy no training

@@ -26,15 +26,9 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils import metrics, models
+from course_utils import checkpoints, data, diffusion, metrics, models, plots, scores
 from course_utils import train as training
-from course_utils.checkpoints import Checkpoint
-from course_utils.data import lesson_data, load_dataset
-from course_utils.diffusion import add_noise, ddim_sample, sampling_noise_vars
 from course_utils.grading import lesson06, use_passing
-from course_utils.metrics import nearest_image
-from course_utils.plots import image_grid
-from course_utils.scores import machine
 
 torch.manual_seed(0)
 # The live model of section 2 learns from the shipped real MNIST digits (4,500 for training,
@@ -43,7 +37,7 @@ torch.manual_seed(0)
 DATASET = "mnist5k"
 # The shipped networks of sections 4-5, each with the data it was trained on.
 RESNET, CIRCULAR, UNET = "mnist-resnet-zeros", "mnist-resnet-circular", "mnist-unet-zeros"
-train, labels = lesson_data(DATASET, "train")
+train, labels = data.lesson_data(DATASET, "train")
 print("training images:", tuple(train.shape), "pixels in", [round(float(train.min()), 3),
                                                             round(float(train.max()), 3)])
 
@@ -143,8 +137,8 @@ plt.tight_layout()
 plt.show()
 print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(float(losses[:10].mean()), 3),
       " last 10 steps:", round(float(losses[-10:].mean()), 3),
-      f" (the shipped {RESNET}, {Checkpoint(RESNET).manifest['steps']} steps:",
-      Checkpoint(RESNET).manifest["final_loss"], ")")
+      f" (the shipped {RESNET}, {checkpoints.Checkpoint(RESNET).manifest['steps']} steps:",
+      checkpoints.Checkpoint(RESNET).manifest["final_loss"], ")")
 
 # %% [markdown]
 # The loss falls fast from about 1 (a network that knows nothing predicts $\hat\varepsilon
@@ -202,17 +196,18 @@ def sampler_denoiser(model):
 
 live_noise = torch.randn(10, *train.shape[1:], generator=torch.Generator().manual_seed(6))
 guesses = {"live": [], "shipped": []}
-live = ddim_sample(sampler_denoiser(state["ema"]), live_noise,
-                   callback=lambda step: guesses["live"].append(step["denoised"][:1]))
-resnet_train = Checkpoint(RESNET).train_data()
-ddim_sample(sampler_denoiser(Checkpoint(RESNET).model()),
-            torch.randn(10, *resnet_train.shape[1:], generator=torch.Generator().manual_seed(6))[:1],
-            callback=lambda step: guesses["shipped"].append(step["denoised"]))
+live = diffusion.ddim_sample(sampler_denoiser(state["ema"]), live_noise,
+                             callback=lambda step: guesses["live"].append(step["denoised"][:1]))
+resnet_train = checkpoints.Checkpoint(RESNET).train_data()
+diffusion.ddim_sample(sampler_denoiser(checkpoints.Checkpoint(RESNET).model()),
+                      torch.randn(10, *resnet_train.shape[1:],
+                                  generator=torch.Generator().manual_seed(6))[:1],
+                      callback=lambda step: guesses["shipped"].append(step["denoised"]))
 fig, axes = plt.subplots(3, 1, figsize=(6.5, 3.4))
-axes[0].imshow(image_grid(live.clamp(-1, 1), ncols=10))
+axes[0].imshow(plots.image_grid(live.clamp(-1, 1), ncols=10))
 axes[0].set_title(f"the live network (120 steps, {DATASET}): 10 samples", fontsize=9, loc="left")
 for ax, key, title in zip(axes[1:], ("live", "shipped"), ("the live network", RESNET)):
-    ax.imshow(image_grid(torch.cat(guesses[key][::2]).clamp(-1, 1), ncols=10))
+    ax.imshow(plots.image_grid(torch.cat(guesses[key][::2]).clamp(-1, 1), ncols=10))
     ax.set_title(f"{title}, seed 6: its guess D(x) at every second step, t = 1 (left) to 0",
                  fontsize=9, loc="left")
 for ax in axes:
@@ -243,7 +238,7 @@ for key in guesses:
 
 # %%
 names = [RESNET, CIRCULAR, UNET]
-shipped = {name: Checkpoint(name) for name in names}
+shipped = {name: checkpoints.Checkpoint(name) for name in names}
 nets = {name: checkpoint.model() for name, checkpoint in shipped.items()}
 for name in names:
     m = shipped[name].manifest
@@ -294,14 +289,14 @@ check("06.effective_field", effective_field)
 
 # %%
 field_of = use_passing("06.effective_field", effective_field, lesson06.effective_field)
-noise_vars = sampling_noise_vars(20)[1:]  # the level each of the 20 steps starts from
+noise_vars = diffusion.sampling_noise_vars(20)[1:]  # the level each of the 20 steps starts from
 centre = 8
 
 
 def gradient_at_centre(model, clean, noise_var, seed=1):
     """(N, C, H, W) clean digits, float b -> (H, W) sum over digits of |d D(x)[centre] / d x|."""
     eps = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
-    x = add_noise(clean, noise_var, eps).requires_grad_(True)
+    x = diffusion.add_noise(clean, noise_var, eps).requires_grad_(True)
     models.network_denoise(model, x, noise_var)[:, :, centre, centre].sum().backward()
     return x.grad.abs().sum((0, 1))
 
@@ -309,7 +304,7 @@ def gradient_at_centre(model, clean, noise_var, seed=1):
 field_models = {"ResNet": RESNET, "UNet": UNET}
 fields, heat = {}, {}
 for label, name in field_models.items():
-    held_out, _ = load_dataset(shipped[name].manifest["data"], "test")
+    held_out, _ = data.load_dataset(shipped[name].manifest["data"], "test")
     grads = [gradient_at_centre(nets[name], held_out[:16], float(b)) for b in noise_vars]
     fields[label] = {f: [field_of(g, centre, centre, f) for g in grads] for f in (0.5, 0.9)}
     heat[label] = (grads[2], grads[-3])
@@ -383,28 +378,28 @@ count = 32
 
 def nearest_distance(images, reference):
     """(B, C, H, W) images -> (B,) RMS pixel distance to their nearest image in ``reference``."""
-    return nearest_image(images, reference)["dist"]
+    return metrics.nearest_image(images, reference)["dist"]
 
 
 samples, distances = {}, {}
 for data_name in dict.fromkeys(shipped[name].manifest["data"] for name in names):
-    digits_of = load_dataset(data_name, "train")[0]
+    digits_of = data.load_dataset(data_name, "train")[0]
     noise = torch.randn(count, *digits_of.shape[1:], generator=torch.Generator().manual_seed(6))
     distances[f"IS (copies), {data_name}"] = nearest_distance(
-        ddim_sample(machine("ideal", digits_of), noise), digits_of)
+        diffusion.ddim_sample(scores.machine("ideal", digits_of), noise), digits_of)
     distances[f"held-out digits, {data_name}"] = nearest_distance(
-        load_dataset(data_name, "test")[0][:count * 4], digits_of)
+        data.load_dataset(data_name, "test")[0][:count * 4], digits_of)
     for name in names:
         if shipped[name].manifest["data"] == data_name:
-            samples[name] = ddim_sample(sampler_denoiser(nets[name]), noise)
+            samples[name] = diffusion.ddim_sample(sampler_denoiser(nets[name]), noise)
             distances[name] = nearest_distance(samples[name], digits_of)
-nearest = nearest_image(samples[RESNET][:10], resnet_train)
+nearest = metrics.nearest_image(samples[RESNET][:10], resnet_train)
 
 shown = {**{name: samples[name][:10] for name in names},
          f"nearest training digit to each {RESNET} sample": resnet_train[nearest["index"]]}
 fig, axes = plt.subplots(len(shown), 1, figsize=(6.5, 1.0 * len(shown)))
 for ax, (title, images) in zip(axes, shown.items()):
-    ax.imshow(image_grid(images.clamp(-1, 1), ncols=10))
+    ax.imshow(plots.image_grid(images.clamp(-1, 1), ncols=10))
     ax.set_title(title, fontsize=9, loc="left")
     ax.set_axis_off()
 plt.tight_layout()
