@@ -255,8 +255,9 @@ check("08.count_runs", count_runs)
 
 # %% [markdown]
 # Now the fingertip counter. In our drawings the palm sits near row 16, column 12 of a
-# 24 x 24 image; it ends within 6 pixels of its centre and most fingertips reach beyond 8.
-# A circle of radius 7.8 crosses the fingers once each, and the wrist.
+# 24 x 24 image, and a circle of radius 7.8 around that point passes outside the palm and
+# inside the fingertips: it crosses each finger once, and the wrist (how often that holds
+# is printed below, as the arc counter's score on the drawn hands).
 
 # %%
 from course_utils.grading import lesson08
@@ -351,8 +352,8 @@ plt.show()
 # overlap in one fan, and the fan gains or loses a finger. ELS may take a patch from
 # anywhere; with windows of 3 and 5 pixels, far smaller than a palm, it draws no palm, and
 # fills the frame with strokes that are, patch by patch, pieces of fingers; at k = 7 a
-# palm appears now and then (section 4 counts them). The CNN (`hands-resnet-zeros`, 3x3
-# convolutions with a receptive field of 13 pixels, printed in section 5, trained on the
+# palm appears now and then (section 4 counts them). The CNN (`hands-resnet-zeros`, a
+# convolutional network with a receptive field of 13 pixels, printed in section 5, trained on the
 # same 128 hands) draws fragments, and in some samples two hands in one frame, side by
 # side. A window of 13 pixels, about half a hand, cannot see that the frame
 # already holds a hand: every window that sees the top of a palm and fingers is

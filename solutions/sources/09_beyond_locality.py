@@ -48,7 +48,8 @@ for label, model in loaded_models.items():
     manifest = shipped[label].manifest
     print(f"{label:17s} {sum(p.numel() for p in model.parameters()):>8,d} parameters, "
           f"{manifest['steps']:,d} training steps on {manifest['n_train']:,d} {manifest['data']} "
-          f"images ({manifest['wall_time_s'] / 60:.0f} min wall clock on a shared CPU)")
+          f"images, training seed {manifest['seed']} "
+          f"({manifest['wall_time_s'] / 60:.0f} min wall clock on a shared CPU)")
 
 # %% [markdown]
 # ## 1. Self-attention in one formula
@@ -201,7 +202,7 @@ print("training steps:", ", ".join(f"{label} {n}" for label, n in steps_of.items
 
 # %% [markdown]
 # **What the table says.** The two UNets trained for the same number of steps (last
-# line), on the same digits, from the same seed, so attention is the only difference
+# line), on the same digits, from the same training seed (printed at the top), so attention is the only difference
 # between them. The ELS machine predicts the attention UNet about as well as the plain
 # one: the medians agree to the printed digits and the quartiles are close (printed
 # above), though the histograms differ bin by bin and the lower of the two lowest seeds
@@ -389,7 +390,7 @@ for label, chosen in caught.items():
 # Lesson 08 trained every machine on hands with exactly five fingers and found that the
 # local ones miscount. A field that covers the whole hand is not needed to draw five
 # fingers often: lesson 08's LS machine with its smallest window drew five-fingered hands
-# in about half of its samples, by the counter and by eye. What a whole-hand field may
+# in about half of its samples, by the counter and by eye (printed below). What a whole-hand field may
 # help with is consistency: one whole hand in every frame. Does it, and does it also make
 # five more common? Three networks were trained on the same 128 hands by the course's
 # train command (`hands-resnet-zeros`: lesson 08's ResNet, field 13 as printed below;
@@ -463,6 +464,10 @@ for label, name in hand_nets.items():
     print(f"{label:17s} {len(labelled)} labelled, {len(countable)} countable by eye; of those, "
           f"not five by eye {sum(eye != 5 for _, eye in countable)}, not five by the counter "
           f"{sum(n != 5 for n in counted)}; counter = eye on {agree}")
+ls_eye = [row["fingers_by_eye"] for row in eye_rows if row["source"] == "LS k=3"]
+ls_counted = hands.count_fingers(lesson08_samples["LS k=3"][:len(ls_eye)])
+print(f"lesson 08's LS machine, k = 3: five fingers on {int((ls_counted == 5).sum())} of "
+      f"{len(ls_counted)} samples by the counter, on {ls_eye.count('5')} of {len(ls_eye)} by eye")
 
 # %% [markdown]
 # Compare the bars, not the third digit: 64 hands give error bars of several percentage
@@ -670,4 +675,4 @@ for field, no_hand, rate, error in miscount_curve([checkpoints.Checkpoint("hands
 #
 # **Back to the start.** Lesson 00 asked why diffusion models create when a perfect
 # denoiser would copy. You can now answer with a formula, a trained network, a
-# measurement, and a limb bud. → `00_paradox.ipynb`
+# measurement, and a limb bud. → [Lesson 00](00_paradox.ipynb)
