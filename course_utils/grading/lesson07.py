@@ -15,6 +15,8 @@ def _r_cases(seed):
 
 
 def _centred(x, over="sample"):
+    if over == "channel":  # each channel by its own mean: right on one channel, wrong on several
+        return (x - x.mean(dim=tuple(range(2, x.dim())), keepdim=True)).flatten(1)
     x = x.flatten(1)
     if over == "sample":
         return x - x.mean(1, keepdim=True)
@@ -23,12 +25,6 @@ def _centred(x, over="sample"):
     if over == "pixel":
         return x - x.mean(0, keepdim=True)
     return x
-
-
-def _per_channel_r(a, b):
-    """Each channel centred by its own mean: right on one channel, wrong on several."""
-    a, b = a - a.mean(dim=(2, 3), keepdim=True), b - b.mean(dim=(2, 3), keepdim=True)
-    return _r(a, b, over="none")
 
 
 def _r(a, b, over="sample"):
@@ -59,7 +55,7 @@ def _unbiased_std_r(a, b):
               Mistake("only the first channel: r runs over every pixel and channel",
                       lambda a, b: _r(a[:, :1], b[:, :1])),
               Mistake("each channel centred by its own mean: centre each image by one mean over "
-                      "all its pixels and channels", _per_channel_r),
+                      "all its pixels and channels", lambda a, b: _r(a, b, over="channel")),
               Mistake("the mean of one r per channel: r is one number over all pixels and "
                       "channels together",
                       lambda a, b: torch.stack([_r(a[:, c], b[:, c]) for c in range(a.shape[1])]).mean(0)),

@@ -113,12 +113,13 @@ fig.suptitle("input pixels that the red output pixel depends on (black)", fontsi
 plt.tight_layout()
 plt.show()
 
-block = loaded_models["UNet + attention"].attn  # the one SelfAttention block of the UNet
+attention_model = loaded_models["UNet + attention"]
+block = attention_model.attn  # the one SelfAttention block of the UNet
 grids = []
 hook = block.register_forward_hook(lambda module, args, out: grids.append(tuple(args[0].shape[-2:])))
 with torch.no_grad():
     for side in (16, 32):
-        loaded_models["UNet + attention"](torch.zeros(1, 1, side, side), torch.full((1,), 0.5))
+        attention_model(torch.zeros(1, 1, side, side), torch.full((1,), 0.5))
 hook.remove()
 print(f"attention block: {block.attn.num_heads} heads; it attends over "
       + ", ".join(f"{h} x {w} = {h * w} positions on a {side} x {side} image"
@@ -148,7 +149,6 @@ attn = results["UNet + attention"]
 seed = 2
 index = attn["seeds"].tolist().index(seed)
 noise = attn["noise"][index:index + 1]
-attention_model = loaded_models["UNet + attention"]
 live = diffusion.ddim_sample(models.as_denoiser(attention_model), noise, attn["steps"])
 print(f"seed {seed}: live attention sample vs the shipped one, largest pixel difference "
       f"{'below' if (live - attn['cnn'][index]).abs().max() < 1e-3 else 'ABOVE'} 1e-3")
@@ -464,8 +464,9 @@ for label, name in hand_nets.items():
     print(f"{label:17s} {len(labelled)} labelled, {len(countable)} countable by eye; of those, "
           f"not five by eye {sum(eye != 5 for _, eye in countable)}, not five by the counter "
           f"{sum(n != 5 for n in counted)}; counter = eye on {agree}")
-ls_eye = [row["fingers_by_eye"] for row in eye_rows if row["source"] == "LS k=3"]
-ls_counted = hands.count_fingers(lesson08_samples["LS k=3"][:len(ls_eye)])
+ls_rows = [row for row in eye_rows if row["source"] == "LS k=3"]
+ls_eye = [row["fingers_by_eye"] for row in ls_rows]
+ls_counted = hands.count_fingers(lesson08_samples["LS k=3"][[int(row["index"]) for row in ls_rows]])
 print(f"lesson 08's LS machine, k = 3: five fingers on {int((ls_counted == 5).sum())} of "
       f"{len(ls_counted)} samples by the counter, on {ls_eye.count('5')} of {len(ls_eye)} by eye")
 
