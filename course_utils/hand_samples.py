@@ -115,6 +115,15 @@ def agreement_on_countable(counted, labels):
     return (counted[countable] == labels[countable]).double().mean().item()
 
 
+def scored_like_the_counter(counted, first, second):
+    """(N,) counts and two people's (N,) labels -> each person and the counter scored against the
+    other person's labels by ``agreement_on_countable``: a dict of four shares."""
+    return {"second_by_first": agreement_on_countable(second, first),
+            "counter_by_first": agreement_on_countable(counted, first),
+            "first_by_second": agreement_on_countable(first, second),
+            "counter_by_second": agreement_on_countable(counted, second)}
+
+
 def load_eye_labelled_images(name="hand_eye_samples.npz", directory=EYE_LABELS_DIR):
     """The eye-labelled samples ``name`` -> (N, 1, 24, 24) float32 in [-1, 1], in the rows' order."""
     with np.load(Path(directory) / name) as data:

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from course_utils.data import digits, load_dataset
 from course_utils.hand_samples import (NOT_COUNTABLE, agreement_on_countable, agreement_with_the_eye,
-                                      load_eye_labelled_images, marked_sure, read_eye_labels)
+                                      load_eye_labelled_images, marked_sure, read_eye_labels,
+                                      scored_like_the_counter)
 from course_utils.hands import (NOT_A_HAND, count_fingers, hand_dataset, label_components,
                                 make_hands)
 
@@ -285,6 +286,9 @@ def test_agreement_helpers_count_a_refusal_as_a_miss():
     counted = torch.tensor([5, -1, 4, 6])
     assert agreement_on_countable(counted, first) == pytest.approx(2 / 3)  # row 2: not countable
     assert agreement_on_countable(second, first) == pytest.approx(1 / 3)
+    assert scored_like_the_counter(counted, first, second) == pytest.approx(
+        {"second_by_first": 1 / 3, "counter_by_first": 2 / 3,
+         "first_by_second": 1 / 3, "counter_by_second": 2 / 3})
     both = agreement_with_the_eye(counted, first, second)
     assert (both["both"], both["people"], both["counter"]) == (2, 0.5, 1.0)
     assert both["consensus"].tolist() == [True, False, False, False]
@@ -301,9 +305,9 @@ def test_counter_scores_between_two_people_scored_the_same_way():
     held_images, held_first, held_second, _ = _held_out()
     for name, images, first, second in (("first fixture", images, first, second),
                                          ("held out", held_images, held_first, held_second)):
-        counted = count_fingers(images)
-        people = (agreement_on_countable(second, first), agreement_on_countable(first, second))
-        counter = (agreement_on_countable(counted, first), agreement_on_countable(counted, second))
+        share = scored_like_the_counter(count_fingers(images), first, second)
+        people = (share["second_by_first"], share["first_by_second"])
+        counter = (share["counter_by_first"], share["counter_by_second"])
         assert max(people) < 0.9, f"{name}: people {people}"
         assert all(min(people) <= share <= max(people) for share in counter), \
             f"{name}: the counter {counter} outside the people's {people}"

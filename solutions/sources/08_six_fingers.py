@@ -164,10 +164,10 @@ print(f"the counter on the {int(people['consensus'].sum())} hands where both peo
 
 def score_like_the_counter(prefix, counted, first, second):
     """Each person scored as the counter is: against the other's labels, on every hand the other could count."""
-    agree = hand_samples.agreement_on_countable
-    print(f"{prefix}against the first person's labels: the second person {agree(second, first):.3g}, "
-          f"the counter {agree(counted, first):.3g}; against the second's: the first person "
-          f"{agree(first, second):.3g}, the counter {agree(counted, second):.3g}")
+    share = hand_samples.scored_like_the_counter(counted, first, second)
+    print(f"{prefix}against the first person's labels: the second person {share['second_by_first']:.3g}, "
+          f"the counter {share['counter_by_first']:.3g}; against the second's: the first person "
+          f"{share['first_by_second']:.3g}, the counter {share['counter_by_second']:.3g}")
 
 
 score_like_the_counter("", counted, eye, second)
