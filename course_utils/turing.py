@@ -439,7 +439,7 @@ def limb_bud(widths, rows=100, start_width=6.0, steps_per_row=200, seed=0, dt=0.
 
 # ---------------------------------------------------------------- classifying patterns
 PATTERN_CLASSES = ("uniform", "spots", "stripes", "mixed")
-SPOT_AREA = 80  # cells: a Gray-Scott spot (Du = 0.16) covers about 30-50
+SPOT_AREA = 80  # cells: the spots of lesson 01's spots preset (Du = 0.16) cover 30-43
 
 
 def pattern_class(v, spot_area=SPOT_AREA, flat=0.05):

@@ -15,8 +15,9 @@
 #
 # That has a striking consequence. Make the bud wider, or the wavelength shorter, and a
 # sixth digit appears: **polydactyly**, one of the most common birth differences. No cell
-# knows how many digits the hand has. Hold on to that sentence; in lesson 08 a diffusion
-# model will draw six-fingered hands for the same reason.
+# knows how many digits the hand has. Hold on to that sentence; in lesson 08 local
+# denoisers trained only on five-fingered hands draw hands with other counts, from the
+# same kind of rule.
 #
 # **Learning goals.** After this lesson you can
 # 1. write a Laplacian with no-flux walls for a domain that is not a torus;
@@ -24,8 +25,9 @@
 #    into two and then into digits;
 # 3. count digits automatically and check that their number follows bud width divided
 #    by wavelength;
-# 4. make a six-digit hand by changing one local parameter, explain why a bare Turing
-#    mechanism cannot prevent it, and say what real limbs add.
+# 4. make a six-digit hand by changing one parameter, local (the diffusion ratio) or
+#    global (the bud's width), explain why a bare Turing mechanism cannot prevent it, and
+#    say what real limbs add.
 #
 # The model is a toy: the Schnakenberg kinetics of lesson 01 (wavelength about 12 cells),
 # not the real Bmp-Sox9-Wnt network. It keeps the one feature that matters here: the
@@ -33,6 +35,7 @@
 
 # %%
 # %matplotlib inline
+import inspect
 import math
 
 import matplotlib.pyplot as plt
@@ -46,7 +49,8 @@ params = turing.SCHNAKENBERG
 jac = turing.schnakenberg_jacobian(params["a"], params["b"], params["gamma"])
 q_star, _ = turing.fastest_mode(jac, params["Du"], params["Dv"])
 wavelength = 2 * math.pi / q_star
-print(f"Schnakenberg wavelength (lesson 01): {wavelength:.3g} cells")
+print(f"Schnakenberg wavelength (lesson 01): {wavelength:.3g} cells; "
+      f"critical diffusion ratio d_c: {turing.critical_ratio(jac):.2f}")
 
 # %% [markdown]
 # ## 1. Walls instead of a torus
@@ -126,8 +130,9 @@ plt.show()
 #
 # We simulate exactly that (`turing.limb_bud`). The tip zone is one row of cells, thinner
 # than half a wavelength, so it can only pattern across its width. It runs the
-# Schnakenberg kinetics with no-flux walls while it widens smoothly from 6 cells to its
-# final width over the first 80 % of the outgrowth; every 100 steps we record one row.
+# Schnakenberg kinetics with no-flux walls while it widens smoothly from 6 cells (the
+# function's default, printed below) to its final width over most of the outgrowth, then
+# keeps that width; every 100 steps we record one row.
 # Five buds, five final widths.
 #
 # **Predict.** The widest bud below is 56 cells, about 4.8 wavelengths. How many digits
@@ -146,6 +151,8 @@ axes[0].set(ylabel="proximal (shoulder)  →  distal (fingertips)")
 fig.colorbar(image, ax=axes, shrink=0.8, label="activator u")
 fig.suptitle("skeletons laid down by the tip zone of growing limb buds")
 plt.show()
+print("turing.limb_bud: start width",
+      inspect.signature(turing.limb_bud).parameters["start_width"].default, "cells")
 
 # %% [markdown]
 # As the bud widens, one element splits into two and then into several: the
@@ -181,7 +188,7 @@ check("02.count_digits", count_digits)
 # The library's `turing.count_digits(profile, mask)` does the same on the cells inside the
 # bud, with two refinements the rest of the lesson uses (`turing.LIMB_DIGITS`):
 # * **no wall slivers.** A peak that sits against a no-flux wall is cut in half, and can
-#   leave a sliver of 1-2 cells above the threshold that is no digit.
+#   leave a thin sliver above the threshold that is no digit.
 #   `min_width_share=0.5` drops every run narrower than half the median run width.
 # * **an amplitude floor.** A midpoint threshold splits *any* profile, even pure noise,
 #   into high and low runs. Before the bud has patterned, its activator is the uniform
@@ -195,6 +202,7 @@ limb, bud = record[-1], shape[-1]
 sampled_rows = range(0, 100, 11)
 ranges = [(limb[r][bud[r]].max() - limb[r][bud[r]].min()).item() for r in sampled_rows]
 along = [turing.count_digits(limb[r], bud[r], **turing.LIMB_DIGITS) for r in sampled_rows]
+print("turing.LIMB_DIGITS:", turing.LIMB_DIGITS)
 print("range of u across the bud, every 11th row:      ", [round(x, 3) for x in ranges])
 print("elements from shoulder to fingertips, every 11th row:", along)
 print("the same rows without the amplitude floor:        ",
@@ -203,8 +211,9 @@ print("the same rows without the amplitude floor:        ",
 # %% [markdown]
 # The first row is the seed noise (a range of about 0.01): no element yet, where a bare
 # midpoint threshold would have counted one. From the second row on the range is
-# above the floor, and the count climbs 1, 2, 3, 4, 5 as the bud widens; grown digits
-# span a range about twenty times the floor, so the floor never touches a real digit.
+# above the floor, and the count climbs 1, 2, 3, 4, 5 as the bud widens; rows with grown
+# digits span ranges of 1.7 to 1.9, more than 17 times the floor, so the floor never
+# touches a real digit.
 
 # %% [markdown]
 # Now the central question: **does the number of digits follow width / wavelength?** Grow
@@ -235,16 +244,18 @@ disagree = [f"{width / wavelength:.2f} λ {digits[many == width].tolist()}"
 print("widths where the three seeds disagree: " + ", ".join(disagree))
 
 # %% [markdown]
-# The count climbs about one digit per extra wavelength of width. Nothing in the rule
-# counts: the number is simply how many wavelengths fit. The seeds agree at most widths;
+# The count climbs about one digit per extra wavelength of width: 1, 3 and 5 digits at 1,
+# 3.1 and 5.1 wavelengths. At the widest buds it runs a little ahead: 8 digits at 7.1
+# wavelengths, in all three seeds. Nothing in the rule counts: the number is whatever the
+# widening zone has room for. The seeds agree at most widths;
 # where they disagree (printed above) they differ by one, and those widths are not simply
 # the half-integers: the count is settled while the bud grows, each time the widening zone
 # splits an element, so which width is "on the edge" depends on that history, not on the
 # final width / wavelength alone.
 #
-# ## 4. Polydactyly: a sixth digit from a local change
+# ## 4. Polydactyly: a sixth digit from one changed parameter
 #
-# Two ways to get an extra digit, both seen in mice and people:
+# Two ways to get an extra digit, both seen in mice and people, one global and one local:
 # * **a wider bud.** Mice lacking the gene *Gli3* grow broader hand plates and many digits;
 # * **a shorter wavelength.** Lowering the dose of the distal *Hox* genes makes the
 #   Turing wavelength shorter (Sheth et al. 2012): more, thinner digits in a bud of the
@@ -328,18 +339,20 @@ widgets.LimbBudExplorer(width=60, ratio=20.0)
 # rule applied everywhere: each output pixel depends on a small window of the noisy image
 # (locality) and the same weights are used at every position (equivariance). Lessons 04
 # and 05 build the best possible denoiser under exactly those two constraints, the ELS
-# machine; lesson 08 shows that it, like a trained network, draws hands whose fingers are
-# each locally perfect and whose number is not.
+# machine; lesson 08 trains these machines and a small network on hands that all have five
+# fingers and counts the fingers they draw: the local ones often draw a count other than
+# five, and with windows smaller than a palm the ELS machine draws no hand at all.
 #
 # **Summary**
 # - No-flux walls: only neighbours inside the domain exchange material, and the total is
 #   conserved.
 # - A thin tip zone patterning while the bud grows lays down a skeleton that branches
 #   from one element to two and on to five, as a real limb does.
-# - The number of digits follows bud width / wavelength, one digit per wavelength.
-# - A wider bud or a shorter wavelength gives a sixth (or seventh) digit: polydactyly from one local
-#   parameter, because no cell of a bare Turing mechanism knows the total (real limbs add
-#   size feedback and the Shh/Hox gradients).
+# - The number of digits follows bud width / wavelength: 1, 3 and 5 digits at 1, 3.1 and
+#   5.1 wavelengths, a little more at the widest buds (8 at 7.1).
+# - A wider bud (a global change) or a shorter wavelength (a local one) gives a sixth (or
+#   seventh) digit: polydactyly from one parameter, because no cell of a bare Turing
+#   mechanism knows the total (real limbs add size feedback and the Shh/Hox gradients).
 #
 # **Further reading**
 # - R. Sheth et al., *Hox genes regulate digit patterning by controlling the wavelength of a

@@ -86,7 +86,8 @@ plt.show()
 schedule = diffusion.cosine_noise_var
 b0 = schedule(0.0).item()
 snr_one = (1 - diffusion.COSINE_OFFSET) / 2  # b(t) = 1/2 where the angle is a quarter of pi
-print(f"b(0) = {b0:.3g}, sqrt(b(0)) = {b0 ** 0.5:.3g}, SNR at t = 0: {(1 - b0) / b0:,.0f}")
+print(f"s = {diffusion.COSINE_OFFSET}: b(0) = {b0:.3g}, sqrt(b(0)) = {b0 ** 0.5:.3g}, "
+      f"SNR at t = 0: {(1 - b0) / b0:,.0f}")
 print(f"SNR = 1 at t = {snr_one:.3f} (b = {schedule(snr_one).item():.3f})")
 
 # %% [markdown]
@@ -213,9 +214,10 @@ for t, d in zip(levels, answers):
 # started from. Each column noised the same clean digit afresh; none is a step of a
 # sampler.
 #
-# **Think.** The held-out digit is a perfectly good "2"-like or "7"-like digit. What would a
-# denoiser that had *learned handwriting* return at $t = 0.1$? Why can the IS, the best
-# denoiser of the training objective, never return it?
+# **Think.** The held-out digit is a perfectly good 4 (its label is printed above), just
+# not one of the training 4s. What would a denoiser that had *learned handwriting* return
+# at $t = 0.1$? Why can the IS, the best denoiser of the training objective, never return
+# it?
 #
 # ## 4. The DDIM sampler, step by step
 #
@@ -249,8 +251,8 @@ check("03.ddim_step", ddim_step)
 # With your step (once its check has passed; else the library's) the whole sampler is a
 # loop of four lines. We run it with the ideal denoiser from 64 noise seeds, keeping every
 # intermediate $x$ and $D(x)$, and check that `diffusion.ddim_sample`, the one sampler
-# every later lesson uses, gives the same samples: bit for bit with the library's step, to
-# float32 rounding (about $10^{-6}$) with a step written another way.
+# every later lesson uses, gives the same samples, up to float32 rounding (the cell prints
+# the largest difference, or its bound when it is below $10^{-5}$).
 
 # %%
 ddim_update = use_passing("03.ddim_step", ddim_step, diffusion.ddim_step)
@@ -466,14 +468,17 @@ plt.show()
 # $\sqrt{b(0)} = 0.0125$, the noise that every sample keeps because the schedule stops at
 # $b(0) \approx 1.6 \cdot 10^{-4}$, not 0 (section 2). And no two of the 64 samples copy the
 # same digit. This is lesson 00's paradox for images: the denoiser that wins the training
-# objective generates nothing new. Trained convolutional networks, however, do make new
-# digits. Something stops them from being ideal.
+# objective generates nothing new. Kamb & Ganguli report that trained convolutional
+# networks do make new images; lesson 06 samples networks trained on these digits and
+# measures whether theirs are copies. If they are not, something stops them from being
+# ideal.
 #
 # ## Summary
 # - The forward process $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$ with the cosine
-#   schedule $b = 1 - f(t)$ takes a digit to pure noise; it is recognisable well past
-#   SNR = 1 ($t = 0.496$). Unlike Nichol & Dhariwal's, this $f$ is not divided by $f(0)$,
-#   so the sampler ends at $b(0) \approx 1.6\cdot10^{-4}$.
+#   schedule $b = 1 - f(t)$ takes a digit to pure noise; to the eye it is clear down to
+#   $t = 0.4$ (SNR 1.8), a shadow at SNR = 1 ($t = 0.496$) and gone from $t = 0.6$ on.
+#   Unlike Nichol & Dhariwal's, this $f$ is not divided by $f(0)$, so the sampler ends at
+#   $b(0) \approx 1.6\cdot10^{-4}$.
 # - DDIM reads off $\hat\varepsilon = (x - \sqrt{1-b}\,D)/\sqrt b$ and re-noises $D(x)$ to
 #   the next level, $x' = \sqrt{1-b'}\,D + \sqrt{b'}\,\hat\varepsilon$: no fresh randomness.
 # - The ideal denoiser (IS) is a softmax-weighted average of training images; along a
