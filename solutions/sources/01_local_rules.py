@@ -11,7 +11,7 @@
 #
 # Keep those two words in mind, *same rule* and *immediate neighbours*. A convolutional
 # network obeys exactly these two constraints (translation equivariance and locality),
-# and Kamb & Ganguli (2024) argue that they are what makes diffusion models creative;
+# and Kamb & Ganguli (ICML 2025) argue that they are what makes diffusion models creative;
 # lessons 04-05 build the best denoisers under these two constraints and measure what
 # they make.
 #

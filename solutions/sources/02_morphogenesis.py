@@ -341,7 +341,7 @@ widgets.LimbBudExplorer(width=60, ratio=20.0)
 # and 05 build the best possible denoiser under exactly those two constraints, the ELS
 # machine; lesson 08 trains these machines and a small network on hands that all have five
 # fingers and counts the fingers they draw: the local ones often draw a count other than
-# five, and with windows smaller than a palm the ELS machine draws no hand at all.
+# five, and with windows smaller than a palm the ELS machine rarely draws a hand at all.
 #
 # **Summary**
 # - No-flux walls: only neighbours inside the domain exchange material, and the total is
