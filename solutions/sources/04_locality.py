@@ -77,9 +77,11 @@ check("04.influence_map", influence_map)
 # %% [markdown]
 # Three denoisers, one output pixel $p = (8, 8)$: a network of four random $3 \times 3$
 # layers (untrained: the field is a property of the architecture, not of the weights), the
-# LS machine with $k = 5$ that section 2 derives, and lesson 03's IS machine. Receptive
-# fields do not depend on the data, so 200 training digits suffice here, and float64 keeps
-# rounding noise (about $10^{-7}$ in float32) from passing for influence.
+# LS machine with $k = 5$ that section 2 derives, and lesson 03's IS machine. The CNN's and
+# the LS machine's fields are fixed by construction (by the layers, by $k$), whatever the
+# data; the IS machine's is not, and 200 training digits are enough to show it. Float64
+# keeps rounding noise from passing for influence: a pixel counts when it moves the output
+# by more than $10^{-9}$ of the largest move.
 #
 # **Predict.** How many input pixels can move output pixel $(8, 8)$ of each? (For the
 # network: each layer widens what a pixel sees by $k - 1 = 2$.)
@@ -111,20 +113,32 @@ fig.suptitle("input pixels that move output pixel (8, 8) (red cross) when nudged
 plt.show()
 for name, field in fields.items():
     moving = field > 1e-9 * field.max()
-    print(f"{name:>21}: {int(moving.sum())} input pixels move it, "
+    print(f"{name:>21}: {int(moving.sum())} input pixels move it (by > 1e-9 of the largest move), "
           f"{int(moving.any(dim=0).sum())} x {int(moving.any(dim=1).sum())}")
+still = fields["IS machine"] <= 1e-9 * fields["IS machine"].max()
+is_weights = torch.softmax(-((x - (1 - b) ** 0.5 * few) ** 2).flatten(1).sum(1) / (2 * b), 0)
+heaviest = is_weights.argsort(descending=True)
+black = few[heaviest, 0] == few.min()                          # (200, H, W), heaviest digit first
+n_black = int(black.int().cumprod(0)[:, still].all(1).sum())   # heaviest digits black at every still pixel
+print(f"IS machine: {int(still.sum())} input pixels do not move it; all are black in its {n_black} "
+      f"heaviest training digits, which leave {is_weights[heaviest[n_black:]].sum().item():.3g} "
+      f"of the softmax weight to the other {len(few) - n_black}")
 always_black = int((few[:, 0] == few.min()).all(dim=0).sum())
 print(f"pixels black in all 200 training digits: {always_black}")
 
 # %% [markdown]
 # The network's field is the $9 \times 9$ square, $1 + 4 \cdot 2$: whatever it learns, that
 # pixel can never know what happens outside the square. The LS machine's field is the
-# $5 \times 5$ window, like a small CNN's. The IS machine reads
-# the whole image before deciding anything: its field is most of the image, not a window.
-# The pixels that do not move it, mostly near the border, are black in every training digit
-# that carries weight in its softmax (31 are black in all 200): nudging such a pixel
-# changes those digits' distances $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax
-# ignores a common shift.
+# $5 \times 5$ window, like a small CNN's. The IS machine reads the whole image before
+# deciding anything: its field is most of the image (171 pixels), not a window, and it is
+# not fixed by construction: which pixels count depends on the training digits and on the
+# input. The 85 pixels that do not move it (white in the map), mostly near the border, are
+# all black in the 25 training digits that carry almost all the weight of its softmax
+# (they leave 3.07e-08 to the other 175; all printed): nudging such a pixel changes those
+# digits' distances $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax ignores a
+# common shift. The rest of the weight is too small to move the output past the map's
+# threshold. Only 31 of the 85 are black in all 200 digits; the others are black where it
+# matters, in the digits the softmax trusts.
 
 # %% [markdown]
 # ## 2. The local score machine
@@ -178,7 +192,7 @@ check("04.local_denoiser", local_denoiser)
 #
 # Same sampler, same noise seeds as lesson 03, only the denoiser changes. We try patch sizes
 # $k = 3, 7, 11$ and put the IS samples from the same seeds underneath. To keep the lesson
-# near a minute on a laptop CPU we draw 6 samples per machine and give every machine the
+# quick we draw 6 samples per machine and give every machine the
 # same 300 of the 4,500 training digits (each LS step compares every window of every
 # sample with the 300 training windows at the same position). Under each machine's row
 # stands the training digit nearest to each of its samples.
@@ -257,7 +271,7 @@ print(f"training digits copied per sample, ink pixels: {[len(s[m].unique()) for 
       f"; all pixels: {[len(s.unique()) for s in source]}")
 
 # %% [markdown]
-# On the ink, each sample is a patchwork of a handful to a dozen training digits, glued in
+# On the ink, each sample is a patchwork of 4 to 13 training digits (printed), glued in
 # pieces of a few pixels, each piece in its original place. Counting the background too
 # would have suggested dozens (the second list), but those are ties broken by noise. Lesson
 # 05 releases the position lock.
@@ -295,7 +309,7 @@ from course_utils.grading import check
 check("04.nonlocal_means", nonlocal_means)
 
 # %% [markdown]
-# Now the three denoisers on eight held-out digits at $t = 0.3$ ($b \approx 0.21$). For
+# Now the three denoisers on eight held-out digits at $t = 0.3$ ($b = 0.213$, printed). For
 # non-local means we first undo the signal scaling, $y = x / a$, so that the pixel noise has
 # standard deviation $\sigma = \sqrt{b/(1-b)}$, and take $h = \sigma k$: two patches of the same
 # clean content then differ by about $2\sigma^2 k^2$, weight $e^{-2}$.
@@ -308,6 +322,7 @@ nlm = use_passing("04.nonlocal_means", nonlocal_means, lesson04.nonlocal_means)
 clean = test[:8]
 b = diffusion.cosine_noise_var(0.3).item()
 a, sigma = (1 - b) ** 0.5, (b / (1 - b)) ** 0.5
+print(f"t = 0.3: b = {b:.3g}, sigma = sqrt(b / (1 - b)) = {sigma:.3g}")
 x = diffusion.add_noise(clean, b, torch.randn(8, *train.shape[1:],
                                               generator=torch.Generator().manual_seed(1)))
 results = {

@@ -43,8 +43,8 @@ DATASET = "mnist5k"
 digits_train, digit_labels = data.lesson_data(DATASET, "train")
 test, test_labels = data.lesson_data(DATASET, "test")
 # ELS compares every window with every training window at every position: 256 times the
-# work of LS. 200 of the 4,500 training digits and 6 samples per machine keep this lesson
-# near two minutes on a laptop CPU; with more time, use more.
+# work of LS. So this lesson uses 200 of the 4,500 training digits and 6 samples per
+# machine; with more time, use more.
 train = digits_train[:200]
 print(f"training digits used by every machine in this lesson: {len(train)} of {len(digits_train)}")
 
@@ -125,7 +125,9 @@ ax.set(xticks=[], yticks=[], title="zero-padded ResNet: |D(Sx) - S D(x)|")
 fig.colorbar(shown, ax=ax, label="mean over 2 digits")
 plt.show()
 print(f"mean |D(Sx) - S D(x)|: 2-pixel frame {gap[frame].mean().item():.3g}, "
-      f"interior {gap[~frame].mean().item():.3g}")
+      f"interior {gap[~frame].mean().item():.3g}; pixels where it is < 1e-12: {int((gap < 1e-12).sum())}")
+print("receptive field of the zero-padded ResNet:",
+      models.receptive_field(checkpoints.Checkpoint(networks["ResNet, zero padding"]).model()))
 
 # %% [markdown]
 # IS and LS fail: they compare the input with training digits at fixed positions, so
@@ -136,9 +138,13 @@ print(f"mean |D(Sx) - S D(x)|: 2-pixel frame {gap[frame].mean().item():.3g}, "
 # layers, but its padding is fixed to the image frame: after a shift the digit's strokes
 # meet the border (and the zeros beyond it) at other places, the first layer already
 # differs next to the border, and each further layer carries the difference one pixel
-# farther in. With a field as wide as the image, it reaches the interior: largest in the
-# frame, smaller but present inside. Zero padding tells the network where the border is; section 6
-# shows what the ELS machine makes of that.
+# farther in; with a field of 11 pixels (printed), 5 pixels in. The test itself adds a
+# second place: `torch.roll` wraps the image around, so $S\,D(x)$ carries $D(x)$'s own
+# border effects to the seam where the shifted image wraps (after row 2 and column 1), inside
+# the frame. So the difference is largest in the frame and smaller but present inside
+# (printed means), and it vanishes only on the 12 pixels (printed) whose 11-pixel window
+# reaches neither the frame nor the seam. Zero padding tells the network where the border
+# is; section 6 shows what the ELS machine makes of that.
 #
 # ## 2. The ELS machine
 #
@@ -222,10 +228,11 @@ for t in times:
 #
 # ## 3. Sampling: patch mosaics
 #
-# The sampler is the same as before. Trained networks behave as if their patch size grows
-# with the noise level. We use the schedule that lesson 07 calibrates against the small
-# zero-padded ResNet of lesson 06 (its `.schedule.json` in `course_utils/checkpoints/`):
-# small $k$ at the quietest steps, larger at the noisiest. The patch size belongs to the
+# The sampler is the same as before. Kamb & Ganguli calibrate the patch size against
+# trained networks and find that it grows with the noise level. We use the schedule that
+# lesson 07 calibrates the same way against the small zero-padded ResNet of lesson 06 (its
+# `.schedule.json` in `course_utils/checkpoints/`): printed below, $k = 3$ at the quietest
+# steps, up to 9 at the noisiest. The patch size belongs to the
 # machine: `Checkpoint(...).schedule("els")` is a `PatchSchedule`, a function of the noise
 # level, and `machine("els", train, schedule, boundary)` is a denoiser with the signature of
 # every other, `denoiser(x, noise_var)`, that looks its k up at each call.
@@ -292,11 +299,13 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 # - **anywhere**: to the nearest training window at *any* admissible position (the library
 #   of the zero-padded ELS machine; `scores.nearest_patches`).
 #
-# Their ratio is near 1 for a blend or a copy, and large when pieces were moved. Three
-# controls calibrate it, none seen by any machine: held-out digits (real new digits), the
-# same digits upside down (real strokes in unusual places), and blends (the pixelwise mean
-# of two held-out digits). With them goes the distance of the whole image to its nearest
-# training digit, from lesson 03. IS, LS (with its own calibrated schedule) and ELS samples
+# Their ratio is 1 for an exact copy (its windows are found in place, exactly) and can
+# only be 1 or more, since "anywhere" includes the same position; it should be lower for a
+# blend, whose pieces stay in place, than when pieces were moved. Three controls calibrate
+# it, none seen by any machine: held-out digits (real new digits), the same digits upside
+# down (real strokes in unusual places), and blends (the pixelwise mean of two held-out
+# digits). With them goes the distance of the whole image to its nearest training digit,
+# from lesson 03. IS, LS (with its own calibrated schedule) and ELS samples
 # come from the same 6 noise seeds and the same 200 training digits.
 #
 # **Predict.** Which of the three controls will LS samples resemble by this ratio, and
@@ -350,12 +359,14 @@ plt.show()
 # digits, a little farther than those of held-out digits ("anywhere"): ELS windows are not
 # closer to the training data than a real digit's windows, so "familiar in every piece"
 # holds for them only in the sense in which it holds for any digit, and the plain patch
-# distance cannot tell a mosaic from a blend (the blends' windows are the farthest). What separates them is where those pieces are found. LS samples sit with the
-# blends: their best matches are where they are, because pixel $p$ only ever copies pixel
-# $p$. ELS samples sit with the real and the upside-down digits: their pieces are matched far
-# better elsewhere than in place. Position-locked blend versus mosaic of moved pieces: that
-# is what equivariance adds, what makes ELS samples look like mosaics, and what lets the ELS
-# machine predict real networks (lesson 07). Six samples per machine are few; the medians
+# distance cannot tell a mosaic from a blend (the blends' windows are the farthest). What
+# separates them is where those pieces are found. LS samples sit with the blends (ratio
+# 1.63 against the blends' 1.66): their windows, too, are matched better elsewhere than in
+# place, but by less than a real digit's (2.16), because pixel $p$ only ever copies pixel
+# $p$. ELS samples sit with the real and the upside-down digits (2.37 against 2.16 and
+# 2.26): their pieces are matched far better elsewhere than in place. Position-locked blend
+# versus mosaic of moved pieces: that is what equivariance adds, what makes ELS samples look
+# like mosaics, and what lets the ELS machine predict real networks (lesson 07). Six samples per machine are few; the medians
 # above are a demonstration, not a measurement to two digits.
 #
 # ## 6. The border: circular vs zero padding
@@ -441,10 +452,11 @@ for name, images in (("zeros", els_samples), ("circular", circular_samples)):
 print(f"training digits: {100 * (train[:, 0, border] > 0).float().mean().item():.3g} %")
 
 # %% [markdown]
-# With zero padding the frame stays almost as dark as in the training digits: the border is
-# a landmark, and the mosaic is anchored to it. On the torus nothing marks the edge, so
-# strokes run across it and reappear on the opposite side, and the frame gets far more ink
-# than the training digits have there.
+# With zero padding the frame stays nearly dark: 0.595 % of its pixels carry ink, more than
+# the training digits' 0.326 % but far from the torus's 12.1 %. The border is a landmark,
+# and the mosaic is anchored to it. On the torus nothing marks the edge, so strokes run
+# across it and reappear on the opposite side, and the frame gets far more ink than the
+# training digits have there.
 #
 # ## 7. One class at a time
 #

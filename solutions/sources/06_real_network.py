@@ -51,10 +51,11 @@ print("training images:", tuple(train.shape), "pixels in", [round(float(train.mi
 #
 # Lesson 04 counted its receptive field: $n$ stacked 3x3 convolutions let output pixel
 # $p$ depend on a $(2n+1) \times (2n+1)$ window around $p$, and nothing outside. The
-# paper's ResNet has 8 convolutions, a field of 17 pixels on 32x32 images: about half the
-# image side. Our images are 16x16, so we keep that geometry with 5 convolutions, a field
-# of 11. The paper's second architecture, the UNet, halves the resolution twice and so
-# reaches much further.
+# paper's ResNet has 8 convolutions, a field of 17 pixels on 32x32 images: 0.53 of the
+# image side. Our images are 16x16; we keep the paper's building blocks with 5 convolutions,
+# a field of 11: 0.69 of the side (both printed below), so our ResNet sees a larger share
+# of its image than the paper's. The paper's second architecture, the UNet, halves the
+# resolution twice and so reaches much further.
 #
 # Formulas can be wrong; gradients cannot lie. Take a random input, pick one output
 # pixel, and back-propagate: $\partial\,\text{out}_p / \partial x_q$ is *exactly* zero for
@@ -67,17 +68,18 @@ resnet, unet = models.ResNet(depth=5), models.UNet()
 maps = {"ResNet, centre pixel": models.gradient_map(resnet, 16),
         "ResNet, corner pixel": models.gradient_map(resnet, 16, at=(0, 0)),
         "UNet, centre pixel": models.gradient_map(unet, 16)}
-fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.2))
+fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.2), layout="constrained")
 for ax, (title, grad) in zip(axes, maps.items()):
     seen = grad > 0
     ax.imshow(seen, cmap="gray_r", vmin=0, vmax=1.6)
     ax.set_title(f"{title}\n{int(seen.any(1).sum())} x {int(seen.any(0).sum())} pixels", fontsize=9)
     ax.set_xticks([]), ax.set_yticks([])
 fig.suptitle("which input pixels can change one output pixel (grey)", fontsize=10)
-plt.tight_layout()
 plt.show()
-print("ResNet field measured on a 64x64 input:", models.receptive_field(resnet),
-      " formula 1 + 5 * 2 =", 1 + 5 * 2)
+field = models.receptive_field(resnet)
+print("ResNet field measured on a 64x64 input:", field, " formula 1 + 5 * 2 =", 1 + 5 * 2)
+print(f"field / image side: ours {field} / 16 = {field / 16:.2f}, "
+      f"the paper's ResNet (8 convolutions) {1 + 8 * 2} / 32 = {(1 + 8 * 2) / 32:.2f}")
 
 # %% [markdown]
 # The UNet's centre pixel can be changed by every one of the 256 input pixels. Lesson 04
@@ -142,8 +144,11 @@ print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(f
 
 # %% [markdown]
 # The loss falls fast from about 1 (a network that knows nothing predicts $\hat\varepsilon
-# \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. It cannot reach 0: at high
-# noise the noise is genuinely unpredictable from $x$ (section 3 shows why).
+# \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. It cannot reach 0: $x$ never
+# pins down the clean digit $x_0$ exactly, and what it leaves open about $x_0$ it leaves open
+# about $\varepsilon$. At high noise that is easy to misread: there $x$ is nearly all noise,
+# so $\varepsilon$ is nearly $x$ itself and is predicted well; it is the clean image that
+# cannot be predicted there (section 3 shows what that does to $D(x)$).
 #
 # ## 3. From noise prediction to a denoiser
 #
@@ -224,10 +229,10 @@ for key in guesses:
 
 # %% [markdown]
 # At $t = 1$, $x$ is almost pure noise, and $D(x)$ divides $x - \sqrt b\,\hat\varepsilon$ by
-# $\sqrt{1-b}$, which magnifies any error in $\hat\varepsilon$ about 30 times (printed
+# $\sqrt{1-b}$, which magnifies any error in $\hat\varepsilon$ 31.6 times (printed
 # above). The live network's first guess is that magnified error: speckle. The shipped
-# network predicts the noise better there: its first guess is speckled too, but less (the
-# printed RMS), and it already correlates with the mean training digit (the printed $r$);
+# network predicts the noise better there: its first guess is speckled too, but less (RMS
+# 1.37 against 3.18), and it already correlates with the mean training digit ($r$ = 0.54);
 # one step later it is a smooth blob. From pure noise, the best guess of $x_0$ is close to
 # the average digit. As $t$ falls, both guesses sharpen into strokes.
 #
@@ -308,6 +313,10 @@ for label, name in field_models.items():
     grads = [gradient_at_centre(nets[name], held_out[:16], float(b)) for b in noise_vars]
     fields[label] = {f: [field_of(g, centre, centre, f) for g in grads] for f in (0.5, 0.9)}
     heat[label] = (grads[2], grads[-3])
+# The control: section 1's UNet, the same architecture with random weights, never trained.
+held_out, _ = data.load_dataset(shipped[UNET].manifest["data"], "test")
+untrained = [field_of(gradient_at_centre(unet, held_out[:16], float(b)), centre, centre, 0.9)
+             for b in noise_vars]
 
 steps = range(1, 21)
 fig, (ax, *maps_axes) = plt.subplots(1, 3, figsize=(10, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
@@ -341,6 +350,7 @@ for label, name in field_models.items():
     if shipped[name].schedule_path.exists():
         print(f"{label} ({name}), calibrated ELS k(t), steps 1-20:   ",
               shipped[name].schedule("els").ks)
+print("UNet untrained (section 1's), effective field at 90 %, steps 1-20:", untrained)
 
 # %% [markdown]
 # Every input pixel *can* reach the UNet's centre output, but the weight is concentrated
@@ -348,16 +358,21 @@ for label, name in field_models.items():
 # and 90 % within 7 to 13 pixels. Only at one of the noisiest steps (step 18) does the
 # 90 % window reach 15 pixels, nearly the whole image. So the UNet is *effectively* local,
 # with a window that grows with the noise level; the ResNet's grows too (90 % within 5 to 9
-# pixels) and stays inside its 11-pixel field. Locality is a property of the trained
-# network, not only of its wiring.
+# pixels) and stays inside its 11-pixel field. The control is section 1's UNet, the same
+# architecture with random weights: its 90 % window is narrower still, 1 to 5 pixels (the
+# last line printed). An untrained network concentrates its gradient near the centre too
+# (Luo et al., in the further reading, found the same). So the wiring does not decide how
+# much of its field a network uses, and neither does training alone create locality: what
+# the trained UNet learned is how wide a window to use, growing with the noise level.
 #
 # This is what the calibrated $k(t)$ of lesson 07 captures: not the architecture's field
 # but the patch size that best reproduces the trained network's output at each noise level.
 # For the UNet it too grows, from 3 to 13 (the dotted line, where a schedule ships). The two
 # measures ask different questions (where the gradient lies; which patch size matches the
 # output), so they need not agree number for number, and at low noise they do not (UNet:
-# 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, the top value
-# (13 for the UNet, 9 for the ResNet), and that the UNet's window grows larger than the
+# 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, nearly the top
+# value (UNet: $k$ tops at 13, the 90 % window at 15, at step 18 only, and 13 at the other
+# noisy steps; ResNet: both top at 9), and that the UNet's window grows larger than the
 # ResNet's.
 #
 # ## 5. Are the samples new digits?
@@ -424,12 +439,15 @@ plt.show()
 for g in groups:
     d = distances[g]
     print(f"{g:28s} n = {len(d):3d}  median {float(d.median()):.3f}  min {float(d.min()):.3f}")
+copies = distances[f"IS (copies), {shipped[UNET].manifest['data']}"]
+print("nearest network sample / IS median:",
+      f"{min(float(distances[name].min()) for name in names) / float(copies.median()):.3g}")
 
 # %% [markdown]
 # Read the printed medians against the yardstick. The IS machine's samples sit at
-# distance about 0.01: they are training digits. No network sample comes near that; the
-# nearest of them (printed min, a UNet sample) is about ten times farther. So the networks
-# do not copy. But their samples are typically *farther* from the training set than new
+# distance 0.013 (median): they are training digits. No network sample comes near that; the
+# nearest of them (min 0.109, a UNet sample) is 8.71 times farther than that median (the
+# last line). So the networks do not copy. But their samples are typically *farther* from the training set than new
 # real digits are (each network's median above the held-out digits' median, printed above):
 # distance says "not a copy", not "a good digit". Look at the rows: many samples are
 # digit-like strokes that are no clean digit, and the circular-padded ResNet, which cannot
@@ -438,14 +456,15 @@ for g in groups:
 #
 # ## Summary
 # - Diffusion networks are trained to predict the noise; you trained one with your own
-#   loss, and its loss falls from about 1 but stays well above 0, because at high noise
-#   the noise cannot be predicted.
+#   loss, and its loss falls from about 1 but stays well above 0, because $x$ never pins
+#   down the clean image, nor therefore the noise. At high noise $\varepsilon$ is nearly $x$
+#   and easy to predict; it is the clean image that cannot be predicted there.
 # - $D(x)$ follows from $\hat\varepsilon$ in closed form (with $b$ clamped below 1), so a
 #   network plugs into the same sampler as every machine of this course.
 # - A stack of $n$ 3x3 convolutions has a receptive field of $2n + 1$ pixels; the UNet's
 #   reaches the whole 16x16 image. But the gradient of a trained network is concentrated:
 #   its effective field is a window that grows with the noise level, like the patch size
-#   that lesson 07 calibrates.
+#   that lesson 07 calibrates (an untrained UNet's is narrower still).
 # - Measured against held-out digits, the shipped networks' samples are not copies (the
 #   ideal machine's are), and they are less like any training digit than new real digits
 #   are: new, but not all good.
@@ -453,8 +472,9 @@ for g in groups:
 # ## Discussion questions
 # 1. The effective field depends on the fraction $f$. Which $f$ would you choose to
 #    compare with the ELS patch size, and why is no choice exactly right?
-# 2. The UNet's receptive field is the whole image, yet it behaves locally. What in the
-#    training data or the training could make a network use less than it can see?
+# 2. The UNet's receptive field is the whole image, yet it behaves locally, and an untrained
+#    one even more so. What in the training data or the training could set how much of the
+#    image a trained network uses?
 # 3. Distance to the nearest training digit says "not a copy". What would a measure of
 #    "a good new digit" need, and which control would it be compared against?
 # 4. Why would noise prediction be easier to learn than predicting $x_0$ directly, at low
