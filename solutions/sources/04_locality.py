@@ -132,7 +132,7 @@ print(f"pixels black in all 200 training digits: {always_black}")
 # $5 \times 5$ window, like a small CNN's. The IS machine reads the whole image before
 # deciding anything: its field is most of the image (171 pixels), not a window, and it is
 # not fixed by construction: which pixels count depends on the training digits and on the
-# input. The 85 pixels that do not move it (white in the map), mostly near the border, are
+# input. The 85 pixels that do not move it (light in the map), mostly near the border, are
 # all black in the 25 training digits that carry almost all the weight of its softmax
 # (they leave 3.07e-08 to the other 175; all printed): nudging such a pixel changes those
 # digits' distances $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax ignores a

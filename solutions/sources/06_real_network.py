@@ -145,10 +145,10 @@ print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(f
 # %% [markdown]
 # The loss falls fast from about 1 (a network that knows nothing predicts $\hat\varepsilon
 # \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. It cannot reach 0: $x$ never
-# pins down the clean digit $x_0$ exactly, and what it leaves open about $x_0$ it leaves open
-# about $\varepsilon$. At high noise that is easy to misread: there $x$ is nearly all noise,
-# so $\varepsilon$ is nearly $x$ itself and is predicted well; it is the clean image that
-# cannot be predicted there (section 3 shows what that does to $D(x)$).
+# pins down the clean digit $x_0$ exactly, and an error in $x_0$ is an error in
+# $\varepsilon$, scaled by $\sqrt{(1-b)/b}$. At high noise that scale is small: $x$ is nearly
+# all noise, so $\varepsilon$ is nearly $x$ itself and is predicted well, while the clean
+# image cannot be (section 3 meets the same scale, inverted, in $D(x)$).
 #
 # ## 3. From noise prediction to a denoiser
 #
@@ -447,9 +447,9 @@ print("nearest network sample / IS median:",
 # Read the printed medians against the yardstick. The IS machine's samples sit at
 # distance 0.013 (median): they are training digits. No network sample comes near that; the
 # nearest of them (min 0.109, a UNet sample) is 8.71 times farther than that median (the
-# last line). So the networks do not copy. But their samples are typically *farther* from the training set than new
-# real digits are (each network's median above the held-out digits' median, printed above):
-# distance says "not a copy", not "a good digit". Look at the rows: many samples are
+# last line). So the networks do not copy. But their samples are typically *farther* from
+# the training set than new real digits are (each network's median above the held-out
+# digits' median, printed above): distance says "not a copy", not "a good digit". Look at the rows: many samples are
 # digit-like strokes that are no clean digit, and the circular-padded ResNet, which cannot
 # tell the border from the middle, draws strokes that run into the frame's edge (and wrap
 # across it), leaves some frames almost empty, and sits farthest.
