@@ -442,13 +442,13 @@ PATTERN_CLASSES = ("uniform", "spots", "stripes", "mixed")
 SPOT_AREA = 80  # cells: the spots of lesson 01's spots preset (Du = 0.16) cover 30-43
 
 
-def pattern_class(v, spot_area=SPOT_AREA, flat=0.05):
+def pattern_class(v, spot_area=SPOT_AREA, flat=0.05, spots_share=0.8, stripes_share=0.2):
     """(B, H, W) Gray-Scott v -> (B,) int64 class index into PATTERN_CLASSES.
 
     uniform: max - min of v below ``flat``. Otherwise threshold v at the midpoint of
-    its range and find the connected blobs: "spots" when at least 80 % of the blob
-    area sits in blobs smaller than ``spot_area`` cells, "stripes" when at most 20 %
-    does, "mixed" in between.
+    its range and find the connected blobs: "spots" when at least ``spots_share`` of
+    the blob area sits in blobs smaller than ``spot_area`` cells, "stripes" when at
+    most ``stripes_share`` does, "mixed" in between.
     """
     b, h, w = v.shape
     low, high = v.amin(dim=(1, 2)), v.amax(dim=(1, 2))
@@ -459,7 +459,7 @@ def pattern_class(v, spot_area=SPOT_AREA, flat=0.05):
     area_of = sizes[(labels + offset)]  # each cell: the area of its blob
     small = ((area_of < spot_area) & on).sum(dim=(1, 2)).double()
     fraction = small / on.sum(dim=(1, 2)).clamp_min(1).double()
-    cls = torch.where(fraction >= 0.8, 1, torch.where(fraction <= 0.2, 2, 3))
+    cls = torch.where(fraction >= spots_share, 1, torch.where(fraction <= stripes_share, 2, 3))
     return torch.where(high - low < flat, 0, cls)
 
 

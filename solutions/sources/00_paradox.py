@@ -75,8 +75,10 @@ plt.show()
 # and shifted the clock by $s = 0.008$. They also divide by the value at $t = 0$ so that
 # their $b(0) = 0$. The schedule as Kamb & Ganguli's paper writes it, used throughout this
 # course, does not, so here $b(0)$ is small but positive. (The default of their code, a
-# "legacy" variant, drops the offset from the numerator instead, and so it too starts at
-# $b(0) = 0$; lesson 03 comes back to it.)
+# "legacy" variant, drops the offset from the numerator instead: it starts at $b(0) = 0$
+# but ends just short of pure noise, $b(1) < 1$ (both printed after Exercise 1). That
+# breaks the first fact, which is why the course uses the schedule as the paper writes
+# it; lesson 03 comes back to it.)
 #
 # **Predict.** Before you write it: is $b(t)$ a straight line in $t$? Where does it change
 # fastest: near $t = 0$, in the middle, or near $t = 1$?
@@ -116,12 +118,17 @@ print(f"offset s = {OFFSET}:  b(0) = {ends[0].item():.2e}  (noise amplitude sqrt
 print(f"b(t) rises fastest at t = {grid[slope.argmax()].item():.2f}, "
       f"slope {slope.max().item():.2f}; slope near t = 0: {slope[0].item():.3f}, "
       f"near t = 1: {slope[-1].item():.3f}")
+legacy_ends = diffusion.cosine_noise_var(torch.tensor([0.0, 1.0]), OFFSET, legacy=True)
+print(f"the paper code's legacy variant (diffusion.cosine_noise_var(t, legacy=True)): "
+      f"b(0) = {legacy_ends[0].item():.2g}, b(1) = {legacy_ends[1].item():.6f}")
 
 # %% [markdown]
-# Not a straight line: $b$ starts flat (the sine of a small angle grows slowly, and $b$
-# is its square), rises fastest in the middle, and flattens again as it reaches 1 (the
-# printed slopes near the two ends against the steepest one). Little
-# noise is added at first, so the fine detail of the data survives for a while.
+# Not a straight line: $b$ starts flat (slope 0.051 near $t = 0$), rises fastest in the
+# middle (slope 1.56 at $t = 0.49$), and flattens again as it reaches 1 (slope 0.012 near
+# $t = 1$). The angle itself turns at a constant rate; the squares make the ends flat:
+# near $t = 0$, $b = \sin^2\theta \approx \theta^2$ is the square of a small number, and
+# near $t = 1$ so is $1 - b = \cos^2\theta$. Little noise is added at first, so the fine
+# detail of the data survives for a while.
 #
 # **Exercise 2** (about 5 min, easy). Write `add_noise(x0, noise_var, eps)` for a batch of
 # points `x0` of shape `(B, 2)`, a float `noise_var` $= b$ and noise `eps` of the same shape
@@ -156,7 +163,7 @@ for ax, t in zip(axes, ts):
     xt = noise_points(x0, b, eps)
     ax.scatter(*xt.T, c=colors[torch.arange(500) % 5], s=4)
     ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xticks=[], yticks=[],
-           title=f"t = {t:.1f},  b = {b:.3f}")
+           title=f"t = {t:.1f},  b = {b:.2g}")
 axes[-1].plot(grid, noise_var_at(grid, OFFSET), label="noise variance $b(t)$")
 axes[-1].plot(grid, 1 - noise_var_at(grid, OFFSET), "--", label="signal variance $1-b(t)$")
 axes[-1].set(xlabel="t", title="cosine schedule")
@@ -329,8 +336,10 @@ print(f"with 100 steps instead of 20, largest distance: {fine.max().item():.3f}"
 # Kamb & Ganguli (ICML 2025) give a precise answer: convolutional networks are *local*
 # (each output pixel sees only a small window) and *translation equivariant*. The best
 # denoiser under those two constraints, the **equivariant local score (ELS) machine**,
-# cannot memorise: it stitches new images from training patches. It predicts what trained
-# networks actually generate.
+# cannot memorise: it stitches new images from training patches. Kamb & Ganguli report
+# that, started from the same noise, it predicts the images trained networks generate
+# (median Pearson $r \approx 0.9$ between the machine's image and the network's); lesson 07
+# tests this claim on the course's own networks.
 #
 # **Summary**
 # - Forward process: $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$. The two weights

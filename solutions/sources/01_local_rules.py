@@ -29,6 +29,7 @@
 
 # %%
 # %matplotlib inline
+import inspect
 import math
 
 import matplotlib.pyplot as plt
@@ -174,9 +175,10 @@ print(f"the spots preset: {len(spot_sizes)} spots of {spot_sizes.min()} to {spot
 # Four different end states from one rule: isolated spots; stripes that join into a
 # labyrinth; the negative of spots, holes in a sea of activator; and worms, isolated
 # stripes with round ends on an empty grid. Nothing in the rule mentions spots, stripes
-# or their spacing. Each cell only looks at four neighbours, yet the patterns have a clear
-# length scale, the same everywhere on the grid: the peak of each end state's Fourier
-# spectrum (printed) lies at a wavelength of 11.5 to 14.4 cells.
+# or their spacing. Each cell only looks at four neighbours, yet the patterns that fill
+# the grid have a clear length scale: the peak of the Fourier spectrum of spots, stripes
+# and holes (printed) lies at a wavelength of 11.5 to 12.2 cells. The worms have not
+# filled the grid by step 6,000; their 14.4 cells is the spacing of a sparse pattern.
 #
 # **Careful: most of these are not Turing patterns.** A Turing pattern grows out of
 # *tiny* noise on a uniform state that is stable on its own and that diffusion
@@ -343,7 +345,7 @@ check("01.critical_ratio", critical_ratio)
 # %% [markdown]
 # With your `growth_rate` and `critical_ratio` once their checks have passed (else the
 # library's `turing.growth_rate` and `turing.critical_ratio`; the cell says which), the
-# parameters the course uses ($a = 0.1$, $b = 0.9$, $\gamma = 0.06$, $D_v = 1$):
+# parameters the course uses (`turing.SCHNAKENBERG`, printed first):
 #
 # **Predict.** The course runs with $D_v / D_u = 20$. Is that far above $d_c$, or only
 # just?
@@ -356,6 +358,7 @@ jac = turing.schnakenberg_jacobian(p["a"], p["b"], p["gamma"])
 (fu, fv), (gu, gv) = jac.tolist()
 det_J = fu * gv - fv * gu
 critical = ratio_needed(jac)
+print("turing.SCHNAKENBERG:", p)
 print(f"Jacobian: f_u = {fu:.4f}, f_v = {fv:.4f}, g_u = {gu:.4f}, g_v = {gv:.4f}; "
       f"tr = {fu + gv:.4f}, det = {det_J:.2e}")
 print(f"critical diffusion ratio d_c = D_v / D_u = {critical:.2f}; "
@@ -403,7 +406,7 @@ print(f"predicted wavelength: {predicted:.3g} cells (growth rate {sigma_star:.3g
 # %% [markdown]
 # **Test the prediction.** Start from the uniform state plus 1 % noise on a periodic
 # $128 \times 128$ grid ($\Delta t = 0.2$, just under the stability limit
-# $1/(4 D_v) = 0.25$). After 2,500 steps the pattern has nearly its full amplitude (its
+# $1/(4 D_v) = 0.25$; all three printed below). After 2,500 steps the pattern has nearly its full amplitude (its
 # standard deviation is 91 % of that at 5,000 steps, printed below); we keep going to
 # 5,000 to see what happens next. Then we measure the
 # wavelength the pattern actually has: take its 2-D Fourier transform, add up the power on
@@ -415,11 +418,18 @@ u_born, v_born = turing.schnakenberg(u, v, 2500)
 u_late, _ = turing.schnakenberg(u_born, v_born, 2500)
 measured = {"2,500": turing.dominant_wavelength(u_born[0]),
             "5,000": turing.dominant_wavelength(u_late[0])}
+seed_noise = inspect.signature(turing.turing_seed).parameters["noise"].default
+step = inspect.signature(turing.schnakenberg).parameters["dt"].default
+print(f"seed noise (turing.turing_seed): {100 * seed_noise:.0f} %;  dt (turing.schnakenberg): "
+      f"{step};  stability limit 1/(4 D_v) = {turing.max_stable_dt(p['Dv']):.2f}")
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
+u_low = min(u_born.min(), u_late.min()).item()  # one colour scale, so amplitudes compare
+u_high = max(u_born.max(), u_late.max()).item()
 for ax, field, when in zip(axes, (u_born, u_late), measured):
-    ax.imshow(field[0], cmap="magma")
+    image = ax.imshow(field[0], cmap="magma", vmin=u_low, vmax=u_high)
     ax.set(xticks=[], yticks=[], title=f"activator u after {when} steps")
+fig.colorbar(image, ax=axes[:2], shrink=0.8, label="activator u")
 rings = torch.arange(1, 30)
 q_rings = 2 * math.pi * rings / 128
 for field, when, color in ((u_born, "2,500", "C0"), (u_late, "5,000", "C2")):
@@ -430,18 +440,31 @@ axes[2].axvline(q_star, color="C3", label=f"predicted q* = {q_star:.3f}")
 axes[2].set(xlabel="wavenumber |q| of the Fourier ring (radians per cell)",
             ylabel="relative power", title="Fourier spectrum of the pattern")
 axes[2].legend(fontsize=8)
-plt.tight_layout()
 plt.show()
 print(f"pattern amplitude (standard deviation of u) after 2,500 steps: "
       f"{100 * (u_born.std() / u_late.std()).item():.0f} % of that after 5,000")
 for when, wavelength in measured.items():
     print(f"after {when} steps: measured λ = {wavelength:.3g} cells, predicted {predicted:.3g}, "
           f"difference {100 * abs(wavelength - predicted) / predicted:.2g} %")
+# on the grid a wave along an axis sees 4 sin^2(q/2) instead of q^2: the fastest one has
+# 4 sin^2(q/2) = q*^2
+on_grid = 2 * math.pi / (2 * math.asin(q_star / 2))
+born = measured["2,500"]
+print(f"grid-corrected prediction (a wave along a grid axis): λ = {on_grid:.3g} cells, "
+      f"{100 * (predicted - on_grid) / predicted:.2g} % below {predicted:.3g}; the measured "
+      f"{born:.3g} differs from it by {100 * abs(born - on_grid) / on_grid:.2g} %")
+ring_step = 2 * math.pi / 128
+print(f"spacing of the Fourier rings: 2π/128 = {ring_step:.3f} radians per cell, "
+      f"{100 * ring_step / q_star:.2g} % of q*")
 
 # %% [markdown]
 # A two-line linear calculation predicts the spacing of a nonlinear pattern to within a
 # few per cent at the moment the pattern is born. Part of the gap is the grid: on it the
-# Laplacian of a wave is $-4\sin^2(q/2)$ per direction rather than $-q^2$. Afterwards the
+# Laplacian of a wave is $-4\sin^2(q/2)$ per direction rather than $-q^2$, which for a wave
+# along a grid axis shortens the predicted wavelength to 11.6 cells, by 1.2 % (printed):
+# 1.2 of the 4.1 per cent of the gap. The remaining 2.9 % is smaller than the spacing of
+# the Fourier rings the measurement reads (9.2 % of $q^*$ on a 128-cell grid); this
+# lesson does not split it further. Afterwards the
 # spots keep rearranging and pack a little more tightly, a nonlinear effect that linear
 # theory cannot see. Either way the predicted scale is set by the *ratio of diffusion to
 # reaction*: the size of the grid appears nowhere in $\sigma(q)$. Lesson 02 builds a hand
@@ -451,7 +474,8 @@ for when, wavelength in measured.items():
 #
 # Which pattern does each $(F, k)$ pair make? We run 143 grids of $48 \times 48$ in one
 # batch, one $(F, k)$ pair each, for 4,000 steps, and classify each final activator
-# field with a simple measure (`turing.pattern_class`):
+# field with a simple measure (`turing.pattern_class`, its thresholds printed under the
+# map):
 #
 # * **uniform** if $\max v - \min v < 0.05$ (the pattern died or never formed);
 # * otherwise threshold $v$ halfway between its min and max and find the connected blobs
@@ -487,7 +511,8 @@ for i in range(len(F_values)):
         name = turing.PATTERN_CLASSES[classes[i, j]]
         extent = (k_values[j] - 0.00115, k_values[j] + 0.00115,
                   F_values[i] - 0.00225, F_values[i] + 0.00225)
-        ax.imshow(v[i * len(k_values) + j], cmap="magma", vmin=0, vmax=0.45, extent=extent)
+        image = ax.imshow(v[i * len(k_values) + j], cmap="magma", vmin=0, vmax=0.45,
+                          extent=extent)
         ax.add_patch(plt.Rectangle((extent[0], extent[2]), extent[1] - extent[0],
                                    extent[3] - extent[2], fill=False, lw=3, color=colors[name]))
 for name, color in colors.items():
@@ -506,16 +531,23 @@ ax.add_patch(plt.Rectangle((0, 0), 0, 0, facecolor="0.3", edgecolor="w", hatch="
 F_curve = torch.linspace(0.0065, 0.0735, 200)
 ax.plot((F_curve.sqrt() / 2 - F_curve).tolist(), F_curve.tolist(), "w--", lw=1.5,
         label="$F = 4(F+k)^2$")
+label_offsets = {"stripes": (12, -4)}  # right of the hatched strip
 for name, (F_, k_) in turing.PRESETS.items():
     ax.plot(k_, F_, "*", color="w", mec="k", ms=16)
-    ax.annotate(name, (k_, F_), xytext=(6, 6), textcoords="offset points", color="w",
-                fontsize=10, fontweight="bold")
+    ax.annotate(name, (k_, F_), xytext=label_offsets.get(name, (6, 6)),
+                textcoords="offset points", color="w", fontsize=10, fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "0.2", "edgecolor": "none",
+                      "alpha": 0.8})
 ax.set(xlim=(0.0435, 0.0715), ylim=(0.0065, 0.0735), aspect="auto", xlabel="kill rate k",
        ylabel="feed rate F", title="Gray-Scott after 4,000 steps: the pattern of each (F, k)")
 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=6, fontsize=9,  # below the panels
           facecolor="0.25", framealpha=1, labelcolor="w")  # dark, so the white lines show
+fig.colorbar(image, ax=ax, shrink=0.6, pad=0.02, label="activator v (each square's final field)")
 plt.tight_layout()
 plt.show()
+thresholds = {name: parameter.default for name, parameter
+              in inspect.signature(turing.pattern_class).parameters.items() if name != "v"}
+print("turing.pattern_class thresholds:", thresholds)
 counts = torch.bincount(classes.flatten(), minlength=4).tolist()
 print("grids per class: " + ", ".join(f"{n} {c}" for n, c in zip(turing.PATTERN_CLASSES, counts)))
 preset_F, preset_k = torch.tensor(list(turing.PRESETS.values()), dtype=torch.float64).T
@@ -527,7 +559,8 @@ print(f"share of the plotted (F, k) plane in the Turing region: "
 
 # %% [markdown]
 # Patterns live in a narrow diagonal band. Left of it (low kill) the activator takes over
-# the whole grid: uniform, but not empty (the coloured squares). Right of it (high kill),
+# the whole grid: uniform, but not empty (the coloured squares; the colour bar reads their
+# $v$). Right of it (high kill),
 # and at very low feed, every seed dies (black). Along the band, moving to higher $k$
 # turns labyrinths and stripes into worms and then isolated spots. A tiny change of one
 # *local* rate re-organises the *global* picture. Only left of the dashed curve
@@ -576,6 +609,6 @@ print(f"share of the plotted (F, k) plane in the Turing region: "
 # **Next.** Lesson 02 grows a limb bud whose Turing pattern lays out the digits, and shows
 # how a wider bud or a changed diffusion ratio adds a sixth finger: no cell knows how many
 # fingers the hand has. → [02_morphogenesis.ipynb](02_morphogenesis.ipynb).
-# Lesson 05 comes back to the textures
-# made here (`course_utils.data.load_dataset("textures")`): a machine that is never
-# trained, only local and equivariant like these rules, turns them into new textures.
+# Gray-Scott patterns come back as data in lesson 09: one of its exercises trains a
+# circular ResNet on Gray-Scott textures (`course_utils.data.load_dataset("textures")`)
+# and compares its samples with the ELS machine's.

@@ -31,7 +31,9 @@
 #
 # The model is a toy: the Schnakenberg kinetics of lesson 01 (wavelength about 12 cells),
 # not the real Bmp-Sox9-Wnt network. It keeps the one feature that matters here: the
-# pattern's wavelength is set locally, the bud's width globally.
+# pattern's wavelength is set locally, the bud's width globally. *Local* means a change
+# in the rule each cell applies (its reaction and diffusion constants); *global*, a
+# change in the shape of the domain, which no cell's rule sees.
 
 # %%
 # %matplotlib inline
@@ -192,7 +194,8 @@ check("02.count_digits", count_digits)
 #   `min_width_share=0.5` drops every run narrower than half the median run width.
 # * **an amplitude floor.** A midpoint threshold splits *any* profile, even pure noise,
 #   into high and low runs. Before the bud has patterned, its activator is the uniform
-#   state $u^* = a + b = 1$ plus the 1 % noise it was seeded with; that is no digit at all.
+#   state $u^* = a + b = 1$ plus the 1 % noise it was seeded with (both printed below);
+#   that is no digit at all.
 #   `min_amplitude=0.1` calls a profile whose range is below 0.1 unpatterned: 0 digits.
 #
 # Follow the widest bud from shoulder to fingertips, with the range of each row:
@@ -203,6 +206,10 @@ sampled_rows = range(0, 100, 11)
 ranges = [(limb[r][bud[r]].max() - limb[r][bud[r]].min()).item() for r in sampled_rows]
 along = [turing.count_digits(limb[r], bud[r], **turing.LIMB_DIGITS) for r in sampled_rows]
 print("turing.LIMB_DIGITS:", turing.LIMB_DIGITS)
+u_star = turing.schnakenberg_steady_state(params["a"], params["b"])[0]
+seed_noise = inspect.signature(turing.turing_seed).parameters["noise"].default
+print(f"uniform state u* = a + b = {u_star:.3g}; turing.limb_bud seeds it through "
+      f"turing.turing_seed with {100 * seed_noise:.0f} % noise")
 print("range of u across the bud, every 11th row:      ", [round(x, 3) for x in ranges])
 print("elements from shoulder to fingertips, every 11th row:", along)
 print("the same rows without the amplitude floor:        ",
@@ -228,7 +235,8 @@ digits = torch.tensor([turing.count_digits(limb[-1], bud[-1], **turing.LIMB_DIGI
 
 fig, ax = plt.subplots(figsize=(6, 4))
 jitter = 0.08 * (torch.arange(len(many)) // 13 - 1)
-ax.plot(many / wavelength + jitter, digits, "o", alpha=0.7, label="grown buds (3 seeds)")
+ax.plot(many / wavelength + jitter, digits, "o", alpha=0.7,
+        label="grown buds (3 seeds, offset sideways)")
 line = torch.linspace(0.5, 7.5, 2)
 ax.plot(line, line, "k--", lw=1, label="digits = width / λ")
 ax.set(xlabel="bud width / wavelength λ", ylabel="digits at the fingertips",
@@ -236,17 +244,19 @@ ax.set(xlabel="bud width / wavelength λ", ylabel="digits at the fingertips",
 ax.legend()
 plt.tight_layout()
 plt.show()
-for width in (12.0, 36.0, 60.0, 84.0):
-    found = digits[many == width].tolist()
-    print(f"width {width:.0f} ({width / wavelength:.2g} λ): digits {found}")
+print("digits of the three seeds per width:")
+for start in (0, 7):
+    print("  " + ", ".join(f"{width:.0f} ({width / wavelength:.2g} λ) {digits[many == width].tolist()}"
+                           for width in many[start:min(start + 7, 13)].tolist()))
 disagree = [f"{width / wavelength:.2f} λ {digits[many == width].tolist()}"
             for width in many[:13].tolist() if len(set(digits[many == width].tolist())) > 1]
 print("widths where the three seeds disagree: " + ", ".join(disagree))
 
 # %% [markdown]
 # The count climbs about one digit per extra wavelength of width: 1, 3 and 5 digits at 1,
-# 3.1 and 5.1 wavelengths. At the widest buds it runs a little ahead: 8 digits at 7.1
-# wavelengths, in all three seeds. Nothing in the rule counts: the number is whatever the
+# 3.1 and 5.1 wavelengths, in steps (2 digits from 1.5 to 2.5 wavelengths). From about 6
+# wavelengths on it runs ahead: 7 digits at 6.1 (in two seeds of three) and at 6.6
+# wavelengths, 8 at 7.1, in all three seeds. Nothing in the rule counts: the number is whatever the
 # widening zone has room for. The seeds agree at most widths;
 # where they disagree (printed above) they differ by one, and those widths are not simply
 # the half-integers: the count is settled while the bud grows, each time the widening zone
@@ -255,7 +265,8 @@ print("widths where the three seeds disagree: " + ", ".join(disagree))
 #
 # ## 4. Polydactyly: a sixth digit from one changed parameter
 #
-# Two ways to get an extra digit, both seen in mice and people, one global and one local:
+# Two ways to get an extra digit, both seen in mice and people, one global (the shape of
+# the domain) and one local (the rule each cell applies):
 # * **a wider bud.** Mice lacking the gene *Gli3* grow broader hand plates and many digits;
 # * **a shorter wavelength.** Lowering the dose of the distal *Hox* genes makes the
 #   Turing wavelength shorter (Sheth et al. 2012): more, thinner digits in a bud of the
@@ -275,7 +286,11 @@ record_poly, shape_poly = turing.limb_bud(widths_poly, rows=100, steps_per_row=1
                                           Du=Du_poly)
 digits_poly = [turing.count_digits(limb[-1], bud[-1], **turing.LIMB_DIGITS)
                for limb, bud in zip(record_poly, shape_poly)]
-short = 2 * math.pi / turing.fastest_mode(jac, 0.028, params["Dv"])[0]
+short = 2 * math.pi / turing.fastest_mode(jac, Du_poly[-1].item(), params["Dv"])[0]
+print(f"D_u {params['Du']:.3g} -> {Du_poly[-1].item():.3g}: D_v / D_u {params['Dv'] / params['Du']:.0f} -> "
+      f"{params['Dv'] / Du_poly[-1].item():.0f}, wavelength {wavelength:.3g} -> {short:.3g} cells "
+      f"({100 * (1 - short / wavelength):.0f} % shorter); width {widths_poly[0]:.0f} -> "
+      f"{widths_poly[6]:.0f} cells ({100 * (widths_poly[6] / widths_poly[0] - 1):.0f} % wider)")
 
 fig, axes = plt.subplots(1, 3, figsize=(11.5, 4.6), layout="constrained")
 for ax, kind, i in zip(axes, kinds, (0, 6, 12)):
@@ -300,7 +315,8 @@ for k, kind in enumerate(kinds):
 # A normal bud of 60 cells grows five digits every time. A 15 % shorter wavelength gives
 # six digits in all six buds; a 20 % wider bud gives six in three buds and seven in the
 # other three (the one drawn has seven, its last one against the wall): the noise decides
-# between neighbouring counts, as real polydactyly shows *variable penetrance*. The green
+# between neighbouring counts, much as the same polydactyly mutation gives different digit
+# counts in different limbs (*variable expressivity*). The green
 # marks show the runs counted as digits.
 #
 # ## 5. Explore it yourself
@@ -330,17 +346,21 @@ widgets.LimbBudExplorer(width=60, ratio=20.0)
 # of its tissue: in expander-repressor circuits a diffusing molecule reports the tissue's
 # size back to the pattern, so the number of elements stays fixed as the tissue grows
 # ([Ben-Zvi & Barkai 2010](https://doi.org/10.1073/pnas.0912734107)). In the limb, the
-# Shh gradient from the posterior edge and the Hox genes it regulates set the wavelength
-# and the identity of the digits (Sheth et al. 2012), which is why the digit count is
-# usually robust and polydactyly follows mutations in exactly these signals. What the model
+# Shh gradient from the posterior edge and the Hox genes it regulates tune the pattern:
+# the dose of distal Hox genes sets the Turing wavelength (Sheth et al. 2012), morphogen
+# gradients modulate the Bmp-Sox9-Wnt Turing network that lays out the digits
+# (Raspopovic et al. 2014), and Shh also gives the digits their identities. That is why
+# the digit count is usually robust and polydactyly follows mutations in exactly these
+# signals. What the model
 # shows is narrower: a Turing mechanism *alone*, with no such feedback, counts nothing.
 #
 # Hold this picture for the rest of the course. A convolutional denoiser is also a local
 # rule applied everywhere: each output pixel depends on a small window of the noisy image
 # (locality) and the same weights are used at every position (equivariance). Lessons 04
 # and 05 build the best possible denoiser under exactly those two constraints, the ELS
-# machine; lesson 08 trains these machines and a small network on hands that all have five
-# fingers and counts the fingers they draw: the local ones often draw a count other than
+# machine; lesson 08 builds these machines from a training set of hands that all have five
+# fingers, samples a small network trained on the same hands, and counts the fingers they
+# draw: the local ones often draw a count other than
 # five, and with windows smaller than a palm the ELS machine rarely draws a hand at all.
 #
 # **Summary**
@@ -349,7 +369,7 @@ widgets.LimbBudExplorer(width=60, ratio=20.0)
 # - A thin tip zone patterning while the bud grows lays down a skeleton that branches
 #   from one element to two and on to five, as a real limb does.
 # - The number of digits follows bud width / wavelength: 1, 3 and 5 digits at 1, 3.1 and
-#   5.1 wavelengths, a little more at the widest buds (8 at 7.1).
+#   5.1 wavelengths, more from about 6 wavelengths on (7 at 6.6, 8 at 7.1).
 # - A wider bud (a global change) or a shorter wavelength (a local one) gives a sixth (or
 #   seventh) digit: polydactyly from one parameter, because no cell of a bare Turing
 #   mechanism knows the total (real limbs add size feedback and the Shh/Hox gradients).

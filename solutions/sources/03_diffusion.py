@@ -76,7 +76,8 @@ plt.show()
 # $b(0) = \sin^2\!\big(\tfrac{s}{1+s}\cdot\tfrac{\pi}{2}\big)$ is small but not zero. At the
 # other end $b(1) = 1$ exactly: pure noise. (The paper code's default, "legacy" variant,
 # `diffusion.cosine_noise_var(t, legacy=True)` here, drops the $+s$ in the numerator and so
-# starts at $b(0) = 0$.) Nichol & Dhariwal added $s$ so that the noise of the first steps
+# starts at $b(0) = 0$ but ends just short of pure noise, $b(1) < 1$, printed below; the
+# course keeps the form the paper writes.) Nichol & Dhariwal added $s$ so that the noise of the first steps
 # is not vanishingly small. What it does here is simpler: the DDIM sampler below stops at
 # $t = 0$, so every sample keeps noise of standard deviation $\sqrt{b(0)}$. The sampler
 # never divides by $b(0)$: the only division, by $\sqrt b$, happens at the levels it
@@ -89,9 +90,11 @@ snr_one = (1 - diffusion.COSINE_OFFSET) / 2  # b(t) = 1/2 where the angle is a q
 print(f"s = {diffusion.COSINE_OFFSET}: b(0) = {b0:.3g}, sqrt(b(0)) = {b0 ** 0.5:.3g}, "
       f"SNR at t = 0: {(1 - b0) / b0:,.0f}")
 print(f"SNR = 1 at t = {snr_one:.3f} (b = {schedule(snr_one).item():.3f})")
+legacy_ends = schedule(torch.tensor([0.0, 1.0]), legacy=True)
+print(f"legacy variant: b(0) = {legacy_ends[0].item():.2g}, b(1) = {legacy_ends[1].item():.6f}")
 
 # %% [markdown]
-# One digit noised to eleven times with the *same* noise $\varepsilon$, and the schedule
+# One digit noised at eleven times with the *same* noise $\varepsilon$, and the schedule
 # under it. The signal-to-noise ratio $\mathrm{SNR} = (1-b)/b$ falls from about 6,400 at
 # $t = 0$ to 0 at $t = 1$ and crosses 1 at $t = 0.496$ (marked).
 #
@@ -136,8 +139,9 @@ print("SNR at the strip's times:", ", ".join(f"t = {t:.3g}: {(1 - schedule(t).it
                                            for t in times[1:-1]))
 
 # %% [markdown]
-# To the eye the digit is clear down to $t = 0.4$ (SNR 1.8), a shadow at SNR = 1, and gone
-# from $t = 0.6$ (SNR 0.52) on. Keep these times in mind for section 5, which counts how
+# To the eye this faint, thin 3 is plain down to $t = 0.3$ (SNR 3.7), still recognisable
+# at $t = 0.4$ (SNR 1.8), a shadow at SNR = 1, barely a trace at $t = 0.6$ (SNR 0.52), and
+# hard to tell from the noise after that. Keep these times in mind for section 5, which counts how
 # many training digits the ideal denoiser still considers at each $t$.
 #
 # ## 3. The ideal denoiser of a training set
@@ -475,8 +479,9 @@ plt.show()
 #
 # ## Summary
 # - The forward process $x_t = \sqrt{1-b_t}\,x_0 + \sqrt{b_t}\,\varepsilon$ with the cosine
-#   schedule $b = 1 - f(t)$ takes a digit to pure noise; to the eye it is clear down to
-#   $t = 0.4$ (SNR 1.8), a shadow at SNR = 1 ($t = 0.496$) and gone from $t = 0.6$ on.
+#   schedule $b = 1 - f(t)$ takes a digit to pure noise; to the eye it is recognisable
+#   down to $t = 0.4$ (SNR 1.8), a shadow at SNR = 1 ($t = 0.496$) and barely a trace at
+#   $t = 0.6$.
 #   Unlike Nichol & Dhariwal's, this $f$ is not divided by $f(0)$, so the sampler ends at
 #   $b(0) \approx 1.6\cdot10^{-4}$.
 # - DDIM reads off $\hat\varepsilon = (x - \sqrt{1-b}\,D)/\sqrt b$ and re-noises $D(x)$ to
