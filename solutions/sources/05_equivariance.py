@@ -43,10 +43,10 @@ DATASET = "mnist5k"
 digits_train, digit_labels = data.lesson_data(DATASET, "train")
 test, test_labels = data.lesson_data(DATASET, "test")
 # ELS compares every window with every training window at every position: 256 times the
-# work of LS. So this lesson uses 200 of the 4,500 training digits and 6 samples per
-# machine; with more time, use more.
+# work of LS. So this lesson's machines use at most 200 of the 4,500 training digits, and
+# 6 samples per machine; with more time, use more.
 train = digits_train[:200]
-print(f"training digits used by every machine in this lesson: {len(train)} of {len(digits_train)}")
+print(f"training digits used in sections 2-6: {len(train)} of {len(digits_train)}")
 
 # %% [markdown]
 # ## 1. Translation equivariance
@@ -58,9 +58,10 @@ print(f"training digits used by every machine in this lesson: {len(train)} of {l
 # *at fixed positions*, so we should expect them to fail.
 #
 # **Exercise 1** (about 10 min, easy). Write `equivariance_error(denoiser, x, noise_var,
-# rows, cols)`: shift `x` circularly by `(rows, cols)` with
-# `torch.roll(x, shifts=(rows, cols), dims=(2, 3))`, and return the largest absolute
-# difference between $D(Sx)$ and $S D(x)$ as a Python float.
+# rows, cols)`: $S$ shifts an image circularly (`torch.roll`) by `rows` pixels down its
+# height and `cols` pixels along its width; return the largest absolute difference
+# between $D(Sx)$ and $S D(x)$ as a Python float. Which way, and along which axes, must
+# $D(x)$ be shifted?
 
 # %%
 def equivariance_error(denoiser, x, noise_var, rows, cols):
@@ -81,8 +82,8 @@ check("05.equivariance_error", equivariance_error)
 # Now the test on our machines and on two trained networks, in float64 so that rounding
 # cannot pass for an error, on two noisy held-out digits shifted by (3, 2) pixels. The
 # ELS machine with circular padding, defined next, is included already. The networks are
-# lesson 06's small ResNets, identical but for their padding: circular in one, zeros in the
-# other.
+# lesson 06's small ResNets: the same architecture and training recipe, differing only in
+# their padding (circular in one, zeros in the other), trained separately.
 #
 # **Predict.** Both ResNets are stacks of $3 \times 3$ convolutions with the same weights at
 # every position. Will both pass?
@@ -96,6 +97,7 @@ b = diffusion.cosine_noise_var(0.5).item()
 x = diffusion.add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
                                                  generator=torch.Generator().manual_seed(1)))
 x, few = x.double(), train[:100].double()
+print(f"training digits for the machines in this test: {len(few)}")
 networks = {"ResNet, circular padding": "mnist-resnet-circular",
             "ResNet, zero padding": "mnist-resnet-zeros"}
 machines = {
@@ -143,7 +145,7 @@ print("receptive field of the zero-padded ResNet:",
 # border effects to the seam where the shifted image wraps (after row 2 and column 1), inside
 # the frame. So the difference is largest in the frame and smaller but present inside
 # (printed means), and it vanishes only on the 12 pixels (printed) whose 11-pixel window
-# reaches neither the frame nor the seam. Zero padding tells the network where the border
+# reaches neither the image border (the padding) nor the seam. Zero padding tells the network where the border
 # is; section 6 shows what the ELS machine makes of that.
 #
 # ## 2. The ELS machine
@@ -258,11 +260,12 @@ plt.show()
 #
 # `els_denoise(..., return_source=True)` also returns, for every output pixel, the training
 # patch with the largest weight: its image $\mu$ and centre position $q$. We ask at the last
-# step (from $t = 1/20$ to 0), where that patch is what the pixel copies, but with $k = 7$
-# instead of the schedule's smallest: a $3 \times 3$ window of black paper or of a stroke's
-# middle is matched equally well by hundreds of digits, a $7 \times 7$ window singles out
-# one. Blank background pixels have no meaningful source and are greyed out. Left: the
-# sample; middle: one colour per source digit; right: the shift from $p$ to $q$, coloured by
+# step (from $t = 1/20$ to 0), but with $k = 7$, not the $k = 3$ the sampler used there
+# (the printed schedule): the map answers a $k = 7$ question, which training patch best
+# explains the $7 \times 7$ window around each pixel, as a proxy for where the pixel's piece
+# came from. A $3 \times 3$ window of black paper or of a stroke's middle fits many training
+# patches about equally well, so its single best match says little. Blank background
+# pixels have no meaningful source and are greyed out. Left: the sample; middle: one colour per source digit; right: the shift from $p$ to $q$, coloured by
 # the key beside it (white: same position, as LS would be forced to; hue: direction;
 # saturation: distance, full at 8 pixels).
 
@@ -281,8 +284,8 @@ print(f"source digits per sample (ink pixels): "
 print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 
 # %% [markdown]
-# On its ink alone, each sample is stitched from 20 to 28 training digits, in pieces of
-# a few pixels (runs of one colour), and nine ink pixels in ten come from somewhere else in
+# On its ink alone and asked with $k = 7$, each sample is stitched from 20 to 28 training
+# digits, in pieces of a few pixels (runs of one colour), and nine ink pixels in ten come from somewhere else in
 # their source digit (coloured, not white, in the shift map): a stroke from the left edge
 # of one "7" can end up in the middle of a new image. This is the mosaic.
 #
@@ -299,8 +302,8 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 # - **anywhere**: to the nearest training window at *any* admissible position (the library
 #   of the zero-padded ELS machine; `scores.nearest_patches`).
 #
-# Their ratio is 1 for an exact copy (its windows are found in place, exactly) and can
-# only be 1 or more, since "anywhere" includes the same position; it should be lower for a
+# Their ratio is near 1 for a near-copy (its windows are found in place, almost exactly;
+# IS samples below: 1.07) and can only be 1 or more, since "anywhere" includes the same position; it should be lower for a
 # blend, whose pieces stay in place, than when pieces were moved. Three controls calibrate
 # it, none seen by any machine: held-out digits (real new digits), the same digits upside
 # down (real strokes in unusual places), and blends (the pixelwise mean of two held-out
@@ -328,9 +331,12 @@ for name, images in {**controls, **samples}.items():
     whole = metrics.nearest_image(images, train)["dist"]
     novelty[name] = {"whole": whole, "in place": in_place, "anywhere": anywhere,
                      "ratio": in_place / anywhere}
-    print(f"{name:>15}: nearest training image {whole.median().item():.3g}; 3x3 windows: "
-          f"in place {in_place.median().item():.3g}, anywhere {anywhere.median().item():.3g}, "
-          f"ratio {(in_place / anywhere).median().item():.3g}  (medians of 6)")
+print("median (min to max) of 6 images:")
+for name, found in novelty.items():
+    print(f"{name:>15}: " + "; ".join(
+        f"{label} {values.median().item():.3g} ({values.min().item():.3g} to {values.max().item():.3g})"
+        for label, values in (("nearest training image", found["whole"]), ("3x3 in place", found["in place"]),
+                              ("anywhere", found["anywhere"]), ("ratio", found["ratio"]))))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -354,20 +360,22 @@ plt.show()
 
 # %% [markdown]
 # IS samples are copies: near zero as a whole and in every window, ratio near 1. LS and ELS
-# samples are both new as a whole, farther from every training image than held-out digits
-# are. Their pieces are about as close to *some* training piece as those of upside-down
-# digits, a little farther than those of held-out digits ("anywhere"): ELS windows are not
-# closer to the training data than a real digit's windows, so "familiar in every piece"
-# holds for them only in the sense in which it holds for any digit, and the plain patch
-# distance cannot tell a mosaic from a blend (the blends' windows are the farthest). What
-# separates them is where those pieces are found. LS samples sit with the blends (ratio
-# 1.63 against the blends' 1.66): their windows, too, are matched better elsewhere than in
-# place, but by less than a real digit's (2.16), because pixel $p$ only ever copies pixel
-# $p$. ELS samples sit with the real and the upside-down digits (2.37 against 2.16 and
-# 2.26): their pieces are matched far better elsewhere than in place. Position-locked blend
-# versus mosaic of moved pieces: that is what equivariance adds, what makes ELS samples look
-# like mosaics, and what lets the ELS machine predict real networks (lesson 07). Six samples per machine are few; the medians
-# above are a demonstration, not a measurement to two digits.
+# samples are both new as a whole: their median distance to the nearest training image
+# (0.381 and 0.456) is above the held-out digits' (0.295). Their pieces are about as close
+# to *some* training piece as those of upside-down digits, a little farther than those of
+# held-out digits ("anywhere"): ELS windows are not closer to the training data than a real
+# digit's windows, so "familiar in every piece" holds for them only in the sense in which
+# it holds for any digit. Nor does the plain patch distance tell the position-locked LS
+# samples from the ELS mosaics: their "anywhere" ranges overlap (0.0389 to 0.0454 and
+# 0.0388 to 0.0552). What separates them is where those pieces are found. LS samples sit
+# with the blends (ratio 1.44 to 1.77 against the blends' 1.56 to 1.89): their windows,
+# too, are matched better elsewhere than in place, but by less than any held-out digit's
+# (2 to 2.41), because pixel $p$ only ever copies pixel $p$. ELS samples sit with the real
+# and the upside-down digits (2.2 to 2.64 against 2 to 2.41 and 2.07 to 3.06): their pieces
+# are matched far better elsewhere than in place. Position-locked blend versus mosaic of
+# moved pieces: that is what equivariance adds, what makes ELS samples look like mosaics,
+# and what lets the ELS machine predict real networks (lesson 07). Six images per group are
+# few; the ranges above are a demonstration, not a measurement to two digits.
 #
 # ## 6. The border: circular vs zero padding
 #
@@ -376,9 +384,9 @@ plt.show()
 # hangs over the border sees zeros there (here $0$ is mid-grey, not the black background).
 # Kamb & Ganguli's *boundary-broken* ELS machine respects this: pixel $p$ may only use
 # training patches that overlap the padding exactly as its own window does. A pixel at
-# distance $d < k/2$ from a border may only borrow from patches at the same distance $d$
-# from that same border; a pixel at least $k/2$ from every border, from any such interior
-# position. The border therefore tells every pixel near it where it is.
+# distance $d < \lfloor k/2 \rfloor$ (`k // 2`) from a border, whose window hangs over it,
+# may only borrow from patches at the same distance $d$ from that same border; a pixel at
+# least $\lfloor k/2 \rfloor$ from every border, from any such interior position. The border therefore tells every pixel near it where it is.
 #
 # **Exercise 3** (about 15 min, medium). Write `admissible_mask(height, width, k, row,
 # col)`: an $(H, W)$ boolean tensor, True at every position $q$ whose zero-padded
@@ -473,14 +481,15 @@ plots.show_images(three_samples, ncols=6, ax=axes[1],
                   title=f"ELS samples from {len(threes)} training threes")
 plt.show()
 held_out_threes = test[test_labels == 3]
-print(f"nearest training three, median: ELS samples "
-      f"{metrics.nearest_image(three_samples, threes)['dist'].median().item():.3g}, "
-      f"{len(held_out_threes)} held-out threes "
-      f"{metrics.nearest_image(held_out_threes, threes)['dist'].median().item():.3g}")
+for name, images in (("ELS samples", three_samples), (f"{len(held_out_threes)} held-out threes", held_out_threes)):
+    found = metrics.nearest_image(images, threes)["dist"]
+    print(f"{name:>19}: distance to nearest of the {len(threes)} training threes, "
+          f"median {found.median().item():.3g}, min {found.min().item():.3g}")
 
 # %% [markdown]
 # Pieces of threes only: the samples inherit the class's strokes, and they copy no training
-# three: their nearest training three is farther than a held-out three's.
+# three: every sample's nearest training three is at least 0.394 away (median 0.441),
+# farther than the median held-out three's (0.275).
 
 # %% [markdown]
 # ## Summary
@@ -493,8 +502,8 @@ print(f"nearest training three, median: ELS samples "
 #   pieces that exist in the training set but mostly at other positions. The ratio of the
 #   in-place to the anywhere patch distance separates such a mosaic from a position-locked
 #   blend, which the plain patch distance cannot.
-# - Zero padding admits, for a pixel within $k/2$ of a border, only patches at the same
-#   distance from that border: the border anchors the mosaic. Circular padding lets it wrap.
+# - Zero padding admits, for a pixel less than $\lfloor k/2 \rfloor$ from a border, only patches at the
+#   same distance from that border: the border anchors the mosaic. Circular padding lets it wrap.
 #
 # **Further reading.**
 # - M. Kamb, S. Ganguli, *An analytic theory of creativity in convolutional diffusion
