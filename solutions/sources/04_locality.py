@@ -144,18 +144,19 @@ print(f"IS machine, input pixels that move it: {is_moving(x, few)} here, "
       f"(same noise), {is_moving(x, train[200:400].double())} with training digits 200-399")
 
 # %% [markdown]
-# The network's field is the $9 \times 9$ square, $1 + 4 \cdot 2$: whatever it learns, that
-# pixel can never know what happens outside the square. The LS machine's field is the
+# The network's field is the $9 \times 9$ square, $1 + 4 \cdot 2$: whatever it learns,
+# that pixel can never know what happens outside the square. The LS machine's field is the
 # $5 \times 5$ window, like a small CNN's. The IS machine reads the whole image before
 # deciding anything: its field is the whole image, not a window, and how much of it
 # measurably moves the output is not fixed by construction: 171 pixels here, 217 for
-# another noisy digit, 158 with 200 other training digits (printed). The 85 pixels that do not move it (light in the map), mostly near the border, are
-# all black in the 25 training digits that carry almost all the weight of its softmax
-# (they leave 3.07e-08 to the other 175; all printed): nudging such a pixel changes those
-# digits' distances $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax ignores a
-# common shift. The rest of the weight is too small to move the output past the map's
-# threshold. Only 31 of the 85 are black in all 200 digits; the others are black where it
-# matters, in the digits the softmax trusts.
+# another noisy digit, 158 with 200 other training digits (printed). The 85 pixels that do
+# not move it (light in the map), mostly near the border, are all black in the 25 training
+# digits that carry almost all the weight of its softmax (they leave 3.07e-08 to the other
+# 175; all printed): nudging such a pixel changes those digits' distances
+# $\|x - a\varphi_\mu\|^2$ by the same amount, and a softmax ignores a common shift. The
+# rest of the weight is too small to move the output past the map's threshold. Only 31 of
+# the 85 are black in all 200 digits; the others are black where it matters, in the digits
+# the softmax trusts.
 
 # %% [markdown]
 # ## 2. The local score machine
@@ -255,14 +256,15 @@ for name, found in nearest.items():
 
 # %% [markdown]
 # At $k = 3$ every LS sample is farther from its nearest training digit than the median
-# held-out digit (0.343 to 0.421 against 0.302): small windows end memorisation. At $k = 7$
-# the samples spread from 0.194 to 0.407 (median 0.325), about as far as genuinely new
-# digits are (the middle half of the held-out digits lies between 0.24 and 0.354). At
-# $k = 11$ two of the six (0.0123 and 0.0136) are as close as the IS machine's copies (0.0116
-# to 0.0126): as $k$ grows towards the image size, the samples fall back to copies. Six
-# samples per machine are few; these are a demonstration, not a measurement. But look again at the samples: strokes stay where
-# strokes are in the training digits, because pixel $p$ only ever copies pixel $p$ of some
-# training digit. The LS machine is **position-locked**.
+# held-out digit (0.343 to 0.421 against 0.302): small windows end memorisation. At
+# $k = 7$ the samples spread from 0.194 to 0.407 (median 0.325), about as far as genuinely
+# new digits are (the middle half of the held-out digits lies between 0.24 and 0.354). At
+# $k = 11$ two of the six (0.0123 and 0.0136) are as close as the IS machine's copies
+# (0.0116 to 0.0126): as $k$ grows towards the image size, the samples fall back to
+# copies. Six samples per machine are few; these are a demonstration, not a measurement.
+# But look again at the samples: strokes stay where strokes are in the training digits,
+# because pixel $p$ only ever copies pixel $p$ of some training digit. The LS machine is
+# **position-locked**.
 #
 # Which digit did each pixel copy? At the end of sampling the noise is almost gone, and
 # pixel $p$'s softmax is dominated by the training digit whose window at $p$ is nearest
@@ -296,9 +298,9 @@ print(f"training digits copied per sample, ink pixels: {[len(s[m].unique()) for 
 
 # %% [markdown]
 # On the ink, each sample is a patchwork of 4 to 13 training digits (printed), glued in
-# pieces from a few pixels to most of a stroke, each piece in its original place. Counting the background too
-# would have suggested dozens (the second list), but those are ties broken by noise. Lesson
-# 05 releases the position lock.
+# pieces from a few pixels to most of a stroke, each piece in its original place. Counting
+# the background too would have suggested dozens (the second list), but those are ties
+# broken by noise. Lesson 05 releases the position lock.
 #
 # ## 4. A classical cousin: non-local means
 #

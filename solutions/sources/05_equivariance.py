@@ -134,19 +134,19 @@ print("receptive field of the zero-padded ResNet:",
 # %% [markdown]
 # IS and LS fail: they compare the input with training digits at fixed positions, so
 # shifting the input changes which training digits fit. The ELS machine and the circular
-# ResNet pass, to rounding error or exactly: every layer of that network is a circular convolution or a
-# pixelwise operation (the noise level enters every pixel alike), and each of those commutes
-# with a circular shift, so their whole stack does. The zero-padded ResNet has the same
-# layers, but its padding is fixed to the image frame: after a shift the digit's strokes
-# meet the border (and the zeros beyond it) at other places, the first layer already
-# differs next to the border, and each further layer carries the difference one pixel
-# farther in; with a field of 11 pixels (printed), 5 pixels in. The test itself adds a
-# second place: `torch.roll` wraps the image around, so $S\,D(x)$ carries $D(x)$'s own
-# border effects to the seam where the shifted image wraps (after row 2 and column 1), inside
-# the frame. So the difference is largest in the frame and smaller but present inside
-# (printed means), and it vanishes only on the 12 pixels (printed) whose 11-pixel window
-# reaches neither the image border (the padding) nor the seam. Zero padding tells the network where the border
-# is; section 6 shows what the ELS machine makes of that.
+# ResNet pass, to rounding error or exactly: every layer of that network is a circular
+# convolution or a pixelwise operation (the noise level enters every pixel alike), and
+# each of those commutes with a circular shift, so their whole stack does. The zero-padded
+# ResNet has the same layers, but its padding is fixed to the image frame: after a shift
+# the digit's strokes meet the border (and the zeros beyond it) at other places, the first
+# layer already differs next to the border, and each further layer carries the difference
+# one pixel farther in; with a field of 11 pixels (printed), 5 pixels in. The test itself
+# adds a second place: `torch.roll` wraps the image around, so $S\,D(x)$ carries $D(x)$'s
+# own border effects to the seam where the shifted image wraps (after row 2 and column 1),
+# inside the frame. So the difference is largest in the frame and smaller but present
+# inside (printed means), and it vanishes only on the 12 pixels (printed) whose 11-pixel
+# window reaches neither the image border (the padding) nor the seam. Zero padding tells
+# the network where the border is; section 6 shows what the ELS machine makes of that.
 #
 # ## 2. The ELS machine
 #
@@ -258,15 +258,16 @@ plt.show()
 #
 # ## 4. Where did each pixel come from?
 #
-# `els_denoise(..., return_source=True)` also returns, for every output pixel, the training
-# patch with the largest weight: its image $\mu$ and centre position $q$. We ask at the last
-# step (from $t = 1/20$ to 0), but with $k = 7$, not the $k = 3$ the sampler used there
-# (the printed schedule): the map answers a $k = 7$ question, which training patch best
-# explains the $7 \times 7$ window around each pixel, as a proxy for where the pixel's piece
-# came from. A $3 \times 3$ window of black paper or of a stroke's middle fits many training
-# patches about equally well, so its single best match says little. Blank background
-# pixels have no meaningful source and are greyed out. Left: the sample; middle: one colour per source digit; right: the shift from $p$ to $q$, coloured by
-# the key beside it (white: same position, as LS would be forced to; hue: direction;
+# `els_denoise(..., return_source=True)` also returns, for every output pixel, the
+# training patch with the largest weight: its image $\mu$ and centre position $q$. We ask
+# at the last step (from $t = 1/20$ to 0), but with $k = 7$, not the $k = 3$ the sampler
+# used there (the printed schedule): the map answers a $k = 7$ question, which training
+# patch best explains the $7 \times 7$ window around each pixel, as a proxy for where the
+# pixel's piece came from. A $3 \times 3$ window of black paper or of a stroke's middle
+# fits many training patches about equally well, so its single best match says little.
+# Blank background pixels have no meaningful source and are greyed out. Left: the sample;
+# middle: one colour per source digit; right: the shift from $p$ to $q$, coloured by the
+# key beside it (white: same position, as LS would be forced to; hue: direction;
 # saturation: distance, full at 8 pixels).
 
 # %%
@@ -285,9 +286,10 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 
 # %% [markdown]
 # On its ink alone and asked with $k = 7$, each sample is stitched from 20 to 28 training
-# digits, in pieces of a few pixels (runs of one colour), and nine ink pixels in ten come from somewhere else in
-# their source digit (coloured, not white, in the shift map): a stroke from the left edge
-# of one "7" can end up in the middle of a new image. This is the mosaic.
+# digits, in pieces of a few pixels (runs of one colour), and nine ink pixels in ten come
+# from somewhere else in their source digit (coloured, not white, in the shift map): a
+# stroke from the left edge of one "7" can end up in the middle of a new image. This is
+# the mosaic.
 #
 # ## 5. A mosaic or a blend?
 #
@@ -303,13 +305,14 @@ print(f"ink pixels copied from a different position: {100 * moved:.3g} %")
 #   of the zero-padded ELS machine; `scores.nearest_patches`).
 #
 # Their ratio is near 1 for a near-copy (its windows are found in place, almost exactly;
-# IS samples below: 1.07) and can only be 1 or more, since "anywhere" includes the same position; it should be lower for a
-# blend, whose pieces stay in place, than when pieces were moved. Three controls calibrate
-# it, none seen by any machine: held-out digits (real new digits), the same digits upside
-# down (real strokes in unusual places), and blends (the pixelwise mean of two held-out
-# digits). With them goes the distance of the whole image to its nearest training digit,
-# from lesson 03. IS, LS (with its own calibrated schedule) and ELS samples
-# come from the same 6 noise seeds and the same 200 training digits.
+# IS samples below: 1.07) and can only be 1 or more, since "anywhere" includes the same
+# position; it should be lower for a blend, whose pieces stay in place, than when pieces
+# were moved. Three controls calibrate it, none seen by any machine: held-out digits (real
+# new digits), the same digits upside down (real strokes in unusual places), and blends
+# (the pixelwise mean of two held-out digits). With them goes the distance of the whole
+# image to its nearest training digit, from lesson 03. IS, LS (with its own calibrated
+# schedule) and ELS samples come from the same 6 noise seeds and the same 200 training
+# digits.
 #
 # **Predict.** Which of the three controls will LS samples resemble by this ratio, and
 # which will ELS samples resemble?
@@ -380,13 +383,14 @@ plt.show()
 # ## 6. The border: circular vs zero padding
 #
 # With circular padding every window is an interior window: the image is a torus, and a
-# patch may be taken from any position. With zero padding (what most CNNs use) a window that
-# hangs over the border sees zeros there (here $0$ is mid-grey, not the black background).
-# Kamb & Ganguli's *boundary-broken* ELS machine respects this: pixel $p$ may only use
-# training patches that overlap the padding exactly as its own window does. A pixel at
-# distance $d < \lfloor k/2 \rfloor$ (`k // 2`) from a border, whose window hangs over it,
-# may only borrow from patches at the same distance $d$ from that same border; a pixel at
-# least $\lfloor k/2 \rfloor$ from every border, from any such interior position. The border therefore tells every pixel near it where it is.
+# patch may be taken from any position. With zero padding (what most CNNs use) a window
+# that hangs over the border sees zeros there (here $0$ is mid-grey, not the black
+# background). Kamb & Ganguli's *boundary-broken* ELS machine respects this: pixel $p$ may
+# only use training patches that overlap the padding exactly as its own window does. A
+# pixel at distance $d < \lfloor k/2 \rfloor$ (`k // 2`) from a border, whose window hangs
+# over it, may only borrow from patches at the same distance $d$ from that same border; a
+# pixel at least $\lfloor k/2 \rfloor$ from every border, from any such interior position.
+# The border therefore tells every pixel near it where it is.
 #
 # **Exercise 3** (about 15 min, medium). Write `admissible_mask(height, width, k, row,
 # col)`: an $(H, W)$ boolean tensor, True at every position $q$ whose zero-padded
@@ -502,8 +506,9 @@ for name, images in (("ELS samples", three_samples), (f"{len(held_out_threes)} h
 #   pieces that exist in the training set but mostly at other positions. The ratio of the
 #   in-place to the anywhere patch distance separates such a mosaic from a position-locked
 #   blend, which the plain patch distance cannot.
-# - Zero padding admits, for a pixel less than $\lfloor k/2 \rfloor$ from a border, only patches at the
-#   same distance from that border: the border anchors the mosaic. Circular padding lets it wrap.
+# - Zero padding admits, for a pixel less than $\lfloor k/2 \rfloor$ from a border, only
+#   patches at the same distance from that border: the border anchors the mosaic. Circular
+#   padding lets it wrap.
 #
 # **Further reading.**
 # - M. Kamb, S. Ganguli, *An analytic theory of creativity in convolutional diffusion
