@@ -82,9 +82,9 @@ print(f"field / image side: ours {field} / 16 = {field / 16:.2f}, "
       f"the paper's ResNet (8 convolutions) {1 + 8 * 2} / 32 = {(1 + 8 * 2) / 32:.2f}")
 
 # %% [markdown]
-# The UNet's centre pixel can be changed by every one of the 256 input pixels. Lesson 04
-# argued that a network seeing the whole image would no longer be local. Does that make
-# the UNet a non-local model? Section 4 measures how much each pixel *actually* counts.
+# The UNet's centre pixel can be changed by every one of the 256 input pixels: its wiring
+# is not local. But lesson 04 noted that a trained network may use less of its field than
+# its layers allow. Does the UNet? Section 4 measures how much each pixel *actually* counts.
 #
 # ## 2. The training loss: predict the noise, and train with it
 #
@@ -116,20 +116,24 @@ check("06.diffusion_loss", diffusion_loss)
 # (EMA) of the weights, which is what we sample from. A thin ResNet (32 channels), 120
 # steps of 32 digits:
 #
-# **Predict.** The loss at step 0, for a network that outputs about zero, is the mean of
+# **Predict.** The loss at step 1, for a network that outputs about zero, is the mean of
 # $\varepsilon^2$. What is that, and how far should training bring it down?
 
 # %%
 loss_fn = use_passing("06.diffusion_loss", diffusion_loss, training.noise_prediction_loss)
-state = training.fresh_state({"arch": "resnet", "channels": train.shape[1], "width": 32,
-                              "depth": 5, "padding": "zeros"}, seed=0, lr=2e-3)
-training.train_steps(state, train, until=120, batch=32, loss=loss_fn)
+live_settings = {"width": 32, "batch": 32, "lr": 2e-3, "steps": 120}
+state = training.fresh_state({"arch": "resnet", "channels": train.shape[1],
+                              "width": live_settings["width"], "depth": 5, "padding": "zeros"},
+                             seed=0, lr=live_settings["lr"])
+training.train_steps(state, train, until=live_settings["steps"], batch=live_settings["batch"],
+                     loss=loss_fn)
 losses = torch.tensor(state["losses"])
 window = 10
 running = losses.unfold(0, window, 1).mean(1)
 
 fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.plot(range(1, len(losses) + 1), losses, color="0.7", lw=1, label="each step (one batch of 32)")
+ax.plot(range(1, len(losses) + 1), losses, color="0.7", lw=1,
+        label=f"each step (one batch of {live_settings['batch']})")
 ax.plot(range(window, len(losses) + 1), running, color="k", lw=2, label=f"mean of the last {window}")
 ax.axhline(1.0, color="k", ls=":", lw=1, label="predicting 0: E[eps^2] = 1")
 ax.set(xlabel="training step", ylabel="loss (mean squared error)", ylim=(0, 1.1 * float(losses.max())),
@@ -137,18 +141,33 @@ ax.set(xlabel="training step", ylabel="loss (mean squared error)", ylim=(0, 1.1 
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
+shipped_resnet = checkpoints.Checkpoint(RESNET)
 print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(float(losses[:10].mean()), 3),
       " last 10 steps:", round(float(losses[-10:].mean()), 3),
-      f" (the shipped {RESNET}, {checkpoints.Checkpoint(RESNET).manifest['steps']} steps:",
-      checkpoints.Checkpoint(RESNET).manifest["final_loss"], ")")
+      f" (the shipped {RESNET}, {shipped_resnet.manifest['steps']} steps, final loss:",
+      shipped_resnet.manifest["final_loss"], ")")
+# One noise level at a time: the shipped network, your loss, 128 held-out digits.
+test_digits = data.load_dataset(shipped_resnet.manifest["data"], "test")[0][:128]
+test_eps = torch.randn(test_digits.shape, generator=torch.Generator().manual_seed(1))
+with torch.no_grad():
+    for b in (0.01, 0.9):
+        level_loss = loss_fn(shipped_resnet.model(), test_digits, torch.full((len(test_digits),), b),
+                             test_eps)
+        print(f"the shipped {RESNET}, {len(test_digits)} held-out digits all at b = {b}: "
+              f"loss {float(level_loss):.3g}")
 
 # %% [markdown]
 # The loss falls fast from about 1 (a network that knows nothing predicts $\hat\varepsilon
-# \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. It cannot reach 0: $x$ never
-# pins down the clean digit $x_0$ exactly, and an error in $x_0$ is an error in
-# $\varepsilon$, scaled by $\sqrt{(1-b)/b}$. At high noise that scale is small: $x$ is nearly
-# all noise, so $\varepsilon$ is nearly $x$ itself and is predicted well, while the clean
-# image cannot be (section 3 meets the same scale, inverted, in $D(x)$).
+# \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. Much of what is left after
+# 120 steps is too little training: the shipped ResNet, trained with the same loss for 1600
+# steps (and wider, with bigger batches: section 4 prints its settings), ends at 0.0715,
+# against the live network's 0.143 over its last 10 steps. But no network can reach 0: $x$ never pins down the clean digit
+# $x_0$ exactly, and an error in $x_0$ is an error in $\varepsilon$, scaled by
+# $\sqrt{(1-b)/b}$. At high noise that scale is small: $x$ is nearly all noise, so
+# $\varepsilon$ is nearly $x$ itself and is predicted well, while the clean image cannot be;
+# at low noise it is large. The shipped network's loss at a single noise level shows it
+# (the last two lines): 0.168 at $b$ = 0.01, 0.0181 at $b$ = 0.9. (Section 3 meets the same
+# scale, inverted, in $D(x)$.)
 #
 # ## 3. From noise prediction to a denoiser
 #
@@ -182,7 +201,7 @@ check("06.network_denoise", network_denoise)
 
 # %% [markdown]
 # Now your denoiser drives lesson 03's 20-step DDIM sampler on the live network: 10 noise
-# seeds, and the denoiser's guess $D(x)$ along the way for the first one.
+# images from seed 6, and the denoiser's guess $D(x)$ along the way for the first one.
 
 # %%
 denoise = use_passing("06.network_denoise", network_denoise, models.network_denoise)
@@ -210,7 +229,8 @@ diffusion.ddim_sample(sampler_denoiser(checkpoints.Checkpoint(RESNET).model()),
                       callback=lambda step: guesses["shipped"].append(step["denoised"]))
 fig, axes = plt.subplots(3, 1, figsize=(6.5, 3.4))
 axes[0].imshow(plots.image_grid(live.clamp(-1, 1), ncols=10))
-axes[0].set_title(f"the live network (120 steps, {DATASET}): 10 samples", fontsize=9, loc="left")
+axes[0].set_title(f"the live network ({live_settings['steps']} steps, {DATASET}): 10 samples",
+                  fontsize=9, loc="left")
 for ax, key, title in zip(axes[1:], ("live", "shipped"), ("the live network", RESNET)):
     ax.imshow(plots.image_grid(torch.cat(guesses[key][::2]).clamp(-1, 1), ncols=10))
     ax.set_title(f"{title}, seed 6: its guess D(x) at every second step, t = 1 (left) to 0",
@@ -233,22 +253,27 @@ for key in guesses:
 # above). The live network's first guess is that magnified error: speckle. The shipped
 # network predicts the noise better there: its first guess is speckled too, but less (RMS
 # 1.37 against 3.18), and it already correlates with the mean training digit ($r$ = 0.54);
-# one step later it is a smooth blob. From pure noise, the best guess of $x_0$ is close to
+# two steps later (the second image of its row) it is a smooth blob. From pure noise, the best guess of $x_0$ is close to
 # the average digit. As $t$ falls, both guesses sharpen into strokes.
 #
 # ## 4. The shipped models, and how local they really are
 #
-# The course ships networks trained the same way, for longer, by the command written in
-# each checkpoint's manifest (its sha256 is checked on loading):
+# The course ships networks trained with the same loss and code, by the command written in
+# each checkpoint's manifest (its sha256 is checked on loading). The settings, printed
+# beside the live network's, differ: the shipped ResNets are wider, all use bigger batches
+# at a lower learning rate, and all train for longer.
 
 # %%
 names = [RESNET, CIRCULAR, UNET]
 shipped = {name: checkpoints.Checkpoint(name) for name in names}
 nets = {name: checkpoint.model() for name, checkpoint in shipped.items()}
+print(f"{'live network (section 2)':24s} resnet  data {DATASET:8s} width {live_settings['width']}, "
+      f"batch {live_settings['batch']}, lr {live_settings['lr']:g}, {live_settings['steps']} steps")
 for name in names:
     m = shipped[name].manifest
-    print(f"{name:24s} {m['config']['arch']:7s} data {m['data']:8s} "
-          f"{m['steps']} steps, final loss {m['final_loss']:.3g}, "
+    width = m["config"].get("width", m["config"].get("widths"))
+    print(f"{name:24s} {m['config']['arch']:7s} data {m['data']:8s} width {width}, "
+          f"batch {m['batch']}, lr {m['lr']:g}, {m['steps']} steps, final loss {m['final_loss']:.3g}, "
           f"{sum(p.numel() for p in nets[name].parameters()) / 1e3:.0f}k parameters")
 print("\nretrain one with:", shipped[RESNET].manifest["command"])
 
@@ -287,7 +312,9 @@ check("06.effective_field", effective_field)
 # the gradient of the denoiser's centre pixel, summed over 16 held-out digits noised to
 # that level (the library's `models.network_denoise` here, since it must keep the
 # gradient), at $f = 0.5$ and $f = 0.9$. Beside it, the patch size $k(t)$ that lesson 07
-# calibrates for the ELS machine, for the networks whose schedule ships.
+# calibrates for the ELS machine, for the networks whose schedule ships. As a control,
+# section 1's UNet, never trained, is measured beside the trained one on the network's own
+# output $\hat\varepsilon$.
 #
 # **Predict.** The UNet can see all 256 pixels. Will 90 % of its gradient need the
 # whole image?
@@ -298,11 +325,13 @@ noise_vars = diffusion.sampling_noise_vars(20)[1:]  # the level each of the 20 s
 centre = 8
 
 
-def gradient_at_centre(model, clean, noise_var, seed=1):
-    """(N, C, H, W) clean digits, float b -> (H, W) sum over digits of |d D(x)[centre] / d x|."""
+def gradient_at_centre(model, clean, noise_var, seed=1, output="D"):
+    """(N, C, H, W) clean digits, float b -> (H, W) sum over digits of |d out[centre] / d x|,
+    out the denoiser D(x), or with output="eps" the network's own eps_hat(x, b)."""
     eps = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
     x = diffusion.add_noise(clean, noise_var, eps).requires_grad_(True)
-    models.network_denoise(model, x, noise_var)[:, :, centre, centre].sum().backward()
+    out = model(x, noise_var) if output == "eps" else models.network_denoise(model, x, noise_var)
+    out[:, :, centre, centre].sum().backward()
     return x.grad.abs().sum((0, 1))
 
 
@@ -314,9 +343,12 @@ for label, name in field_models.items():
     fields[label] = {f: [field_of(g, centre, centre, f) for g in grads] for f in (0.5, 0.9)}
     heat[label] = (grads[2], grads[-3])
 # The control: section 1's UNet, the same architecture with random weights, never trained.
-held_out, _ = data.load_dataset(shipped[UNET].manifest["data"], "test")
-untrained = [field_of(gradient_at_centre(unet, held_out[:16], float(b)), centre, centre, 0.9)
-             for b in noise_vars]
+# Its eps_hat does not cancel the identity path x / sqrt(1 - b) inside D(x), so both UNets
+# are compared on eps_hat itself.
+probe = data.load_dataset(shipped[UNET].manifest["data"], "test")[0][:16]
+eps_grads = {key: [gradient_at_centre(model, probe, float(b), output="eps") for b in noise_vars]
+             for key, model in (("trained", nets[UNET]), ("untrained", unet))}
+eps_fields = {key: [field_of(g, centre, centre, 0.9) for g in grads] for key, grads in eps_grads.items()}
 
 steps = range(1, 21)
 fig, (ax, *maps_axes) = plt.subplots(1, 3, figsize=(10, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
@@ -327,14 +359,16 @@ for label, name in field_models.items():
     ax.plot(steps, fields[label][0.5], ls="--", ms=3, mfc="none", label=f"{label}: 50 %",
             **styles[label])
     if shipped[name].schedule_path.exists():
-        ax.step(steps, shipped[name].schedule("els").ks, where="mid", ls=":", lw=2,
-                color=styles[label]["color"], label=f"{label}: calibrated ELS k(t)")
+        shift = {"ResNet": -0.3, "UNet": 0.3}[label]  # so that k(t) shows where it meets a line
+        ax.step([i + shift for i in steps], shipped[name].schedule("els").ks, where="mid", ls=":",
+                lw=2, marker="x", ms=5, mew=1.5, color=styles[label]["color"], zorder=3,
+                label=f"{label}: calibrated ELS k(t)")
 ax.axhline(11, color="0.5", lw=0.8)
-ax.text(20, 11.3, "ResNet receptive field (11)", fontsize=7, color="0.4", ha="right")
+ax.text(3.4, 10.6, "ResNet receptive field (11)", fontsize=7, color="0.4", va="top")
 ax.axhline(16, color="0.5", lw=0.8)
 ax.text(20, 16.3, "image side (16)", fontsize=7, color="0.4", ha="right")
 ax.set(xlabel="sampling step i (starts at t = i/20)", ylabel="window side (pixels)", ylim=(0, 17.5),
-       xticks=[1, 5, 10, 15, 20], title="effective field of the centre pixel")
+       xticks=[1, 5, 10, 15, 20], title="effective field of the denoiser D(x), centre pixel")
 ax.title.set_fontsize(9)
 ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 for map_ax, grad, when in zip(maps_axes, heat["UNet"], ("step 3 (low noise)", "step 18 (high noise)")):
@@ -345,32 +379,48 @@ for map_ax, grad, when in zip(maps_axes, heat["UNet"], ("step 3 (low noise)", "s
 plt.tight_layout()
 plt.show()
 for label, name in field_models.items():
-    print(f"{label} ({name}), effective field at 90 %, steps 1-20:", fields[label][0.9])
-    print(f"{label} ({name}), effective field at 50 %, steps 1-20:", fields[label][0.5])
+    print(f"{label} ({name}), D(x), effective field at 90 %, steps 1-20:", fields[label][0.9])
+    print(f"{label} ({name}), D(x), effective field at 50 %, steps 1-20:", fields[label][0.5])
     if shipped[name].schedule_path.exists():
-        print(f"{label} ({name}), calibrated ELS k(t), steps 1-20:   ",
+        print(f"{label} ({name}), calibrated ELS k(t), steps 1-20:         ",
               shipped[name].schedule("els").ks)
-print("UNet untrained (section 1's), effective field at 90 %, steps 1-20:", untrained)
+print("\nthe control, on the network's own eps_hat, effective field at 90 %, steps 1-20:")
+for key in eps_fields:
+    print(f"  UNet {key:9s}", eps_fields[key])
+b = float(noise_vars[0])
+print(f"untrained UNet, D(x) at step 1 (b = {b:.3g}), summed over the {len(probe)} digits: identity "
+      f"path {len(probe)} / sqrt(1 - b) = {len(probe) / (1 - b) ** 0.5:.3g}, network term "
+      f"sqrt(b / (1 - b)) sum |d eps_hat / dx| = "
+      f"{(b / (1 - b)) ** 0.5 * float(eps_grads['untrained'][0].sum()):.3g}")
 
 # %% [markdown]
-# Every input pixel *can* reach the UNet's centre output, but the weight is concentrated
-# (the printed sides, and the heat maps): half of it lies within a window of 3 to 7 pixels,
-# and 90 % within 7 to 13 pixels. Only at one of the noisiest steps (step 18) does the
-# 90 % window reach 15 pixels, nearly the whole image. So the UNet is *effectively* local,
-# with a window that grows with the noise level; the ResNet's grows too (90 % within 5 to 9
-# pixels) and stays inside its 11-pixel field. The control is section 1's UNet, the same
-# architecture with random weights: its 90 % window is narrower still, 1 to 5 pixels (the
-# last line printed). An untrained network concentrates its gradient near the centre too
-# (Luo et al., in the further reading, found the same). So the wiring does not decide how
-# much of its field a network uses, and neither does training alone create locality: what
-# the trained UNet learned is how wide a window to use, growing with the noise level.
+# Every input pixel *can* reach the UNet's centre output, but the weight of the denoiser's
+# gradient is concentrated (the printed sides, and the heat maps): half of it lies within a
+# window of 3 to 7 pixels, and 90 % within 7 to 13 pixels. Only at one of the noisiest steps
+# (step 18) does the 90 % window reach 15 pixels, nearly the whole image. So the trained UNet's
+# denoiser is *effectively* local, with a window that grows with the noise level; the
+# ResNet's grows too (90 % within 5 to 9 pixels) and stays inside its 11-pixel field.
 #
-# This is what the calibrated $k(t)$ of lesson 07 captures: not the architecture's field
-# but the patch size that best reproduces the trained network's output at each noise level.
-# For the UNet it too grows, from 3 to 13 (the dotted line, where a schedule ships). The two
-# measures ask different questions (where the gradient lies; which patch size matches the
+# Is that concentration learned? The control, section 1's UNet with random weights, cannot be
+# measured on $D(x)$: $D(x) = (x - \sqrt b\,\hat\varepsilon)/\sqrt{1-b}$ holds the
+# identity path $x/\sqrt{1-b}$, which only touches the centre pixel, and an untrained
+# $\hat\varepsilon$ does not cancel it (at step 1 the identity path carries 16.1 of the
+# gradient summed over the 16 digits, the network term 0.315: the last line printed), so its
+# window would measure little but the identity. Both UNets are therefore compared on the
+# network's own output $\hat\varepsilon$. There, the untrained UNet's 90 % window is 9 pixels at every step, the
+# trained UNet's 7 to 11: it rises from 7 to 11 over steps 1-7 and falls back to 7 at steps
+# 19-20. So random weights already concentrate most of the gradient near the centre, in a
+# window about as wide as the trained one's (Luo et al., in the further reading, describe such
+# concentration in convolutional networks, with random weights and trained); what training
+# changed here is that the window depends on the noise level.
+#
+# The trained denoiser's growing window is what the calibrated $k(t)$ of lesson 07 captures:
+# not the architecture's field but the patch size that best reproduces the trained network's
+# output at each noise level. For the UNet it too grows, from 3 to 13 (the dotted line with
+# crosses, drawn a little to the side, where a schedule ships). The two measures ask
+# different questions (where the gradient of $D(x)$ lies; which patch size matches the
 # output), so they need not agree number for number, and at low noise they do not (UNet:
-# 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, nearly the top
+# $D(x)$'s 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, nearly the top
 # value (UNet: $k$ tops at 13, the 90 % window at 15, at step 18 only, and 13 at the other
 # noisy steps; ResNet: both top at 9), and that the UNet's window grows larger than the
 # ResNet's.
@@ -456,15 +506,17 @@ print("nearest network sample / IS median:",
 #
 # ## Summary
 # - Diffusion networks are trained to predict the noise; you trained one with your own
-#   loss, and its loss falls from about 1 but stays well above 0, because $x$ never pins
-#   down the clean image, nor therefore the noise. At high noise $\varepsilon$ is nearly $x$
+#   loss, and its loss falls from about 1; longer training lowers it (the shipped network's),
+#   but it stays above 0, because $x$ never pins down the clean image, nor therefore the noise. At high noise $\varepsilon$ is nearly $x$
 #   and easy to predict; it is the clean image that cannot be predicted there.
 # - $D(x)$ follows from $\hat\varepsilon$ in closed form (with $b$ clamped below 1), so a
 #   network plugs into the same sampler as every machine of this course.
 # - A stack of $n$ 3x3 convolutions has a receptive field of $2n + 1$ pixels; the UNet's
-#   reaches the whole 16x16 image. But the gradient of a trained network is concentrated:
-#   its effective field is a window that grows with the noise level, like the patch size
-#   that lesson 07 calibrates (an untrained UNet's is narrower still).
+#   reaches the whole 16x16 image. But the gradient of a trained network's denoiser is
+#   concentrated: its effective field is a window that grows with the noise level, like the
+#   patch size that lesson 07 calibrates. Random weights concentrate it too: measured on
+#   $\hat\varepsilon$, an untrained UNet's 90 % window is 9 pixels at every step, the trained
+#   one's 7 to 11, depending on the noise level.
 # - Measured against held-out digits, the shipped networks' samples are not copies (the
 #   ideal machine's are), and they are less like any training digit than new real digits
 #   are: new, but not all good.
@@ -472,9 +524,10 @@ print("nearest network sample / IS median:",
 # ## Discussion questions
 # 1. The effective field depends on the fraction $f$. Which $f$ would you choose to
 #    compare with the ELS patch size, and why is no choice exactly right?
-# 2. The UNet's receptive field is the whole image, yet it behaves locally, and an untrained
-#    one even more so. What in the training data or the training could set how much of the
-#    image a trained network uses?
+# 2. The UNet's receptive field is the whole image, yet it behaves locally, and with random
+#    weights its $\hat\varepsilon$ is about as local. What in the architecture, the training
+#    data or the training could set how much of the image a trained network uses at each
+#    noise level?
 # 3. Distance to the nearest training digit says "not a copy". What would a measure of
 #    "a good new digit" need, and which control would it be compared against?
 # 4. Why would noise prediction be easier to learn than predicting $x_0$ directly, at low
