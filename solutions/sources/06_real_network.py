@@ -157,17 +157,17 @@ with torch.no_grad():
               f"loss {float(level_loss):.3g}")
 
 # %% [markdown]
-# The loss falls fast from about 1 (a network that knows nothing predicts $\hat\varepsilon
-# \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. Much of what is left after
-# 120 steps is too little training: the shipped ResNet, trained with the same loss for 1600
-# steps (and wider, with bigger batches: section 4 prints its settings), ends at 0.0715,
-# against the live network's 0.143 over its last 10 steps. But no network can reach 0: $x$ never pins down the clean digit
-# $x_0$ exactly, and an error in $x_0$ is an error in $\varepsilon$, scaled by
-# $\sqrt{(1-b)/b}$. At high noise that scale is small: $x$ is nearly all noise, so
-# $\varepsilon$ is nearly $x$ itself and is predicted well, while the clean image cannot be;
-# at low noise it is large. The shipped network's loss at a single noise level shows it
-# (the last two lines): 0.168 at $b$ = 0.01, 0.0181 at $b$ = 0.9. (Section 3 meets the same
-# scale, inverted, in $D(x)$.)
+# The loss falls fast from about 1 (a network that knows nothing predicts
+# $\hat\varepsilon \approx 0$, and $\mathbb E[\varepsilon^2] = 1$), then slowly. Much of
+# what is left after 120 steps is too little training: the shipped ResNet, trained with the
+# same loss for 1600 steps (and wider, with bigger batches: section 4 prints its settings),
+# ends at 0.0715, against the live network's 0.143 over its last 10 steps. But no network
+# can reach 0: $x$ never pins down the clean digit $x_0$ exactly, and an error in $x_0$ is
+# an error in $\varepsilon$, scaled by $\sqrt{(1-b)/b}$. At high noise that scale is small:
+# $x$ is nearly all noise, so $\varepsilon$ is nearly $x$ itself and is predicted well,
+# while the clean image cannot be; at low noise it is large. The shipped network's loss at a
+# single noise level shows it (the last two lines): 0.168 at $b$ = 0.01, 0.0181 at $b$ =
+# 0.9. (Section 3 meets the same scale, inverted, in $D(x)$.)
 #
 # ## 3. From noise prediction to a denoiser
 #
@@ -248,13 +248,14 @@ for key in guesses:
           f"Pearson r with the mean training digit {float(metrics.pearson_r(first, mean_image[key])[0]):.2f}")
 
 # %% [markdown]
-# At $t = 1$, $x$ is almost pure noise, and $D(x)$ divides $x - \sqrt b\,\hat\varepsilon$ by
-# $\sqrt{1-b}$, which magnifies any error in $\hat\varepsilon$ 31.6 times (printed
-# above). The live network's first guess is that magnified error: speckle. The shipped
-# network predicts the noise better there: its first guess is speckled too, but less (RMS
-# 1.37 against 3.18), and it already correlates with the mean training digit ($r$ = 0.54);
-# two steps later (the second image of its row) it is a smooth blob. From pure noise, the best guess of $x_0$ is close to
-# the average digit. As $t$ falls, both guesses sharpen into strokes.
+# At $t = 1$, $x$ is almost pure noise, and $D(x)$ divides $x - \sqrt
+# b\,\hat\varepsilon$ by $\sqrt{1-b}$, which magnifies any error in $\hat\varepsilon$ 31.6
+# times (printed above). The live network's first guess is that magnified error: speckle.
+# The shipped network predicts the noise better there: its first guess is speckled too, but
+# less (RMS 1.37 against 3.18), and it already correlates with the mean training digit ($r$
+# = 0.54); two steps later (the second image of its row) it is a smooth blob. From pure
+# noise, the best guess of $x_0$ is close to the average digit. As $t$ falls, both guesses
+# sharpen into strokes.
 #
 # ## 4. The shipped models, and how local they really are
 #
@@ -401,18 +402,19 @@ print(f"untrained UNet, D(x) at step 1 (b = {b:.3g}), summed over the {len(probe
 # denoiser is *effectively* local, with a window that grows with the noise level; the
 # ResNet's grows too (90 % within 5 to 9 pixels) and stays inside its 11-pixel field.
 #
-# Is that concentration learned? The control, section 1's UNet with random weights, cannot be
-# measured on $D(x)$: $D(x) = (x - \sqrt b\,\hat\varepsilon)/\sqrt{1-b}$ holds the
+# Is that concentration learned? The control, section 1's UNet with random weights, cannot
+# be measured on $D(x)$: $D(x) = (x - \sqrt b\,\hat\varepsilon)/\sqrt{1-b}$ holds the
 # identity path $x/\sqrt{1-b}$, which only touches the centre pixel, and an untrained
 # $\hat\varepsilon$ does not cancel it (at step 1 the identity path carries 16.1 of the
 # gradient summed over the 16 digits, the network term 0.315: the last line printed), so its
 # window would measure little but the identity. Both UNets are therefore compared on the
-# network's own output $\hat\varepsilon$. There, the untrained UNet's 90 % window is 9 pixels at every step, the
-# trained UNet's 7 to 11: it rises from 7 to 11 over steps 1-7 and falls back to 7 at steps
-# 19-20. So random weights already concentrate most of the gradient near the centre, in a
-# window about as wide as the trained one's (Luo et al., in the further reading, describe such
-# concentration in convolutional networks, with random weights and trained); what training
-# changed here is that the window depends on the noise level.
+# network's own output $\hat\varepsilon$. There, the untrained UNet's 90 % window is 9
+# pixels at every step, the trained UNet's 7 to 11: it rises from 7 to 11 over steps 1-7 and
+# falls back to 7 at steps 19-20. So random weights already concentrate most of the gradient
+# near the centre, in a window about as wide as the trained one's (Luo et al., in the
+# further reading, describe such concentration in convolutional networks, with random
+# weights and trained); what training changed here is that the window depends on the noise
+# level.
 #
 # The trained denoiser's growing window is what the calibrated $k(t)$ of lesson 07 captures:
 # not the architecture's field but the patch size that best reproduces the trained network's
@@ -420,10 +422,10 @@ print(f"untrained UNet, D(x) at step 1 (b = {b:.3g}), summed over the {len(probe
 # crosses, drawn a little to the side, where a schedule ships). The two measures ask
 # different questions (where the gradient of $D(x)$ lies; which patch size matches the
 # output), so they need not agree number for number, and at low noise they do not (UNet:
-# $D(x)$'s 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, nearly the top
-# value (UNet: $k$ tops at 13, the 90 % window at 15, at step 18 only, and 13 at the other
-# noisy steps; ResNet: both top at 9), and that the UNet's window grows larger than the
-# ResNet's.
+# $D(x)$'s 90 % window 7 to 11 over steps 1-3, $k$ 3). What they share is the trend, nearly
+# the top value (UNet: $k$ tops at 13, the 90 % window at 15, at step 18 only, and 13 at the
+# other noisy steps; ResNet: both top at 9), and that the UNet's window grows larger than
+# the ResNet's.
 #
 # ## 5. Are the samples new digits?
 #
@@ -505,10 +507,11 @@ print("nearest network sample / IS median:",
 # across it), leaves some frames almost empty, and sits farthest.
 #
 # ## Summary
-# - Diffusion networks are trained to predict the noise; you trained one with your own
-#   loss, and its loss falls from about 1; longer training lowers it (the shipped network's),
-#   but it stays above 0, because $x$ never pins down the clean image, nor therefore the noise. At high noise $\varepsilon$ is nearly $x$
-#   and easy to predict; it is the clean image that cannot be predicted there.
+# - Diffusion networks are trained to predict the noise; you trained one with your own loss,
+#   and its loss falls from about 1; longer training lowers it (the shipped network's), but
+#   it stays above 0, because $x$ never pins down the clean image, nor therefore the noise.
+#   At high noise $\varepsilon$ is nearly $x$ and easy to predict; it is the clean image
+#   that cannot be predicted there.
 # - $D(x)$ follows from $\hat\varepsilon$ in closed form (with $b$ clamped below 1), so a
 #   network plugs into the same sampler as every machine of this course.
 # - A stack of $n$ 3x3 convolutions has a receptive field of $2n + 1$ pixels; the UNet's
