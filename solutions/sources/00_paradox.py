@@ -74,11 +74,11 @@ plt.show()
 # networks struggle to predict the noise accurately when the first noise levels are tiny,
 # and shifted the clock by $s = 0.008$. They also divide by the value at $t = 0$ so that
 # their $b(0) = 0$. The schedule as Kamb & Ganguli's paper writes it, used throughout this
-# course, does not, so here $b(0)$ is small but positive. (The default of their code, a
+# course, does not, so here $b(0)$ is small but positive. The default of their code, a
 # "legacy" variant, drops the offset from the numerator instead: it starts at $b(0) = 0$
-# but ends just short of pure noise, $b(1) < 1$ (both printed after Exercise 1). That
+# but ends just short of pure noise, $b(1) < 1$; both are printed after Exercise 1. That
 # breaks the first fact, which is why the course uses the schedule as the paper writes
-# it; lesson 03 comes back to it.)
+# it; lesson 03 comes back to it.
 #
 # **Predict.** Before you write it: is $b(t)$ a straight line in $t$? Where does it change
 # fastest: near $t = 0$, in the middle, or near $t = 1$?

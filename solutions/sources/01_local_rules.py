@@ -178,7 +178,8 @@ print(f"the spots preset: {len(spot_sizes)} spots of {spot_sizes.min()} to {spot
 # or their spacing. Each cell only looks at four neighbours, yet the patterns that fill
 # the grid have a clear length scale: the peak of the Fourier spectrum of spots, stripes
 # and holes (printed) lies at a wavelength of 11.5 to 12.2 cells. The worms have not
-# filled the grid by step 6,000; their 14.4 cells is the spacing of a sparse pattern.
+# filled the grid by step 6,000; their peak, at 14.4 cells, is not yet a pattern spacing:
+# the grid is still mostly empty.
 #
 # **Careful: most of these are not Turing patterns.** A Turing pattern grows out of
 # *tiny* noise on a uniform state that is stable on its own and that diffusion
@@ -406,11 +407,13 @@ print(f"predicted wavelength: {predicted:.3g} cells (growth rate {sigma_star:.3g
 # %% [markdown]
 # **Test the prediction.** Start from the uniform state plus 1 % noise on a periodic
 # $128 \times 128$ grid ($\Delta t = 0.2$, just under the stability limit
-# $1/(4 D_v) = 0.25$; all three printed below). After 2,500 steps the pattern has nearly its full amplitude (its
-# standard deviation is 91 % of that at 5,000 steps, printed below); we keep going to
+# $1/(4 D_v) = 0.25$; the noise, $\Delta t$ and the limit are printed below). After 2,500
+# steps the pattern has nearly its full amplitude (its standard deviation is 91 % of that
+# at 5,000 steps); we keep going to
 # 5,000 to see what happens next. Then we measure the
 # wavelength the pattern actually has: take its 2-D Fourier transform, add up the power on
-# rings of equal $|q|$, and read off the peak ring (`turing.dominant_wavelength`).
+# rings of equal $|q|$, and take the power-weighted mean of the rings around the peak
+# (`turing.dominant_wavelength`).
 
 # %%
 u, v = turing.turing_seed(1, 128, seed=0)
@@ -429,7 +432,8 @@ u_high = max(u_born.max(), u_late.max()).item()
 for ax, field, when in zip(axes, (u_born, u_late), measured):
     image = ax.imshow(field[0], cmap="magma", vmin=u_low, vmax=u_high)
     ax.set(xticks=[], yticks=[], title=f"activator u after {when} steps")
-fig.colorbar(image, ax=axes[:2], shrink=0.8, label="activator u")
+bar = fig.colorbar(image, ax=axes[:2], shrink=0.8, label="activator u")
+bar.ax.yaxis.set_label_position("left")  # away from the spectrum's y-label
 rings = torch.arange(1, 30)
 q_rings = 2 * math.pi * rings / 128
 for field, when, color in ((u_born, "2,500", "C0"), (u_late, "5,000", "C2")):
@@ -463,7 +467,8 @@ print(f"spacing of the Fourier rings: 2π/128 = {ring_step:.3f} radians per cell
 # Laplacian of a wave is $-4\sin^2(q/2)$ per direction rather than $-q^2$, which for a wave
 # along a grid axis shortens the predicted wavelength to 11.6 cells, by 1.2 % (printed):
 # 1.2 of the 4.1 per cent of the gap. The remaining 2.9 % is smaller than the spacing of
-# the Fourier rings the measurement reads (9.2 % of $q^*$ on a 128-cell grid); this
+# the Fourier rings (9.2 % of $q^*$ on a 128-cell grid), the scale at which this
+# measurement, a power-weighted mean of the rings near the peak, starts to blur; this
 # lesson does not split it further. Afterwards the
 # spots keep rearranging and pack a little more tightly, a nonlinear effect that linear
 # theory cannot see. Either way the predicted scale is set by the *ratio of diffusion to

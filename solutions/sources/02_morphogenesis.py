@@ -16,8 +16,8 @@
 # That has a striking consequence. Make the bud wider, or the wavelength shorter, and a
 # sixth digit appears: **polydactyly**, one of the most common birth differences. No cell
 # knows how many digits the hand has. Hold on to that sentence; in lesson 08 local
-# denoisers trained only on five-fingered hands draw hands with other counts, from the
-# same kind of rule.
+# denoisers built from, or trained on, only five-fingered hands draw hands with other
+# counts, from the same kind of rule.
 #
 # **Learning goals.** After this lesson you can
 # 1. write a Laplacian with no-flux walls for a domain that is not a torus;
@@ -255,8 +255,8 @@ print("widths where the three seeds disagree: " + ", ".join(disagree))
 # %% [markdown]
 # The count climbs about one digit per extra wavelength of width: 1, 3 and 5 digits at 1,
 # 3.1 and 5.1 wavelengths, in steps (2 digits from 1.5 to 2.5 wavelengths). From about 6
-# wavelengths on it runs ahead: 7 digits at 6.1 (in two seeds of three) and at 6.6
-# wavelengths, 8 at 7.1, in all three seeds. Nothing in the rule counts: the number is whatever the
+# wavelengths on it runs ahead: 7 digits at 6.1 wavelengths (two seeds of three), 7 at 6.6
+# and 8 at 7.1 (all three seeds). Nothing in the rule counts: the number is whatever the
 # widening zone has room for. The seeds agree at most widths;
 # where they disagree (printed above) they differ by one, and those widths are not simply
 # the half-integers: the count is settled while the bud grows, each time the widening zone
@@ -369,7 +369,8 @@ widgets.LimbBudExplorer(width=60, ratio=20.0)
 # - A thin tip zone patterning while the bud grows lays down a skeleton that branches
 #   from one element to two and on to five, as a real limb does.
 # - The number of digits follows bud width / wavelength: 1, 3 and 5 digits at 1, 3.1 and
-#   5.1 wavelengths, more from about 6 wavelengths on (7 at 6.6, 8 at 7.1).
+#   5.1 wavelengths, more than width / wavelength from about 6 wavelengths on (7 at 6.6,
+#   8 at 7.1).
 # - A wider bud (a global change) or a shorter wavelength (a local one) gives a sixth (or
 #   seventh) digit: polydactyly from one parameter, because no cell of a bare Turing
 #   mechanism knows the total (real limbs add size feedback and the Shh/Hox gradients).

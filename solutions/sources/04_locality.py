@@ -85,7 +85,8 @@ check("04.influence_map", influence_map)
 # layers (untrained: the field is a property of the architecture, not of the weights), the
 # LS machine with $k = 5$ that section 2 derives, and lesson 03's IS machine. The CNN's and
 # the LS machine's fields are fixed by construction (by the layers, by $k$), whatever the
-# data; the IS machine's is not. It uses 200 training digits here, and we also measure it
+# data; the IS machine's field is the whole image, but how much of it measurably moves the
+# output depends on the data. It uses 200 training digits here, and we also measure it
 # on a second noisy digit and on 200 other training digits. Float64
 # keeps rounding noise from passing for influence: a pixel counts when it moves the output
 # by more than $10^{-9}$ of the largest move.

@@ -59,7 +59,7 @@ print(f"training digits used in sections 2-6: {len(train)} of {len(digits_train)
 #
 # **Exercise 1** (about 10 min, easy). Write `equivariance_error(denoiser, x, noise_var,
 # rows, cols)`: $S$ shifts an image circularly (`torch.roll`) by `rows` pixels down its
-# height and `cols` pixels along its width; return the largest absolute difference
+# height and `cols` pixels to the right along its width; return the largest absolute difference
 # between $D(Sx)$ and $S D(x)$ as a Python float. Which way, and along which axes, must
 # $D(x)$ be shifted?
 

@@ -314,8 +314,8 @@ check("06.effective_field", effective_field)
 # that level (the library's `models.network_denoise` here, since it must keep the
 # gradient), at $f = 0.5$ and $f = 0.9$. Beside it, the patch size $k(t)$ that lesson 07
 # calibrates for the ELS machine, for the networks whose schedule ships. As a control,
-# section 1's UNet, never trained, is measured beside the trained one on the network's own
-# output $\hat\varepsilon$.
+# section 1's UNet, never trained, is measured on the network's own output
+# $\hat\varepsilon$ (why not on $D(x)$: below).
 #
 # **Predict.** The UNet can see all 256 pixels. Will 90 % of its gradient need the
 # whole image?
@@ -344,12 +344,11 @@ for label, name in field_models.items():
     fields[label] = {f: [field_of(g, centre, centre, f) for g in grads] for f in (0.5, 0.9)}
     heat[label] = (grads[2], grads[-3])
 # The control: section 1's UNet, the same architecture with random weights, never trained.
-# Its eps_hat does not cancel the identity path x / sqrt(1 - b) inside D(x), so both UNets
-# are compared on eps_hat itself.
+# Its eps_hat does not cancel the identity path x / sqrt(1 - b) inside D(x), so it is
+# measured on eps_hat itself, which for random weights holds no identity term.
 probe = data.load_dataset(shipped[UNET].manifest["data"], "test")[0][:16]
-eps_grads = {key: [gradient_at_centre(model, probe, float(b), output="eps") for b in noise_vars]
-             for key, model in (("trained", nets[UNET]), ("untrained", unet))}
-eps_fields = {key: [field_of(g, centre, centre, 0.9) for g in grads] for key, grads in eps_grads.items()}
+untrained_grads = [gradient_at_centre(unet, probe, float(b), output="eps") for b in noise_vars]
+untrained_field = [field_of(g, centre, centre, 0.9) for g in untrained_grads]
 
 steps = range(1, 21)
 fig, (ax, *maps_axes) = plt.subplots(1, 3, figsize=(10, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]})
@@ -385,14 +384,12 @@ for label, name in field_models.items():
     if shipped[name].schedule_path.exists():
         print(f"{label} ({name}), calibrated ELS k(t), steps 1-20:         ",
               shipped[name].schedule("els").ks)
-print("\nthe control, on the network's own eps_hat, effective field at 90 %, steps 1-20:")
-for key in eps_fields:
-    print(f"  UNet {key:9s}", eps_fields[key])
+print("\nthe control: UNet untrained, eps_hat, effective field at 90 %, steps 1-20:", untrained_field)
 b = float(noise_vars[0])
 print(f"untrained UNet, D(x) at step 1 (b = {b:.3g}), summed over the {len(probe)} digits: identity "
       f"path {len(probe)} / sqrt(1 - b) = {len(probe) / (1 - b) ** 0.5:.3g}, network term "
       f"sqrt(b / (1 - b)) sum |d eps_hat / dx| = "
-      f"{(b / (1 - b)) ** 0.5 * float(eps_grads['untrained'][0].sum()):.3g}")
+      f"{(b / (1 - b)) ** 0.5 * float(untrained_grads[0].sum()):.3g}")
 
 # %% [markdown]
 # Every input pixel *can* reach the UNet's centre output, but the weight of the denoiser's
@@ -406,15 +403,15 @@ print(f"untrained UNet, D(x) at step 1 (b = {b:.3g}), summed over the {len(probe
 # be measured on $D(x)$: $D(x) = (x - \sqrt b\,\hat\varepsilon)/\sqrt{1-b}$ holds the
 # identity path $x/\sqrt{1-b}$, which only touches the centre pixel, and an untrained
 # $\hat\varepsilon$ does not cancel it (at step 1 the identity path carries 16.1 of the
-# gradient summed over the 16 digits, the network term 0.315: the last line printed), so its
-# window would measure little but the identity. Both UNets are therefore compared on the
-# network's own output $\hat\varepsilon$. There, the untrained UNet's 90 % window is 9
-# pixels at every step, the trained UNet's 7 to 11: it rises from 7 to 11 over steps 1-7 and
-# falls back to 7 at steps 19-20. So random weights already concentrate most of the gradient
-# near the centre, in a window about as wide as the trained one's (Luo et al., in the
-# further reading, describe such concentration in convolutional networks, with random
-# weights and trained); what training changed here is that the window depends on the noise
-# level.
+# gradient summed over the 16 digits, the network term 0.315: the last line printed). Its
+# own output $\hat\varepsilon$ holds no such identity term, so that is what we measure:
+# the untrained UNet's 90 % window is 9 pixels at every step. Random weights alone already
+# concentrate most of the gradient near the centre, in a window of about 9 pixels, a
+# property of the architecture and its initialisation (Luo et al., in the further reading,
+# describe such concentration in convolutional networks). What the untrained network does
+# not have is a window that changes with the noise level: the trained denoiser's grows
+# from 7 to 15. (The trained UNet's own $\hat\varepsilon$ is no fair comparison: to predict
+# the noise it must carry $x/\sqrt b$, an identity path of its own on the centre pixel.)
 #
 # The trained denoiser's growing window is what the calibrated $k(t)$ of lesson 07 captures:
 # not the architecture's field but the patch size that best reproduces the trained network's
@@ -517,9 +514,9 @@ print("nearest network sample / IS median:",
 # - A stack of $n$ 3x3 convolutions has a receptive field of $2n + 1$ pixels; the UNet's
 #   reaches the whole 16x16 image. But the gradient of a trained network's denoiser is
 #   concentrated: its effective field is a window that grows with the noise level, like the
-#   patch size that lesson 07 calibrates. Random weights concentrate it too: measured on
-#   $\hat\varepsilon$, an untrained UNet's 90 % window is 9 pixels at every step, the trained
-#   one's 7 to 11, depending on the noise level.
+#   patch size that lesson 07 calibrates. Random weights concentrate the gradient too:
+#   measured on $\hat\varepsilon$, an untrained UNet's 90 % window is 9 pixels at every step,
+#   where the trained denoiser's grows with the noise level, from 7 to 15.
 # - Measured against held-out digits, the shipped networks' samples are not copies (the
 #   ideal machine's are), and they are less like any training digit than new real digits
 #   are: new, but not all good.
@@ -528,9 +525,9 @@ print("nearest network sample / IS median:",
 # 1. The effective field depends on the fraction $f$. Which $f$ would you choose to
 #    compare with the ELS patch size, and why is no choice exactly right?
 # 2. The UNet's receptive field is the whole image, yet it behaves locally, and with random
-#    weights its $\hat\varepsilon$ is about as local. What in the architecture, the training
-#    data or the training could set how much of the image a trained network uses at each
-#    noise level?
+#    weights its $\hat\varepsilon$ is local too (a 9-pixel window at every step). What in the
+#    architecture, the training data or the training could set how much of the image a
+#    trained network uses at each noise level?
 # 3. Distance to the nearest training digit says "not a copy". What would a measure of
 #    "a good new digit" need, and which control would it be compared against?
 # 4. Why would noise prediction be easier to learn than predicting $x_0$ directly, at low
