@@ -305,9 +305,9 @@ def test_counter_scores_between_two_people_scored_the_same_way():
     held_images, held_first, held_second, _ = _held_out()
     for name, images, first, second in (("first fixture", images, first, second),
                                          ("held out", held_images, held_first, held_second)):
-        share = scored_like_the_counter(count_fingers(images), first, second)
-        people = (share["second_by_first"], share["first_by_second"])
-        counter = (share["counter_by_first"], share["counter_by_second"])
+        scores = scored_like_the_counter(count_fingers(images), first, second)
+        people = (scores["second_by_first"], scores["first_by_second"])
+        counter = (scores["counter_by_first"], scores["counter_by_second"])
         assert max(people) < 0.9, f"{name}: people {people}"
         assert all(min(people) <= share <= max(people) for share in counter), \
             f"{name}: the counter {counter} outside the people's {people}"

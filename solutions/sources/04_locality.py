@@ -111,18 +111,25 @@ denoisers = {
     "IS machine": lambda x, b: scores.ideal_denoise(x, few, b),
 }
 fields = {name: influence(denoiser, x, b, 8, 8, 0.1) for name, denoiser in denoisers.items()}
+
+
+def moving_pixels(field):
+    """(H, W) influence map -> (H, W) bool: the pixels that move the output by more than 1e-9 of the largest move."""
+    return field > 1e-9 * field.max()
+
+
 fig, axes = plt.subplots(1, 3, figsize=(8.4, 3))
 for ax, (name, field) in zip(axes, fields.items()):
-    ax.imshow(field > 1e-9 * field.max(), cmap="Blues", vmin=0, vmax=1.3)
+    ax.imshow(moving_pixels(field), cmap="Blues", vmin=0, vmax=1.3)
     ax.plot(8, 8, "r+", ms=10, mew=2)
     ax.set(title=name, xticks=[], yticks=[])
 fig.suptitle("input pixels that move output pixel (8, 8) (red cross) when nudged by 0.1", y=1.02)
 plt.show()
 for name, field in fields.items():
-    moving = field > 1e-9 * field.max()
+    moving = moving_pixels(field)
     print(f"{name:>21}: {int(moving.sum())} input pixels move it (by > 1e-9 of the largest move), "
           f"{int(moving.any(dim=0).sum())} x {int(moving.any(dim=1).sum())}")
-still = fields["IS machine"] <= 1e-9 * fields["IS machine"].max()
+still = ~moving_pixels(fields["IS machine"])
 is_weights = torch.softmax(-((x - (1 - b) ** 0.5 * few) ** 2).flatten(1).sum(1) / (2 * b), 0)
 heaviest = is_weights.argsort(descending=True)
 black = few[heaviest, 0] == few.min()                          # (200, H, W), heaviest digit first
@@ -136,11 +143,11 @@ print(f"pixels black in all 200 training digits: {always_black}")
 
 def is_moving(x, library):
     """(1, 1, H, W) noisy, (N, 1, H, W) training -> input pixels that move IS output pixel (8, 8)."""
-    field = influence(lambda x, b: scores.ideal_denoise(x, library, b), x, b, 8, 8, 0.1)
-    return int((field > 1e-9 * field.max()).sum())
+    return int(moving_pixels(influence(lambda x, b: scores.ideal_denoise(x, library, b),
+                                       x, b, 8, 8, 0.1)).sum())
 
 
-print(f"IS machine, input pixels that move it: {is_moving(x, few)} here, "
+print(f"IS machine, input pixels that move it: {int((~still).sum())} here, "
       f"{is_moving(diffusion.add_noise(test[1:2], b, eps).double(), few)} for held-out digit 1 "
       f"(same noise), {is_moving(x, train[200:400].double())} with training digits 200-399")
 

@@ -149,10 +149,10 @@ print("loss at step 1:", round(float(losses[0]), 3), " first 10 steps:", round(f
 # One noise level at a time: the shipped network, your loss, 128 held-out digits.
 test_digits = data.load_dataset(shipped_resnet.manifest["data"], "test")[0][:128]
 test_eps = torch.randn(test_digits.shape, generator=torch.Generator().manual_seed(1))
+shipped_net = shipped_resnet.model()
 with torch.no_grad():
     for b in (0.01, 0.9):
-        level_loss = loss_fn(shipped_resnet.model(), test_digits, torch.full((len(test_digits),), b),
-                             test_eps)
+        level_loss = loss_fn(shipped_net, test_digits, torch.full((len(test_digits),), b), test_eps)
         print(f"the shipped {RESNET}, {len(test_digits)} held-out digits all at b = {b}: "
               f"loss {float(level_loss):.3g}")
 
