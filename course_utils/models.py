@@ -175,6 +175,14 @@ def build_model(config):
     return ARCHITECTURES[arch](**config)
 
 
+def _probe_input(model, channels, size, seed):
+    """A seeded (1, C, size, size) random input in the model's own dtype, ready for gradients."""
+    channels = channels or model.config["channels"]
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, channels, size, size, generator=gen)
+    return x.to(next(model.parameters()).dtype).requires_grad_()
+
+
 def receptive_field(model, size=None, channels=None, noise_var=0.5, seed=0):
     """Side of the square of input pixels that the centre output pixel depends on.
 
@@ -182,10 +190,8 @@ def receptive_field(model, size=None, channels=None, noise_var=0.5, seed=0):
     with respect to a random input is exactly zero outside the receptive field.
     ``size`` defaults to 64 so that a local network's field is not clipped by the image.
     """
-    channels = channels or model.config["channels"]
     size = size or 64
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, channels, size, size, generator=gen, requires_grad=True)
+    x = _probe_input(model, channels, size, seed)
     was_training = model.training
     model.eval()
     out = model(x, noise_var)
@@ -199,9 +205,7 @@ def receptive_field(model, size=None, channels=None, noise_var=0.5, seed=0):
 
 def gradient_map(model, size, channels=None, noise_var=0.5, seed=0, at=None):
     """(size, size) |d out[centre] / d x| for a random input: the receptive field, pictured."""
-    channels = channels or model.config["channels"]
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, channels, size, size, generator=gen, requires_grad=True)
+    x = _probe_input(model, channels, size, seed)
     row, col = at or (size // 2, size // 2)
     model.eval()
     model(x, noise_var)[0, :, row, col].sum().backward()
@@ -227,8 +231,6 @@ def as_denoiser(model):
         return network_denoise(model, x, noise_var)
 
     return denoiser
-
-
 
 
 def load_model_file(path, device="cpu"):

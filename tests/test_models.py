@@ -14,6 +14,16 @@ def test_resnet_receptive_field_is_two_depth_plus_one(depth):
     assert receptive_field(ResNet(width=8, depth=depth)) == 2 * depth + 1
 
 
+def test_receptive_field_probes_a_float64_network_in_float64():
+    torch.manual_seed(0)
+    model = ResNet(width=8, depth=3)
+    single = gradient_map(model, size=16)
+    model.double()
+    double = gradient_map(model, size=16)
+    assert double.dtype == torch.float64 and receptive_field(model) == 7
+    assert torch.allclose(double.float(), single, rtol=1e-4, atol=1e-6)
+
+
 def test_unet_sees_the_whole_digit():
     torch.manual_seed(0)
     model = UNet(widths=(8, 16, 16))

@@ -98,14 +98,14 @@ x = diffusion.add_noise(test[:2], b, torch.randn(2, *train.shape[1:],
                                                  generator=torch.Generator().manual_seed(1)))
 x, few = x.double(), train[:100].double()
 print(f"training digits for the machines in this test: {len(few)}")
-networks = {"ResNet, circular padding": "mnist-resnet-circular",
-            "ResNet, zero padding": "mnist-resnet-zeros"}
+networks = {label: checkpoints.Checkpoint(name).model().double()
+            for label, name in (("ResNet, circular padding", "mnist-resnet-circular"),
+                                ("ResNet, zero padding", "mnist-resnet-zeros"))}
 machines = {
     "IS": lambda x, b: scores.ideal_denoise(x, few, b),
     "LS, k = 5": lambda x, b: scores.local_denoise(x, few, b, 5, "circular"),
     "ELS, k = 5, circular": lambda x, b: scores.els_denoise(x, few, b, 5, "circular"),
-    **{label: models.as_denoiser(checkpoints.Checkpoint(name).model().double())
-       for label, name in networks.items()},
+    **{label: models.as_denoiser(net) for label, net in networks.items()},
 }
 for name, denoiser in machines.items():
     print(f"{name:>24}: max |D(Sx) - S D(x)|:",
@@ -129,7 +129,7 @@ plt.show()
 print(f"mean |D(Sx) - S D(x)|: 2-pixel frame {gap[frame].mean().item():.3g}, "
       f"interior {gap[~frame].mean().item():.3g}; pixels where it is < 1e-12: {int((gap < 1e-12).sum())}")
 print("receptive field of the zero-padded ResNet:",
-      models.receptive_field(checkpoints.Checkpoint(networks["ResNet, zero padding"]).model()))
+      models.receptive_field(networks["ResNet, zero padding"]))
 
 # %% [markdown]
 # IS and LS fail: they compare the input with training digits at fixed positions, so

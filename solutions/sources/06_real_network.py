@@ -89,12 +89,14 @@ print(f"field / image side: ours {field} / 16 = {field / 16:.2f}, "
 # ## 2. The training loss: predict the noise, and train with it
 #
 # Training is lesson 03's forward process run many times: take a clean digit $x_0$, draw
-# a time $t$ and noise $\varepsilon$, make $x = \sqrt{1-b}\,x_0 + \sqrt b\,\varepsilon$
+# a time $t$ and noise $\varepsilon$, noise $x_0$ to the variance $b(t)$ as lesson 03 did,
 # and ask the network for $\varepsilon$. The loss is the mean squared error.
 #
-# **Exercise 1** (10 min, ★☆☆). Write `diffusion_loss(model, x0, noise_var, eps)`. Here
-# `noise_var` is a `(B,)` tensor: each image in the batch has its own noise level. The
-# next cell trains a network with *your* loss.
+# **Exercise 1** (10 min, ★☆☆). Write `diffusion_loss(model, x0, noise_var, eps)`. Write
+# the forward process from memory: it shrinks $x_0$ and adds $\varepsilon$ so that a
+# clean pixel of variance 1 stays at variance 1 for every $b$ (lesson 03, section 2, if you
+# need it). Here `noise_var` is a `(B,)` tensor: each image in the batch has its own noise
+# level. The next cell trains a network with *your* loss.
 
 # %%
 def diffusion_loss(model, x0, noise_var, eps):
