@@ -474,11 +474,12 @@ check("08.not_five_rate", not_five_rate)
 rate_of = use_passing("08.not_five_rate", not_five_rate, lesson08.not_five_rate)
 MIN_HANDS = 5
 
+patch_size = {name: int(name.split("=")[1]) for name in machines if "=" in name}
 fig, ax = plt.subplots(figsize=(8.2, 3.2))
 # each kind a little to the side of its k, so that points at the same k do not hide each other
 for kind, colour, shift in (("ELS", "tab:red", -0.15), ("LS", "tab:blue", 0.15)):
     names = [name for name in machines if name.startswith(kind + " ")]
-    ks = [int(name.split("=")[1]) for name in names]
+    ks = [patch_size[name] for name in names]
     # a rate over fewer than MIN_HANDS hands is noise, not a point
     enough = [(k, found[name][found[name] >= 0]) for k, name in zip(ks, names)]
     enough = [(k, hand_counts) for k, hand_counts in enough if len(hand_counts) >= MIN_HANDS]
@@ -497,7 +498,7 @@ ax.errorbar(field, rate_of(cnn_hands)[0], yerr=rate_of(cnn_hands)[1], marker="*"
 ax.plot(field, (found["CNN"] < 0).double().mean().item(), "x", ms=9, mew=2, color="tab:purple",
         zorder=3, label="CNN: no hand at all")
 ax.set(xlabel="patch size k (receptive field, pixels)", ylabel="fraction",
-       xticks=sorted({int(name.split("=")[1]) for name in machines if "=" in name} | {field}),
+       xticks=sorted(set(patch_size.values()) | {field}),
        ylim=(-0.05, 1.05), title=f"{meta['config']['n']} samples per machine, 24 x 24 hands "
                                  f"(rates of < {MIN_HANDS} hands left out)")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
