@@ -296,11 +296,11 @@ print(f"largest change of r from shifting the calibrated schedule by one step: {
 # rows comparable seed for seed.
 
 # %%
-paper_rows = {("resnet", "zeros"): ("MNIST ResNet zeros", .94, .82, .61),
-              ("resnet", "circular"): ("MNIST ResNet circular", .77, .36, .15),
-              ("unet", "zeros"): ("MNIST UNet zeros", .89, .88, .70)}
 table = {name: checkpoints.Checkpoint(name) for name in TABLE}
-paper = {name: paper_rows[(c.manifest["config"]["arch"], c.boundary)] for name, c in table.items()}
+architecture = {"resnet": "ResNet", "unet": "UNet"}
+paper_model = {name: f"MNIST {architecture[c.manifest['config']['arch']]} {c.boundary}"
+               for name, c in table.items()}
+paper = {name: (model, *reproduce.PAPER_MEDIAN_R[model]) for name, model in paper_model.items()}
 results = {name: c.results() for name, c in table.items()}
 
 print(reproduce.comparison_table(results, paper))

@@ -491,8 +491,8 @@ for kind, colour, shift in (("ELS", "tab:red", -0.15), ("LS", "tab:blue", 0.15))
 ax.axhline(rate_of(found["IS"][found["IS"] >= 0])[0], color="k", ls="--", zorder=1,
            label="IS (sees everything): hands not five")
 field = models.receptive_field(checkpoints.Checkpoint(meta["cnn"]).model())
-cnn_hands = found["CNN"][found["CNN"] >= 0]
-ax.errorbar(field, rate_of(cnn_hands)[0], yerr=rate_of(cnn_hands)[1], marker="*", ms=14,
+cnn_rate, cnn_error = rate_of(found["CNN"][found["CNN"] >= 0])
+ax.errorbar(field, cnn_rate, yerr=cnn_error, marker="*", ms=14,
             capsize=3, color="tab:purple", zorder=3,
             label=f"CNN {meta['cnn']}: hands not five (field {field})")
 ax.plot(field, (found["CNN"] < 0).double().mean().item(), "x", ms=9, mew=2, color="tab:purple",
@@ -507,7 +507,7 @@ plt.show()
 print(f"the CNN's receptive field: {field} pixels")
 for name in machines:
     hands_only = found[name][found[name] >= 0]
-    rate = (f"hands not five {rate_of(hands_only)[0]:.2f} ± {rate_of(hands_only)[1]:.2f}"
+    rate = ("hands not five {:.2f} ± {:.2f}".format(*rate_of(hands_only))
             if len(hands_only) else "no hands to count")
     by_eye = [e for e, source in zip(eye[:160].tolist(), eye_sources) if source == name and e >= 0]
     share = f" ({sum(e != 5 for e in by_eye) / len(by_eye):.2f})" if by_eye else ""

@@ -164,9 +164,10 @@ for label, checkpoint in shipped.items():
 # lower than the plain UNet's, and by how much?
 
 # %%
-paper_cifar10 = {"UNet zeros": (.90, .87, .41), "UNet + attention": (.77, .77, .48)}
-paper = {"ResNet": ("ResNet zeros, MNIST", .94, .82, .61),
-         "UNet": ("UNet zeros, MNIST", .89, .88, .70),
+paper_cifar10 = {"UNet zeros": reproduce.PAPER_MEDIAN_R["CIFAR10 UNet zeros"],
+                 "UNet + attention": reproduce.PAPER_MEDIAN_R["CIFAR10 UNet + self-attention"]}
+paper = {"ResNet": ("ResNet zeros, MNIST", *reproduce.PAPER_MEDIAN_R["MNIST ResNet zeros"]),
+         "UNet": ("UNet zeros, MNIST", *reproduce.PAPER_MEDIAN_R["MNIST UNet zeros"]),
          "UNet + attention": ("UNet + attention, CIFAR-10", *paper_cifar10["UNet + attention"])}
 print(reproduce.comparison_table(results, paper))
 
