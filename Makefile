@@ -49,10 +49,12 @@ $(STAMP): pyproject.toml Makefile
 	@sh .ci/check_python.sh "$(PYTHON)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@# torch: the CPU build only. A local wheel first (offline machines), then the
-	@# official CPU index on Linux (plain PyPI would pull a multi-GB CUDA build).
+	@# torch: the CPU build only. A local wheel first (offline machines), then a local
+	@# CPU wheel with its dependencies from PyPI, then the official CPU index on Linux
+	@# (plain PyPI would pull a multi-GB CUDA build).
 	@$(BIN)/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
 	  || $(BIN)/python -m pip install --quiet --no-index torch==$(TORCH_VERSION) 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)+cpu 2>/dev/null \
 	  || { if [ "$$(uname -s)" = Linux ]; then \
 	         $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) --index-url https://download.pytorch.org/whl/cpu; \
 	       else $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION); fi; }

@@ -147,7 +147,9 @@ def _lesson03_numbers(notebook):
         "control_median": r"control \(\d+ held-out vs the other \d+\): rank median ([\d.]+)",
         "n_eff_half": r"t = 0.50: N_eff median +([\d.]+)",
         "decided_half": r"t = 0.50: .*N_eff < 1.5: +(\d+) of 64",
-        "n_eff_end": r"t = 0.05: N_eff median +[\d.]+, largest +([\d.]+)",
+        "n_eff_upper_half": r"t = 0.50: .*90 % below +([\d.]+)",
+        "n_eff_largest_half": r"t = 0.50: .*largest +([\d.]+)",
+        "n_eff_end": r"t = 0.05: N_eff median +[\d.]+, .*largest +([\d.]+)",
     }
     return {name: re.search(pattern, printed).group(1) for name, pattern in patterns.items()}
 
@@ -163,6 +165,9 @@ def test_lesson03_text_quotes_the_printed_memorisation_numbers():
         assert f"median IS sample ({n['is_median']})" in text
         assert f"(median {n['control_median']}," in text
         assert f"weighs {float(n['n_eff_half']):.2g} digits, and {n['decided_half']} of the 64" in text
+        assert (f"a tenth of them, the band's upper edge, still weigh more than "
+                f"{float(n['n_eff_upper_half']):.2g} digits, and the largest "
+                f"{float(n['n_eff_largest_half']):.2g}") in text
         assert n["n_eff_end"] == "1" and "from $t = 0.05$ on every one of the 64 weighs a single" in text
 
 
