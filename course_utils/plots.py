@@ -113,25 +113,29 @@ def image_colors(count):
 
 
 def offset_colors(drow, dcol, radius):
-    """Colour wheel for a 2-D shift: hue = direction, saturation = length / radius, (..., 3)."""
+    """Colour key for a 2-D shift, (...) -> (..., 3): black = no shift, hue = direction,
+    saturation from 0.35 (1 pixel) to 1 (``radius`` or more), so that a short shift still shows."""
     drow, dcol = np.asarray(drow, dtype=float), np.asarray(dcol, dtype=float)
+    length = np.hypot(drow, dcol)
     hue = (np.arctan2(drow, dcol) / (2 * np.pi)) % 1.0
-    saturation = np.clip(np.hypot(drow, dcol) / max(radius, 1e-9), 0, 1)
-    hsv = np.stack([hue, saturation, np.full_like(hue, 0.95)], axis=-1)
-    return plt.matplotlib.colors.hsv_to_rgb(hsv)
+    saturation = 0.35 + 0.65 * np.clip(length / max(radius, 1e-9), 0, 1)
+    colours = plt.matplotlib.colors.hsv_to_rgb(np.stack([hue, saturation, np.full_like(hue, 0.95)], axis=-1))
+    colours[length == 0] = 0.0
+    return colours
 
 
-def show_offset_legend(ax, radius, steps=65):
-    """Draw the colour wheel of ``offset_colors`` on ``ax``: the colour of each (row, col) shift up to ``radius``."""
-    shifts = np.linspace(-radius, radius, steps)
+def show_offset_legend(ax, radius):
+    """Draw the key of ``offset_colors`` on ``ax``: one cell per whole-pixel (row, col) shift up to ``radius``."""
+    shifts = np.arange(-int(radius), int(radius) + 1)
     drow, dcol = np.meshgrid(shifts, shifts, indexing="ij")
-    wheel = offset_colors(drow, dcol, radius)
-    wheel[np.hypot(drow, dcol) > radius] = 1.0  # white outside the disc
-    ax.imshow(wheel, extent=(-radius, radius, radius, -radius), interpolation="bilinear")
+    key = offset_colors(drow, dcol, radius)
+    key[np.hypot(drow, dcol) > radius] = 1.0  # white outside the disc
+    edge = int(radius) + 0.5
+    ax.imshow(key, extent=(-edge, edge, edge, -edge), interpolation="nearest")
     ax.set_xlabel("column shift q - p (px)", fontsize=8)
     ax.set_ylabel("row shift (px, down)", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.set_title("shift colour key", fontsize=9)
+    ax.set_title("shift colour key\n(black: no shift)", fontsize=9)
     return ax.figure
 
 
@@ -139,7 +143,7 @@ def source_colors(image, row, col, mode="image"):
     """Where each pixel came from, as colour: (B, H, W) indices -> (B, H, W, 3) in [0, 1].
 
     mode "image": one colour per source training image (equal colours = same image);
-    mode "offset": the shift from the output pixel to the source position, white = same
+    mode "offset": the shift from the output pixel to the source position, black = same
     place (what a position-locked LS machine must do), hue = direction, saturation = length.
     """
     image, row, col = (torch.as_tensor(v).cpu().numpy() for v in (image, row, col))

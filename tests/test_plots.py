@@ -35,7 +35,7 @@ def test_source_colors_same_image_same_colour_and_white_means_no_shift():
     assert np.allclose(colours[0, 0, 0], colours[0, 0, 1])
     assert not np.allclose(colours[0, 1, 0], colours[0, 1, 1])
     offsets = plots.source_colors(image, rows[None], cols[None], "offset")
-    assert np.allclose(offsets[0], 0.95)  # unshifted pixels: unsaturated, i.e. light grey-white
+    assert np.allclose(offsets[0], 0.0)  # unshifted pixels: black, apart from every shift's colour
     shifted = plots.source_colors(image, (rows[None] + 1) % 2, cols[None], "offset")
     assert shifted[0, 0, 0].std() > 0.1
 
@@ -55,10 +55,13 @@ def test_show_functions_draw_and_return_a_figure():
     shown = fig.axes[1].get_images()[0].get_array()
     assert np.allclose(shown[0, 0], 0.85) and not np.allclose(shown[1, 1], 0.85)
     fig, ax = plt.subplots()
-    plots.show_offset_legend(ax, radius=8, steps=17)
-    wheel = ax.get_images()[0].get_array()
-    assert np.allclose(wheel[8, 8], 0.95) and np.allclose(wheel[0, 0], 1.0)  # centre: no shift
-    assert np.allclose(wheel[8, 16], plots.offset_colors(0, 8, 8))  # right edge: 8 px to the right
+    plots.show_offset_legend(ax, radius=8)
+    key = ax.get_images()[0].get_array()
+    assert key.shape == (17, 17, 3)  # one cell per whole-pixel shift
+    assert np.allclose(key[8, 8], 0.0) and np.allclose(key[0, 0], 1.0)  # centre: no shift
+    assert np.allclose(key[8, 16], plots.offset_colors(0, 8, 8))  # right edge: 8 px to the right
+    one_pixel = plots.offset_colors(0, 1, 8)
+    assert one_pixel.max() - one_pixel.min() > 0.3  # a 1-pixel shift is visibly coloured
     plt.close("all")
 
 

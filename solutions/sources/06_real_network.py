@@ -235,7 +235,7 @@ axes[0].set_title(f"the live network ({live_settings['steps']} steps, {DATASET})
                   fontsize=9, loc="left")
 for ax, key, title in zip(axes[1:], ("live", "shipped"), ("the live network", RESNET)):
     ax.imshow(plots.image_grid(torch.cat(guesses[key][::2]).clamp(-1, 1), ncols=10))
-    ax.set_title(f"{title}, seed 6: its guess D(x) at every second step, t = 1 (left) to 0",
+    ax.set_title(f"{title}, seed 6: its guess D(x) at every second step, t = 1 (left) to 0.1",
                  fontsize=9, loc="left")
 for ax in axes:
     ax.set_axis_off()
@@ -365,7 +365,7 @@ for label, name in field_models.items():
         ax.step([i + shift for i in steps], shipped[name].schedule("els").ks, where="mid", ls=":",
                 lw=2, marker="x", ms=5, mew=1.5, color=styles[label]["color"], zorder=3,
                 label=f"{label}: calibrated ELS k(t)")
-ax.axhline(11, color="0.5", lw=0.8)
+ax.axhline(11, color="0.5", lw=0.8, ls=(0, (6, 3)), zorder=0)  # dashed and underneath: the curves cross it
 ax.text(3.4, 10.6, "ResNet receptive field (11)", fontsize=7, color="0.4", va="top")
 ax.axhline(16, color="0.5", lw=0.8)
 ax.text(20, 16.3, "image side (16)", fontsize=7, color="0.4", ha="right")
