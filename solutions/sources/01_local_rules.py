@@ -104,7 +104,8 @@ except ValueError as err:
 # $$\partial_t u = D_u \nabla^2 u - u v^2 + F\,(1 - u), \qquad
 #   \partial_t v = D_v \nabla^2 v + u v^2 - (F + k)\, v .$$
 #
-# The activator diffuses half as fast as the substrate ($D_u = 0.16$, $D_v = 0.08$).
+# The activator diffuses half as fast as the substrate ($D_u = 0.16$, $D_v = 0.08$, the
+# library's `turing.GS_DU` and `turing.GS_DV`, printed with the runs below).
 # A blob of $v$ eats the $u$ around it; where $u$ runs short the blob cannot grow, so it
 # stops, or splits, or creeps along the edge of its own food shadow. That is all.
 #
@@ -113,7 +114,7 @@ except ValueError as err:
 # library's `turing.laplacian`). Both updates must use the *old* $u$ and $v$.
 
 # %%
-def gray_scott_step(u, v, F, k, dt, Du=0.16, Dv=0.08):
+def gray_scott_step(u, v, F, k, dt, Du=turing.GS_DU, Dv=turing.GS_DV):
     """(B, H, W) u, v -> (B, H, W) u, v after one explicit Euler step of Gray-Scott."""
     ### BEGIN SOLUTION
     reaction = u * v ** 2
@@ -139,6 +140,7 @@ check("01.gray_scott_step", gray_scott_step)
 
 # %%
 names = list(turing.PRESETS)
+print(f"D_u = {turing.GS_DU}, D_v = {turing.GS_DV}, time step dt = {turing.GS_DT}")
 F = torch.tensor([turing.PRESETS[name][0] for name in names])
 k = torch.tensor([turing.PRESETS[name][1] for name in names])
 u, v = turing.gray_scott_seed(len(names), 128, seed=0, patches=12)
